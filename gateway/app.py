@@ -1,0 +1,104 @@
+"""Building a gateway from settings: `create_app(settings)`.
+
+Each call builds an independent gateway (its own route table, metrics registry and thread pool),
+so tests and embedders can run several in one process. `uvicorn gateway.app:create_app
+--factory` and `gateway serve` both call it with settings read from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, cast
+
+from a2wsgi import WSGIMiddleware
+from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
+
+from gateway.dispatcher import Gateway
+from gateway.endpoints import (
+    flask_route_namer,
+    starlette_routes,
+    starlette_serves,
+    werkzeug_map,
+)
+from gateway.importer import import_from_string
+from gateway.metrics import GatewayMetrics
+from gateway.reloading import LiveRouteTable, TableBuilder
+from gateway.routes_file import NewSideCheck, new_side_check, parse_routes
+from gateway.settings import GatewaySettings
+from gateway.sides import Side
+from gateway.table import RouteTable
+
+logger = logging.getLogger("gateway")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class GatewayConfigError(ValueError):
+    """Settings that cannot make a gateway; the message says which and why."""
+
+
+def load_apps(settings: GatewaySettings) -> tuple[WSGIApp, ASGIApp]:
+    """The legacy WSGI app and the new ASGI app named by the settings."""
+    apps = []
+    for setting, import_str in (
+        ("GATEWAY_LEGACY_APP", settings.legacy_app),
+        ("GATEWAY_NEW_APP", settings.new_app),
+    ):
+        try:
+            app = import_from_string(import_str)
+        except ValueError as exc:
+            raise GatewayConfigError(f"{setting}: {exc}") from exc
+        if not callable(app):
+            raise GatewayConfigError(f'{setting}: "{import_str}" is not an application')
+        apps.append(app)
+    return cast(WSGIApp, apps[0]), cast(ASGIApp, apps[1])
+
+
+def table_builder(settings: GatewaySettings, new_app: object) -> TableBuilder:
+    routes = starlette_routes(new_app)
+    check: NewSideCheck | None = None
+    if routes is not None:
+        check = new_side_check(partial(starlette_serves, routes), settings.new_app)
+    else:
+        logger.warning(
+            "the new app (%s) does not list its routes: entries sent to it are not checked",
+            settings.new_app,
+        )
+
+    def build(content: bytes, source: str) -> RouteTable:
+        return parse_routes(content, source, check)
+
+    return build
+
+
+def create_app(
+    settings: GatewaySettings | None = None, *, registry: CollectorRegistry | None = None
+) -> Gateway:
+    settings = settings or GatewaySettings()
+    registry = registry or CollectorRegistry()
+    legacy_wsgi, new_asgi = load_apps(settings)
+    metrics = GatewayMetrics(registry)
+    live = LiveRouteTable(settings.routes_file, table_builder(settings, new_asgi), metrics)
+    url_map = werkzeug_map(legacy_wsgi)
+    bridge = WSGIMiddleware(legacy_wsgi, workers=settings.wsgi_threads)  # type: ignore[arg-type]
+    sides = {
+        "legacy": Side(
+            "legacy",
+            cast(ASGIApp, bridge),
+            flask_route_namer(url_map) if url_map is not None else None,
+        ),
+        "new": Side("new", new_asgi),
+    }
+    return Gateway(
+        live=live,
+        sides=sides,
+        metrics=metrics,
+        registry=registry,
+        side_header=settings.side_header,
+        access_log=settings.access_log,
+        metrics_path=settings.metrics_path,
+        watch_routes=settings.watch_routes,
+    )

@@ -1,0 +1,227 @@
+"""The `gateway` command: serve, check, routes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from gateway.app import GatewayConfigError, create_app, load_apps, table_builder
+from gateway.endpoints import (
+    Endpoint,
+    flask_endpoints,
+    starlette_endpoints,
+    starlette_routes,
+    werkzeug_map,
+)
+from gateway.routes_file import RoutesFileError, read_routes_file
+from gateway.settings import GatewaySettings, LogLevel
+from gateway.table import RouteTable
+
+cli = typer.Typer(
+    help="A gateway serving a Flask app and its FastAPI rewrite, route by route.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+RoutesOption = Annotated[
+    Path | None, typer.Option(help="The routes file [env: GATEWAY_ROUTES_FILE].")
+]
+LegacyOption = Annotated[
+    str | None, typer.Option(help="WSGI app import string [env: GATEWAY_LEGACY_APP].")
+]
+NewOption = Annotated[
+    str | None, typer.Option(help="ASGI app import string [env: GATEWAY_NEW_APP].")
+]
+
+
+@cli.callback()
+def _app_dir(
+    app_dir: Annotated[
+        Path, typer.Option(help="Folder to import the apps from, as uvicorn's --app-dir.")
+    ] = Path("."),
+) -> None:
+    sys.path.insert(0, str(app_dir.resolve()))
+
+
+def _settings(
+    routes_file: Path | None, legacy_app: str | None, new_app: str | None
+) -> GatewaySettings:
+    """Settings from the environment, with command-line options taking precedence.
+
+    The options are also written back to the environment, so worker processes started by
+    uvicorn (which rebuild the gateway from the environment) see the same settings.
+    """
+    for name, value in (
+        ("GATEWAY_ROUTES_FILE", routes_file),
+        ("GATEWAY_LEGACY_APP", legacy_app),
+        ("GATEWAY_NEW_APP", new_app),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    try:
+        return GatewaySettings()
+    except ValidationError as exc:
+        _fail(f"invalid settings:\n{exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
+    try:
+        legacy, new = load_apps(settings)
+        build = table_builder(settings, new)
+        table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
+    except (GatewayConfigError, RoutesFileError) as exc:
+        _fail(str(exc))
+    return table, legacy, new
+
+
+def log_config(level: LogLevel) -> dict[str, Any]:
+    config: dict[str, Any] = {**uvicorn.config.LOGGING_CONFIG}
+    config["formatters"] = {
+        **config["formatters"],
+        "line": {"format": "%(message)s"},
+    }
+    config["handlers"] = {
+        **config["handlers"],
+        "access_json": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stdout",
+        },
+    }
+    config["loggers"] = {
+        **config["loggers"],
+        "gateway": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+        "gateway.access": {"handlers": ["access_json"], "level": "INFO", "propagate": False},
+    }
+    return config
+
+
+@contextmanager
+def _multiprocess_metrics(workers: int) -> Iterator[None]:
+    """Give worker processes one folder for their metrics, emptied before and after."""
+    if workers <= 1:
+        yield
+        return
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+    if given:  # values left by a previous run would be added to this one's
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    log_level: Annotated[LogLevel | None, typer.Option(help="[env: GATEWAY_LOG_LEVEL]")] = None,
+    routes_file: RoutesOption = None,
+    legacy_app: LegacyOption = None,
+    new_app: NewOption = None,
+) -> None:
+    """Serve both apps with uvicorn (uvloop, httptools), routing by the routes file."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    level = log_level or settings.log_level
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": log_config(level),
+        "log_level": level,
+        "access_log": not settings.access_log,  # the gateway's own log replaces uvicorn's
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers == 1:
+        try:
+            app = create_app(settings)
+        except (GatewayConfigError, RoutesFileError) as exc:
+            _fail(str(exc))
+        uvicorn.run(app, **options)
+        return
+    _load_table(settings)  # fail here, once, rather than in every worker
+    with _multiprocess_metrics(workers):
+        uvicorn.run("gateway.app:create_app", factory=True, workers=workers, **options)
+
+
+@cli.command()
+def check(
+    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+) -> None:
+    """Validate the settings and the routes file, and print the route table."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    table, _, _ = _load_table(settings)
+    typer.echo(f"{settings.routes_file}: {len(table)} entries, default {table.default}")
+    for entry in table.entries:
+        methods = ",".join(sorted(entry.methods)) if entry.methods else "*"
+        typer.echo(f"  {methods:<20} {entry.path:<50} -> {entry.target}")
+    typer.echo("ok")
+
+
+def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
+    methods = sorted(endpoint.methods - {"*"}) or ["GET"]
+    targets = {table.target_for(endpoint.sample, method) for method in methods}
+    return targets.pop() if len(targets) == 1 else "mixed"
+
+
+@cli.command()
+def routes(
+    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+) -> None:
+    """List every endpoint of both apps and which side the table sends it to."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    table, legacy, new = _load_table(settings)
+    url_map = werkzeug_map(legacy)
+    new_routes = starlette_routes(new)
+    listing: list[tuple[str, Endpoint]] = []
+    if url_map is None:
+        typer.echo(f"(the legacy app {settings.legacy_app} does not list its routes)", err=True)
+    else:
+        listing += [("legacy", endpoint) for endpoint in flask_endpoints(url_map)]
+    if new_routes is None:
+        typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
+    else:
+        listing += [("new", endpoint) for endpoint in starlette_endpoints(new_routes)]
+    typer.echo(f"{'APP':<7} {'METHODS':<22} {'PATH':<48} SERVED BY")
+    for owner, endpoint in sorted(listing, key=lambda item: (item[1].template, item[0])):
+        methods = ",".join(sorted(endpoint.methods))
+        typer.echo(
+            f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}"
+        )
+    legacy_endpoints = [endpoint for owner, endpoint in listing if owner == "legacy"]
+    moved = sum(1 for endpoint in legacy_endpoints if _served_by(table, endpoint) == "new")
+    if legacy_endpoints:
+        share = 100 * moved / len(legacy_endpoints)
+        typer.echo(
+            f"\n{moved} of {len(legacy_endpoints)} legacy endpoints are served by the new side "
+            f"({share:.0f}%)."
+        )
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

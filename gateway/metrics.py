@@ -1,0 +1,114 @@
+"""The gateway's Prometheus metrics, built on a registry passed in.
+
+With several worker processes (`gateway serve --workers N`), prometheus-client's multiprocess
+mode is used: `PROMETHEUS_MULTIPROC_DIR` is set before the workers start, every worker writes its
+values there, and a scrape of any worker aggregates all of them (see `exposition`). Gauges then
+need a `multiprocess_mode` saying how the workers' values combine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Requests whose path neither the table nor the answering side's router knows, and requests
+# the gateway refused before routing: fixed values, so scanners cannot grow the series count.
+UNMATCHED_ROUTE = "__unmatched__"
+REJECTED_ROUTE = "__rejected__"
+OTHER_METHOD = "OTHER"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.multiprocess = multiprocess_dir() is not None
+        self.requests = Counter(
+            "gateway_requests_total",
+            "Requests answered, by route template, side, method and status code.",
+            ["route", "side", "method", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from the request reaching the gateway to the end of its response body.",
+            ["route", "side", "method"],
+            registry=registry,
+        )
+        self.in_progress = Gauge(
+            "gateway_requests_in_progress",
+            "Requests being served, by side.",
+            ["side"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.route_target = Gauge(
+            "gateway_route_target",
+            "1 for each (route, target) of the route table in force.",
+            ["route", "target"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.reloads = Counter(
+            "gateway_config_reloads_total",
+            "Attempts to load the routes file, by result (success or failure).",
+            ["result"],
+            registry=registry,
+        )
+        self.last_reload_success = Gauge(
+            "gateway_config_last_reload_successful",
+            "1 if the last attempt to load the routes file succeeded, else 0.",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.last_reload_time = Gauge(
+            "gateway_config_last_reload_success_timestamp_seconds",
+            "When the route table in force was loaded.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.table_entries = Gauge(
+            "gateway_route_table_entries",
+            "Entries in the route table in force.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self._published: set[tuple[str, str]] = set()
+        for result in ("success", "failure"):
+            self.reloads.labels(result)  # both series exist from the start, at 0
+
+    def publish_table(self, routes: Iterable[tuple[str, str]], size: int) -> None:
+        """Make gateway_route_target show exactly `routes` (pairs of template and target)."""
+        current = set(routes)
+        for stale in self._published - current:
+            if self.multiprocess:
+                # Removing a series only forgets it in this process; the value stays in the
+                # worker's file, so it is set to 0 instead.
+                self.route_target.labels(*stale).set(0)
+            else:
+                self.route_target.remove(*stale)
+        for route, target in current:
+            self.route_target.labels(route, target).set(1)
+        self._published = current
+        self.table_entries.set(size)
+
+
+def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """The body and content type of a scrape, aggregated over all workers when there are several."""
+    if multiprocess_dir() is not None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type

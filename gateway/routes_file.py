@@ -1,0 +1,187 @@
+"""Reading and validating the routes file (YAML) into a RouteTable.
+
+Every problem found is reported, each naming the file, the entry (index and line) and what is
+wrong, so an operator can fix a broken edit in one go. Nothing here touches the table in force:
+callers swap a table in only once it has been built without error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from gateway.endpoints import sample_path
+from gateway.table import HTTP_METHODS, RouteEntry, RouteTable, TableError, Target
+from gateway.templates import TemplateError, parse_template
+
+# Given an entry sent to the new side, a description of what the new app lacks for it, or None.
+NewSideCheck = Callable[[RouteEntry], str | None]
+_PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class RoutesFileError(ValueError):
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
+
+
+class RouteSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    methods: list[str] | None = None
+    target: Target
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_a_template(cls, value: str) -> str:
+        try:
+            parse_template(value)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_are_known(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must list at least one method, or be left out for every method")
+        methods = [method.upper() for method in value]
+        unknown = sorted(set(methods) - HTTP_METHODS)
+        if unknown:
+            raise ValueError(f"unknown HTTP method(s) {', '.join(unknown)}")
+        return methods
+
+
+class RoutesSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Target = "legacy"
+    routes: list[RouteSpec] = []
+
+
+def read_routes_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RoutesFileError(str(path), ["file not found"]) from None
+    except OSError as exc:
+        raise RoutesFileError(str(path), [f"cannot read: {exc.strerror}"]) from None
+
+
+def parse_routes(
+    content: bytes, source: str, check_new_side: NewSideCheck | None = None
+) -> RouteTable:
+    """Build a RouteTable from the routes file's bytes, or raise RoutesFileError."""
+    data, lines = _load_yaml(content, source)
+    try:
+        spec = RoutesSpec.model_validate(data)
+    except ValidationError as exc:
+        raise RoutesFileError(source, [_describe(error, lines) for error in exc.errors()]) from None
+    entries = [
+        RouteEntry(
+            template=parse_template(route.path),
+            methods=frozenset(route.methods) if route.methods is not None else None,
+            target=route.target,
+            index=index,
+            line=lines.get(index),
+        )
+        for index, route in enumerate(spec.routes)
+    ]
+    problems: list[str] = []
+    try:
+        table = RouteTable(entries, spec.default)
+    except TableError as exc:
+        problems.extend(exc.problems)
+    if check_new_side is not None:
+        problems.extend(
+            problem
+            for entry in entries
+            if entry.target == "new" and (problem := check_new_side(entry)) is not None
+        )
+    if problems:
+        raise RoutesFileError(source, problems)
+    return table
+
+
+def _load_yaml(content: bytes, source: str) -> tuple[Any, dict[int, int]]:
+    """The document, and the line of each entry of `routes` by index (1-based lines)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RoutesFileError(source, [f"not UTF-8 text (byte {exc.start})"]) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise RoutesFileError(source, [f"{where}invalid YAML: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise RoutesFileError(source, [f"invalid YAML: {exc}"]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise RoutesFileError(
+            source, ["expected a mapping with 'default' and 'routes' at the top level"]
+        )
+    return data, _route_lines(node)
+
+
+def _route_lines(node: yaml.Node | None) -> dict[int, int]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    for key, value in node.value:
+        if key.value == "routes" and isinstance(value, yaml.SequenceNode):
+            return {index: item.start_mark.line + 1 for index, item in enumerate(value.value)}
+    return {}
+
+
+def _describe(error: Any, lines: dict[int, int]) -> str:
+    loc = list(error["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "routes" and isinstance(loc[1], int):
+        where = f"routes[{loc[1]}]"
+        if loc[1] in lines:
+            where += f" (line {lines[loc[1]]})"
+        loc = loc[2:]
+    field = ".".join(str(part) for part in loc)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return ": ".join(part for part in (where, field, message) if part)
+
+
+def new_side_check(serves: Callable[[str, str], bool], app_name: str) -> NewSideCheck:
+    """A NewSideCheck asking `serves(path, method)` about a sample path of each entry."""
+
+    def check(entry: RouteEntry) -> str | None:
+        path = sample_path(entry.template)
+        if entry.methods is None:
+            if any(serves(path, method) for method in _PROBED_METHODS):
+                return None
+            missing = "any method"
+        else:
+            absent = [m for m in sorted(entry.methods) if not serves(path, _probe_method(m))]
+            if not absent:
+                return None
+            missing = ", ".join(absent)
+        return (
+            f"{entry.describe()} targets 'new' but the new app ({app_name}) has no route for "
+            f"{missing} {path}"
+        )
+
+    return check
+
+
+def _probe_method(method: str) -> str:
+    # HEAD is answered wherever GET is; OPTIONS is often handled by middleware, not routes.
+    return "GET" if method in ("HEAD", "OPTIONS") else method

@@ -1,0 +1,110 @@
+"""Two tiny applications the gateway tests serve: each answer says which app produced it.
+
+`flask_app` plays the legacy side, `fastapi_app` the new one; both have an `/admin` view so the
+path probes can tell whether a spelling of `/admin` reached the side the table chose.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from flask import Flask, jsonify
+from flask import request as flask_request
+from flask.typing import ResponseReturnValue
+
+flask_app = Flask("sample_legacy")
+
+
+def _flask_answer(view: str) -> ResponseReturnValue:
+    return jsonify(
+        app="legacy",
+        view=view,
+        path=flask_request.path,
+        request_id=flask_request.headers.get("X-Request-ID"),
+    )
+
+
+@flask_app.get("/admin")
+def legacy_admin() -> ResponseReturnValue:
+    return _flask_answer("admin")
+
+
+@flask_app.route("/api/items", methods=["GET", "POST"])
+def legacy_items() -> ResponseReturnValue:
+    return _flask_answer("items")
+
+
+@flask_app.get("/api/items/<int:item_id>")
+def legacy_item(item_id: int) -> ResponseReturnValue:
+    return _flask_answer("item")
+
+
+@flask_app.get("/files/<path:name>")
+def legacy_file(name: str) -> ResponseReturnValue:
+    return _flask_answer("file")
+
+
+@flask_app.get("/slow")
+def legacy_slow() -> ResponseReturnValue:
+    time.sleep(float(flask_request.args.get("seconds", "0.2")))
+    return _flask_answer("slow")
+
+
+@flask_app.get("/boom")
+def legacy_boom() -> ResponseReturnValue:
+    raise RuntimeError("the legacy view failed")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
+    app.state.started = True
+    yield {"lifespan_token": "set-by-lifespan"}
+
+
+fastapi_app = FastAPI(lifespan=_lifespan)
+
+
+def _fastapi_answer(request: Request, view: str) -> dict[str, object]:
+    return {
+        "app": "new",
+        "view": view,
+        "path": request.url.path,
+        "request_id": request.headers.get("x-request-id"),
+        "lifespan_token": getattr(request.state, "lifespan_token", None),
+    }
+
+
+@fastapi_app.get("/admin")
+async def new_admin(request: Request) -> dict[str, object]:
+    return _fastapi_answer(request, "admin")
+
+
+@fastapi_app.get("/api/items")
+async def new_items(request: Request) -> dict[str, object]:
+    return _fastapi_answer(request, "items")
+
+
+@fastapi_app.get("/api/items/{item_id}")
+async def new_item(request: Request, item_id: int) -> dict[str, object]:
+    return _fastapi_answer(request, "item")
+
+
+@fastapi_app.get("/files/{name:path}")
+async def new_file(request: Request, name: str) -> dict[str, object]:
+    return _fastapi_answer(request, "file")
+
+
+@fastapi_app.get("/slow")
+async def new_slow(request: Request, seconds: float = 0.2) -> dict[str, object]:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return _fastapi_answer(request, "slow")
+
+
+@fastapi_app.get("/boom")
+async def new_boom() -> dict[str, object]:
+    raise RuntimeError("the new view failed")

@@ -1,0 +1,110 @@
+"""Real servers for the tests: a command started in a subprocess on a free loopback port.
+
+Tests talk HTTP to what a user would run (uvicorn, gunicorn, `gateway serve`), never to an
+in-process stand-in. Each server gets its own temporary directory and environment, so tests can
+run side by side without sharing a database or a routes file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log_path = log_path
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
+
+    def wait_ready(self, health_path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode} before it was ready:\n"
+                    + self.log()
+                )
+            try:
+                response = httpx.get(self.base_url + health_path, timeout=1.0)
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            if response.status_code < 500:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready after {timeout}s:\n" + self.log())
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+
+@contextmanager
+def run_server(
+    argv: Sequence[str],
+    *,
+    port: int,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    health_path: str = "/",
+    ready_timeout: float = 30.0,
+) -> Iterator[ServerProcess]:
+    """Start `argv` (which must listen on `port`), wait until `health_path` answers, yield it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # The tests' own coverage or warning settings must not leak into the servers they start.
+    full_env.pop("PYTHONWARNINGS", None)
+    with tempfile.TemporaryDirectory(prefix="server-log-") as log_dir:
+        log_path = Path(log_dir) / "server.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd or REPO_ROOT,
+                env=full_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            server = ServerProcess(process, port, log_path)
+            try:
+                server.wait_ready(health_path, ready_timeout)
+                yield server
+            finally:
+                server.stop()
+
+
+def bin_path(name: str) -> str:
+    """A console script installed beside the interpreter running the tests."""
+    return str(BIN_DIR / name)
