@@ -108,3 +108,57 @@ def run_server(
 def bin_path(name: str) -> str:
     """A console script installed beside the interpreter running the tests."""
     return str(BIN_DIR / name)
+
+
+SAMPLE_LEGACY = "tests.gateway.sample_apps:flask_app"
+SAMPLE_NEW = "tests.gateway.sample_apps:fastapi_app"
+
+
+@contextmanager
+def run_gateway(
+    routes_file: Path,
+    *,
+    legacy_app: str = SAMPLE_LEGACY,
+    new_app: str = SAMPLE_NEW,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    health_path: str = "/metrics",
+) -> Iterator[ServerProcess]:
+    """`gateway serve` as a user runs it, on a free port."""
+    port = free_port()
+    argv = [
+        bin_path("gateway"),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--routes-file",
+        str(routes_file),
+        "--legacy-app",
+        legacy_app,
+        "--new-app",
+        new_app,
+    ]
+    with run_server(argv, port=port, env=env, health_path=health_path) as server:
+        yield server
+
+
+def raw_request(
+    port: int, target: bytes, method: bytes = b"GET", headers: Sequence[bytes] = ()
+) -> tuple[int, dict[str, str], bytes]:
+    """Send one request with the target bytes exactly as given (no client-side normalising)."""
+    lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    request = b"\r\n".join([*lines, *headers, b"", b""])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    response_headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        response_headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), response_headers, body

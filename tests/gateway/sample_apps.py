@@ -6,6 +6,8 @@ path probes can tell whether a spelling of `/admin` reached the side the table c
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,6 +76,7 @@ def _fastapi_answer(request: Request, view: str) -> dict[str, object]:
         "path": request.url.path,
         "request_id": request.headers.get("x-request-id"),
         "lifespan_token": getattr(request.state, "lifespan_token", None),
+        "pid": os.getpid(),
     }
 
 
@@ -99,8 +102,6 @@ async def new_file(request: Request, name: str) -> dict[str, object]:
 
 @fastapi_app.get("/slow")
 async def new_slow(request: Request, seconds: float = 0.2) -> dict[str, object]:
-    import asyncio
-
     await asyncio.sleep(seconds)
     return _fastapi_answer(request, "slow")
 

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from gateway.paths import CanonicalPath, PathRejected, canonicalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "canonical_raw"),
+    [
+        pytest.param(b"/api/tickets", "/api/tickets", b"/api/tickets", id="plain"),
+        pytest.param(b"/", "/", b"/", id="root"),
+        pytest.param(b"//admin", "/admin", b"/admin", id="leading-double-slash"),
+        pytest.param(b"///admin//x", "/admin/x", b"/admin/x", id="slash-runs"),
+        pytest.param(b"/api/tickets//", "/api/tickets/", b"/api/tickets/", id="trailing-run"),
+        pytest.param(b"/caf%C3%A9", "/caf\u00e9", b"/caf%C3%A9", id="utf8-escape"),
+        pytest.param(b"/caf\xc3\xa9", "/caf\u00e9", b"/caf\xc3\xa9", id="raw-utf8"),
+        pytest.param(b"/%61dmin", "/admin", b"/%61dmin", id="escaped-letter"),
+        pytest.param(b"/a%20b", "/a b", b"/a%20b", id="space"),
+        pytest.param(
+            b"/.well-known/x", "/.well-known/x", b"/.well-known/x", id="dot-prefixed-name"
+        ),
+        pytest.param(b"/ADMIN", "/ADMIN", b"/ADMIN", id="case-kept"),
+        pytest.param(b"/admin;x", "/admin;x", b"/admin;x", id="semicolon-kept"),
+    ],
+)
+def test_canonical_forms(raw: bytes, path: str, canonical_raw: bytes) -> None:
+    assert canonicalize(raw) == CanonicalPath(path, canonical_raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(b"/a/../admin", "'..' segment", id="dot-dot"),
+        pytest.param(b"/./admin", "'.' or '..'", id="dot"),
+        pytest.param(b"/admin/.", "'.' or '..'", id="trailing-dot"),
+        pytest.param(b"/%2e%2E/admin", "'.' or '..'", id="encoded-dot-dot"),
+        pytest.param(b"/%2fadmin", "encoded '/'", id="encoded-slash"),
+        pytest.param(b"/a%2Fb", "encoded '/'", id="encoded-slash-inside"),
+        pytest.param(b"/\\admin", "backslash", id="backslash"),
+        pytest.param(b"/%5Cadmin", "encoded backslash", id="encoded-backslash"),
+        pytest.param(b"/admin%00", "encoded control", id="encoded-nul"),
+        pytest.param(b"/admin\x00", "control character", id="raw-nul"),
+        pytest.param(b"/a\tb", "control character", id="tab"),
+        pytest.param(b"/%FF", "not valid UTF-8", id="bad-utf8-escape"),
+        pytest.param(b"/\xff", "not valid UTF-8", id="bad-utf8-raw"),
+        pytest.param(b"admin", "must start with '/'", id="relative"),
+        pytest.param(b"*", "must start with '/'", id="asterisk"),
+    ],
+)
+def test_ambiguous_paths_are_refused(raw: bytes, reason: str) -> None:
+    with pytest.raises(PathRejected, match=reason):
+        canonicalize(raw)

@@ -1,0 +1,411 @@
+"""The gateway as users run it: `gateway serve` in a subprocess, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import ServerProcess, bin_path, raw_request, run_gateway
+
+ROUTES = """\
+default: legacy
+routes:
+  - path: /api/items/{item_id}
+    methods: [GET]
+    target: new
+  - path: /admin
+    target: new
+  - path: /slow
+    target: new
+"""
+
+
+def write_routes(path: Path, text: str) -> None:
+    """Replace the file as editors and `kubectl apply` do: a new file renamed over the old."""
+    staging = path.with_suffix(".tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> float:
+    """Seconds until `condition()` holds; fails the test after `timeout`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def side_of(server: ServerProcess, path: str) -> str:
+    return httpx.get(server.base_url + path, timeout=10).headers["x-gateway-side"]
+
+
+def metric(server: ServerProcess, name: str, **labels: str) -> float:
+    """The value of one sample of the gateway's /metrics (0 when absent)."""
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric_name, _, label_text = series.partition("{")
+        found = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+        if metric_name == name and found == wanted:
+            return float(value)
+    return 0.0
+
+
+@pytest.fixture
+def routes_file(tmp_path: Path) -> Path:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gateway(routes_file: Path) -> Iterator[ServerProcess]:
+    with run_gateway(routes_file) as server:
+        yield server
+
+
+def test_both_sides_answer_and_say_which(gateway: ServerProcess) -> None:
+    with gateway.client() as client:
+        new = client.get("/api/items/7")
+        legacy = client.get("/api/items")
+    assert new.status_code == legacy.status_code == 200
+    assert new.json()["app"] == "new" and new.headers["x-gateway-side"] == "new"
+    assert legacy.json()["app"] == "legacy" and legacy.headers["x-gateway-side"] == "legacy"
+
+
+def test_new_apps_lifespan_runs_and_its_state_reaches_requests(gateway: ServerProcess) -> None:
+    body = httpx.get(gateway.base_url + "/admin").json()
+    assert body["app"] == "new"
+    assert body["lifespan_token"] == "set-by-lifespan"
+
+
+def test_request_id_is_generated_passed_on_and_echoed(gateway: ServerProcess) -> None:
+    with gateway.client() as client:
+        generated = client.get("/api/items")
+        given = client.get("/api/items/1", headers={"X-Request-ID": "trace-abc-123"})
+        unsafe = client.get("/api/items", headers={"X-Request-ID": "two words"})
+    assert len(generated.headers["x-request-id"]) == 32
+    assert generated.json()["request_id"] == generated.headers["x-request-id"]
+    assert given.headers["x-request-id"] == "trace-abc-123"
+    assert given.json()["request_id"] == "trace-abc-123"
+    assert unsafe.headers["x-request-id"] != "two words"
+    assert unsafe.json()["request_id"] == unsafe.headers["x-request-id"]
+
+
+def test_one_json_log_line_per_request_and_no_uvicorn_access_line(gateway: ServerProcess) -> None:
+    httpx.get(gateway.base_url + "/api/items/5", headers={"X-Request-ID": "log-probe-1"})
+    httpx.get(gateway.base_url + "/api/items", headers={"X-Request-ID": "log-probe-2"})
+
+    def logged() -> list[dict[str, object]]:
+        lines = [line for line in gateway.log().splitlines() if '"event": "request"' in line]
+        return [json.loads(line) for line in lines if "log-probe" in line]
+
+    wait_for(lambda: len(logged()) == 2, 5)
+    first, second = logged()
+    assert {k: first[k] for k in ("method", "path", "route", "side", "status")} == {
+        "method": "GET",
+        "path": "/api/items/5",
+        "route": "/api/items/{item_id}",
+        "side": "new",
+        "status": 200,
+    }
+    assert isinstance(first["duration_ms"], float)
+    assert (second["route"], second["side"]) == ("/api/items", "legacy")
+    assert '"GET /api/items HTTP/1.1" 200' not in gateway.log()  # uvicorn's access format
+
+
+def test_side_header_and_access_log_can_be_switched_off(routes_file: Path) -> None:
+    env = {"GATEWAY_SIDE_HEADER": "false", "GATEWAY_ACCESS_LOG": "false"}
+    with run_gateway(routes_file, env=env) as server:
+        response = httpx.get(server.base_url + "/api/items/3", headers={"X-Request-ID": "quiet-1"})
+        assert response.json()["app"] == "new"
+        assert "x-gateway-side" not in response.headers
+        assert response.headers["x-request-id"] == "quiet-1"
+        time.sleep(0.3)
+        assert "quiet-1" not in server.log()
+
+
+# Every way of spelling /admin that some server might resolve to /admin. The table sends /admin
+# to the new side; none of these may reach the legacy side's /admin view.
+ADMIN_PROBES = [
+    pytest.param(b"/admin", 200, id="plain"),
+    pytest.param(b"//admin", 200, id="double-slash"),
+    pytest.param(b"///admin", 200, id="triple-slash"),
+    pytest.param(b"/%61dmin", 200, id="escaped-letter"),
+    pytest.param(b"/admin?x=1", 200, id="query"),
+    pytest.param(b"/x/../admin", 400, id="dot-dot"),
+    pytest.param(b"/./admin", 400, id="dot"),
+    pytest.param(b"/%2e%2e/admin", 400, id="encoded-dot-dot"),
+    pytest.param(b"/x/%2E%2E/admin", 400, id="encoded-dot-dot-upper"),
+    pytest.param(b"/%2fadmin", 400, id="encoded-slash"),
+    pytest.param(b"/%2Fadmin", 400, id="encoded-slash-upper"),
+    pytest.param(b"/\\admin", 400, id="backslash"),
+    pytest.param(b"/%5cadmin", 400, id="encoded-backslash"),
+    pytest.param(b"/admin%00", 400, id="encoded-nul"),
+    pytest.param(b"/%00/admin", 400, id="encoded-nul-segment"),
+    pytest.param(b"/admin/", 404, id="trailing-slash"),
+    pytest.param(b"/ADMIN", 404, id="upper-case"),
+    pytest.param(b"/admin;x", 404, id="semicolon"),
+    pytest.param(b"/%FF/admin", 400, id="non-utf8-escape"),
+]
+
+
+@pytest.mark.parametrize(("target", "status"), ADMIN_PROBES)
+def test_no_spelling_of_a_path_reaches_a_side_the_table_did_not_choose(
+    gateway: ServerProcess, target: bytes, status: int
+) -> None:
+    got, headers, body = raw_request(gateway.port, target)
+    assert got == status
+    assert b'"view":"admin"' not in body or headers["x-gateway-side"] == "new"
+    if status == 200:
+        assert json.loads(body) == json.loads(body) | {
+            "app": "new",
+            "view": "admin",
+            "path": "/admin",
+        }
+    if status == 400:
+        assert headers["x-gateway-side"] == "gateway"
+        assert json.loads(body)["error"] == "bad_path"
+
+
+def test_raw_non_utf8_and_nul_bytes_get_a_clear_400(gateway: ServerProcess) -> None:
+    for target in (b"/\xff\xfe", b"/caf\xe9"):
+        status, _, body = raw_request(gateway.port, target)
+        assert status == 400
+        assert b"UTF-8" in body or b"Invalid" in body  # the gateway's, or the HTTP parser's
+
+
+def test_metrics_count_known_traffic_by_route_side_method_status(gateway: ServerProcess) -> None:
+    with gateway.client() as client:
+        for item in range(3):
+            assert client.get(f"/api/items/{item}").status_code == 200  # table: new
+        for _ in range(2):
+            assert client.post("/api/items").status_code == 200  # default: legacy, Flask rule
+        assert client.get("/api/items/x").status_code == 422  # table: new, FastAPI rejects
+        assert client.get("/no/such/page").status_code == 404  # nobody's route
+        assert client.request("PURGE", "/api/items").status_code == 405  # odd method
+        assert raw_request(gateway.port, b"/a/../b")[0] == 400  # refused by the gateway
+        assert client.get("/boom").status_code == 500  # the legacy view raises
+    expected = [
+        ({"route": "/api/items/{item_id}", "side": "new", "method": "GET", "status": "200"}, 3),
+        ({"route": "/api/items/{item_id}", "side": "new", "method": "GET", "status": "422"}, 1),
+        ({"route": "/api/items", "side": "legacy", "method": "POST", "status": "200"}, 2),
+        ({"route": "__unmatched__", "side": "legacy", "method": "GET", "status": "404"}, 1),
+        ({"route": "__unmatched__", "side": "legacy", "method": "OTHER", "status": "405"}, 1),
+        ({"route": "__rejected__", "side": "gateway", "method": "GET", "status": "400"}, 1),
+        ({"route": "/boom", "side": "legacy", "method": "GET", "status": "500"}, 1),
+    ]
+    for labels, count in expected:
+        assert metric(gateway, "gateway_requests_total", **labels) == count, labels
+    assert (
+        metric(
+            gateway,
+            "gateway_request_duration_seconds_count",
+            route="/api/items/{item_id}",
+            side="new",
+            method="GET",
+        )
+        == 4
+    )
+    assert metric(gateway, "gateway_requests_in_progress", side="new") == 0
+    assert metric(gateway, "gateway_requests_in_progress", side="legacy") == 0
+    assert metric(gateway, "gateway_route_target", route="/admin", target="new") == 1
+    assert metric(gateway, "gateway_route_target", route="/api/items/{item_id}", target="new") == 1
+    assert metric(gateway, "gateway_config_reloads_total", result="success") == 1
+    assert metric(gateway, "gateway_route_table_entries") == 3
+
+
+def test_default_new_labels_requests_with_the_new_apps_own_template(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("default: new\nroutes:\n  - {path: /api/items, target: legacy}\n")
+    with run_gateway(routes) as server:
+        assert httpx.get(server.base_url + "/files/a/b.txt").json()["app"] == "new"
+        assert httpx.get(server.base_url + "/api/items").json()["app"] == "legacy"
+        assert (
+            metric(
+                server,
+                "gateway_requests_total",
+                route="/files/{name:path}",
+                side="new",
+                method="GET",
+                status="200",
+            )
+            == 1
+        )
+
+
+def test_a_flip_under_load_moves_the_route_within_2s_and_fails_nothing(
+    gateway: ServerProcess, routes_file: Path
+) -> None:
+    failures: list[str] = []
+    sides: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with gateway.client() as client:
+            while not stop.is_set():
+                try:
+                    response = client.get("/api/items/42")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+                sides.append((time.monotonic(), response.json()["app"]))
+
+    workers = [threading.Thread(target=load) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(1.0)
+        assert side_of(gateway, "/api/items/42") == "new"
+        flipped_at = time.monotonic()
+        write_routes(
+            routes_file,
+            ROUTES.replace("methods: [GET]\n    target: new", "methods: [GET]\n    target: legacy"),
+        )
+        took = wait_for(lambda: side_of(gateway, "/api/items/42") == "legacy", 2.0)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+    assert len(sides) > 200, "the load did not run"
+    after = [side for at, side in sides if at > flipped_at + took + 0.1]
+    assert after and set(after) == {"legacy"}
+    assert took < 2.0
+    assert (
+        metric(gateway, "gateway_route_target", route="/api/items/{item_id}", target="legacy") == 1
+    )
+    assert metric(gateway, "gateway_route_target", route="/api/items/{item_id}", target="new") == 0
+
+
+def test_in_place_edits_are_picked_up_too(gateway: ServerProcess, routes_file: Path) -> None:
+    routes_file.write_text(ROUTES.replace("  - path: /admin\n    target: new\n", ""))
+    wait_for(lambda: side_of(gateway, "/admin") == "legacy", 2.0)
+
+
+def test_requests_in_flight_finish_on_the_table_they_started_with(
+    gateway: ServerProcess, routes_file: Path
+) -> None:
+    result: dict[str, httpx.Response] = {}
+
+    def slow() -> None:
+        result["slow"] = httpx.get(gateway.base_url + "/slow?seconds=1.5", timeout=10)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.3)
+    write_routes(routes_file, ROUTES.replace("  - path: /slow\n    target: new\n", ""))
+    wait_for(lambda: side_of(gateway, "/slow?seconds=0") == "legacy", 2.0)
+    thread.join()
+    assert result["slow"].status_code == 200
+    assert result["slow"].json()["app"] == "new"
+
+
+def test_an_invalid_edit_is_refused_and_the_old_table_keeps_serving(
+    gateway: ServerProcess, routes_file: Path
+) -> None:
+    broken_versions = [
+        "default: legacy\nroutes:\n  - path: /admin\n    target: [\n",  # broken YAML
+        ROUTES.replace("target: new", "target: sideways", 1),  # unknown target
+        ROUTES + "  - path: /not-in-the-new-app\n    target: new\n",  # missing endpoint
+        ROUTES + "  - path: /admin\n    target: legacy\n",  # duplicate
+        "",  # truncated
+    ]
+    for number, broken in enumerate(broken_versions, start=1):
+        write_routes(routes_file, broken)
+        wait_for(
+            lambda n=number: metric(gateway, "gateway_config_reloads_total", result="failure") == n,  # type: ignore[misc]
+            3.0,
+        )
+        assert side_of(gateway, "/admin") == "new"
+        assert side_of(gateway, "/api/items/1") == "new"
+    assert metric(gateway, "gateway_config_last_reload_successful") == 0
+    assert "routes file rejected, the previous table keeps serving" in gateway.log()
+    assert "/not-in-the-new-app' targets 'new' but the new app" in gateway.log()
+    write_routes(routes_file, ROUTES.replace("  - path: /admin\n    target: new\n", ""))
+    wait_for(lambda: side_of(gateway, "/admin") == "legacy", 2.0)
+    assert metric(gateway, "gateway_config_last_reload_successful") == 1
+
+
+def test_sighup_reloads_when_watching_is_off(routes_file: Path) -> None:
+    with run_gateway(routes_file, env={"GATEWAY_WATCH_ROUTES": "false"}) as server:
+        write_routes(routes_file, ROUTES.replace("  - path: /admin\n    target: new\n", ""))
+        time.sleep(1.0)
+        assert side_of(server, "/admin") == "new"  # not watching: nothing changed
+        os.kill(server.process.pid, signal.SIGHUP)
+        wait_for(lambda: side_of(server, "/admin") == "legacy", 2.0)
+        assert server.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("routes", "env", "message"),
+    [
+        pytest.param("routes: [\n", {}, "invalid YAML", id="broken-yaml"),
+        pytest.param(
+            "routes:\n  - {path: /nowhere, target: new}\n",
+            {},
+            "'/nowhere' targets 'new' but the new app",
+            id="missing-endpoint",
+        ),
+        pytest.param(
+            "routes: []\n",
+            {"GATEWAY_NEW_APP": "no_such_module:app"},
+            "could not import",
+            id="bad-import",
+        ),
+        pytest.param(
+            "routes: []\n",
+            {"GATEWAY_LEGACY_APP": "tests.gateway.sample_apps:nothing"},
+            'attribute "nothing" not found',
+            id="bad-attribute",
+        ),
+    ],
+)
+def test_bad_configuration_stops_the_start_with_a_clear_message(
+    tmp_path: Path, routes: str, env: dict[str, str], message: str
+) -> None:
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(routes)
+    args = [bin_path("gateway"), "serve", "--port", "1", "--routes-file", str(routes_file)]
+    full_env = {
+        **os.environ,
+        "GATEWAY_LEGACY_APP": "tests.gateway.sample_apps:flask_app",
+        "GATEWAY_NEW_APP": "tests.gateway.sample_apps:fastapi_app",
+        **env,
+    }
+    done = subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_several_workers_report_metrics_summed_over_all_of_them(routes_file: Path) -> None:
+    with run_gateway(routes_file, workers=2) as server:
+        pids = set()
+        for _ in range(40):
+            with httpx.Client(base_url=server.base_url) as client:  # new connections
+                response = client.get("/api/items/1")
+                assert response.status_code == 200
+                pids.add(response.json()["pid"])
+        assert len(pids) == 2, "both workers must have served, or the sum proves nothing"
+        labels = {"route": "/api/items/{item_id}", "side": "new", "method": "GET", "status": "200"}
+        for _ in range(5):  # each scrape may land on either worker
+            assert metric(server, "gateway_requests_total", **labels) == 40
+        assert metric(server, "gateway_route_target", route="/admin", target="new") == 1
