@@ -1,0 +1,63 @@
+"""Request-local state for helpers deep in the code: the FastAPI answer to Flask's `g`.
+
+A dependency with `yield` sets a ContextVar before the endpoint runs. Sync endpoints and their
+helpers run in a worker thread that gets a copy of the context, so `current()` works there
+too, and concurrent requests each see their own value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from legacy_app.models import User
+from new_app.auth import load_current_user
+from new_app.database import DbSession
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    user: User
+    db: Session
+    remote_addr: str | None
+    request_id: str | None
+
+
+_current: ContextVar[RequestContext] = ContextVar("helpdesk_request_context")
+
+
+def current() -> RequestContext:
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError(
+            "no request context: call this only from an endpoint that depends on CurrentUser"
+        ) from None
+
+
+async def bind_request_context(
+    request: Request,
+    user: Annotated[User, Depends(load_current_user)],
+    db: DbSession,
+) -> AsyncIterator[User]:
+    # Must be async: a sync dependency runs in a worker thread, and a ContextVar set there
+    # would never reach the endpoint.
+    context = RequestContext(
+        user=user,
+        db=db,
+        remote_addr=request.client.host if request.client else None,
+        request_id=request.headers.get("x-request-id"),
+    )
+    token = _current.set(context)
+    try:
+        yield user
+    finally:
+        _current.reset(token)
+
+
+CurrentUser = Annotated[User, Depends(bind_request_context)]

@@ -1,0 +1,96 @@
+"""The legacy error shape, for FastAPI's errors as well as ours:
+
+    {"error": {"status": 404, "code": "not_found", "message": "Ticket 999 not found"}}
+
+Clients of the Flask app parse this shape, so FastAPI's `{"detail": ...}` must never leak out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from werkzeug.exceptions import default_exceptions
+
+from new_app.validation_messages import describe_validation_error
+
+logger = logging.getLogger(__name__)
+
+ERROR_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """What the legacy app expressed as `abort(status, message)`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def invalid_field(field: str, problem: str) -> ApiError:
+    """A 422 for a body field that is well-formed but wrong, e.g. an id of the wrong kind."""
+    return ApiError(422, f"'{field}' {problem}")
+
+
+def default_message(status: int) -> str:
+    # Werkzeug's own wording: routing errors (unknown path, wrong method) carry no message of
+    # ours, and clients compare the text Flask gave them.
+    exception = default_exceptions.get(status)
+    if exception is not None and exception.description:
+        return exception.description
+    return HTTPStatus(status).phrase
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    code = ERROR_CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+    body = {"error": {"status": status, "code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _handle_api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message)
+
+
+async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    # Keeps `Allow` on 405s; the body is always ours.
+    return error_response(exc.status_code, default_message(exc.status_code), exc.headers)
+
+
+async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    status, message = describe_validation_error(exc.errors())
+    return error_response(status, message)
+
+
+async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware calls this, then re-raises so the server logs it.
+    return error_response(500, default_message(500))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _handle_api_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(Exception, _handle_unexpected)
