@@ -23,10 +23,12 @@ def log_request(
     status: int,
     duration: float,
     client: str | None,
+    target: str | None = None,
+    fallback_from: str | None = None,
 ) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
-    record = {
+    record: dict[str, object] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "event": "request",
         "request_id": request_id,
@@ -38,4 +40,8 @@ def log_request(
         "duration_ms": round(duration * 1000, 3),
         "client": client,
     }
+    if target is not None:
+        record["target"] = target
+    if fallback_from is not None:
+        record["fallback_from"] = fallback_from
     logger.info(json.dumps(record, ensure_ascii=False))

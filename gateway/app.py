@@ -10,26 +10,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from a2wsgi import WSGIMiddleware
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
+from gateway.canary import CanaryChooser, SessionReader, flask_session_reader
 from gateway.dispatcher import Gateway
 from gateway.endpoints import (
     flask_route_namer,
     starlette_routes,
     starlette_serves,
+    starlette_templates,
     werkzeug_map,
 )
 from gateway.importer import import_from_string
 from gateway.metrics import GatewayMetrics
 from gateway.reloading import LiveRouteTable, TableBuilder
-from gateway.routes_file import NewSideCheck, new_side_check, parse_routes
+from gateway.route_state import RouteStates
+from gateway.routes_file import (
+    EntryCheck,
+    new_side_check,
+    parse_routes,
+    session_sticky_check,
+)
 from gateway.settings import GatewaySettings
 from gateway.sides import Side
 from gateway.table import RouteTable
+from gateway.wsgi import WSGIBridge
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 logger = logging.getLogger("gateway")
 
@@ -57,11 +69,13 @@ def load_apps(settings: GatewaySettings) -> tuple[WSGIApp, ASGIApp]:
     return cast(WSGIApp, apps[0]), cast(ASGIApp, apps[1])
 
 
-def table_builder(settings: GatewaySettings, new_app: object) -> TableBuilder:
+def table_builder(
+    settings: GatewaySettings, new_app: object, session: SessionReader | None
+) -> TableBuilder:
+    checks: list[EntryCheck] = [session_sticky_check(session is not None, settings.legacy_app)]
     routes = starlette_routes(new_app)
-    check: NewSideCheck | None = None
     if routes is not None:
-        check = new_side_check(partial(starlette_serves, routes), settings.new_app)
+        checks.append(new_side_check(partial(starlette_serves, routes), settings.new_app))
     else:
         logger.warning(
             "the new app (%s) does not list its routes: entries sent to it are not checked",
@@ -69,9 +83,22 @@ def table_builder(settings: GatewaySettings, new_app: object) -> TableBuilder:
         )
 
     def build(content: bytes, source: str) -> RouteTable:
-        return parse_routes(content, source, check)
+        return parse_routes(content, source, checks)
 
     return build
+
+
+def wsgi_bridge(app: WSGIApp, settings: GatewaySettings, metrics: GatewayMetrics) -> ASGIApp:
+    """The legacy app as an ASGI app, through the bridge the settings name."""
+    if settings.wsgi_bridge == "a2wsgi":
+        return cast(ASGIApp, WSGIMiddleware(app, workers=settings.wsgi_threads))  # type: ignore[arg-type]
+    return WSGIBridge(
+        cast("WSGIApplication", app),
+        threads=settings.wsgi_threads,
+        queue_limit=settings.wsgi_queue_limit,
+        buffer_limit=settings.wsgi_buffer_limit,
+        on_reject=metrics.wsgi_rejected.inc,
+    )
 
 
 def create_app(
@@ -81,19 +108,27 @@ def create_app(
     registry = registry or CollectorRegistry()
     legacy_wsgi, new_asgi = load_apps(settings)
     metrics = GatewayMetrics(registry)
-    live = LiveRouteTable(settings.routes_file, table_builder(settings, new_asgi), metrics)
+    session = flask_session_reader(legacy_wsgi)
+    build = table_builder(settings, new_asgi, session)
+    states = RouteStates(metrics)
+    live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=states.sync)
     url_map = werkzeug_map(legacy_wsgi)
-    bridge = WSGIMiddleware(legacy_wsgi, workers=settings.wsgi_threads)  # type: ignore[arg-type]
+    new_routes = starlette_routes(new_asgi)
+    bridge = wsgi_bridge(legacy_wsgi, settings, metrics)
     sides = {
         "legacy": Side(
             "legacy",
-            cast(ASGIApp, bridge),
+            bridge,
             flask_route_namer(url_map) if url_map is not None else None,
         ),
-        "new": Side("new", new_asgi),
+        "new": Side("new", new_asgi, templates=starlette_templates(new_routes or [])),
     }
     return Gateway(
         live=live,
+        states=states,
+        canary=CanaryChooser(session),
+        fallback_body_limit=settings.fallback_body_limit,
+        shadow_history=settings.shadow_history,
         sides=sides,
         metrics=metrics,
         registry=registry,

@@ -16,6 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from gateway.app import GatewayConfigError, create_app, load_apps, table_builder
+from gateway.canary import flask_session_reader
 from gateway.endpoints import (
     Endpoint,
     flask_endpoints,
@@ -82,7 +83,7 @@ def _fail(message: str) -> NoReturn:
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
-        build = table_builder(settings, new)
+        build = table_builder(settings, new, flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except (GatewayConfigError, RoutesFileError) as exc:
         _fail(str(exc))
@@ -135,6 +136,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     log_level: Annotated[LogLevel | None, typer.Option(help="[env: GATEWAY_LOG_LEVEL]")] = None,
+    root_path: Annotated[
+        str,
+        typer.Option(
+            help="The path prefix a proxy in front strips (uvicorn's --root-path); the apps "
+            "see it as SCRIPT_NAME / root_path and build their URLs with it."
+        ),
+    ] = "",
     routes_file: RoutesOption = None,
     legacy_app: LegacyOption = None,
     new_app: NewOption = None,
@@ -152,6 +160,7 @@ def serve(
         "http": "httptools",
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
+        "root_path": root_path,
     }
     if workers == 1:
         try:
@@ -181,8 +190,18 @@ def check(
 
 def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
     methods = sorted(endpoint.methods - {"*"}) or ["GET"]
-    targets = {table.target_for(endpoint.sample, method) for method in methods}
-    return targets.pop() if len(targets) == 1 else "mixed"
+    described: set[str] = set()
+    for method in methods:
+        entry = table.match(endpoint.sample, method)
+        if entry is None:
+            described.add(table.default)
+        elif entry.target == "canary":
+            described.add(f"canary {entry.options.weight:g}%")
+        elif entry.target == "shadow":
+            described.add(f"shadow ({entry.options.primary} answers)")
+        else:
+            described.add(entry.target)
+    return described.pop() if len(described) == 1 else "mixed"
 
 
 @cli.command()
@@ -209,13 +228,13 @@ def routes(
         typer.echo(
             f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}"
         )
-    legacy_endpoints = [endpoint for owner, endpoint in listing if owner == "legacy"]
-    moved = sum(1 for endpoint in legacy_endpoints if _served_by(table, endpoint) == "new")
-    if legacy_endpoints:
-        share = 100 * moved / len(legacy_endpoints)
+    served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == "legacy"]
+    if served:
+        moved = served.count("new")
+        trying = sum(1 for where in served if where.startswith(("canary", "shadow")))
         typer.echo(
-            f"\n{moved} of {len(legacy_endpoints)} legacy endpoints are served by the new side "
-            f"({share:.0f}%)."
+            f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
+            f"({100 * moved / len(served):.0f}%); {trying} more in canary or shadow."
         )
 
 

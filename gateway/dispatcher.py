@@ -1,4 +1,12 @@
-"""The gateway's ASGI application: picks a side per request from the route table in force."""
+"""The gateway's ASGI application: picks a side per request from the route table in force.
+
+Per request: the path is put in its canonical form (or refused), the table read once (so the
+request keeps that table to its end), the entry matched, and the entry's target applied:
+`legacy` or `new` call one side; `canary` picks one by weight; `shadow` answers from the primary
+and copies the request to the other side afterwards; `fallback: legacy` lets legacy answer what
+the new side failed; a guard may have rolled the route back to legacy. Every answer is counted
+in the metrics under the route's template and the side that gave it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,9 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -15,6 +25,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway import headers
 from gateway.access_log import log_request
+from gateway.bodies import read_body
+from gateway.canary import CanaryChooser
+from gateway.compare import Answer
 from gateway.lifespan import ChildLifespan
 from gateway.metrics import (
     REJECTED_ROUTE,
@@ -25,11 +38,42 @@ from gateway.metrics import (
 )
 from gateway.paths import PathRejected, canonicalize
 from gateway.reloading import LiveRouteTable
+from gateway.route_options import Side as SideName
+from gateway.route_state import EntryState, RouteStates
+from gateway.shadow import ShadowRunner
 from gateway.sides import Side
+from gateway.table import RouteEntry
 
 logger = logging.getLogger("gateway")
 
 GATEWAY_SIDE = "gateway"  # the side label of answers the gateway gives itself
+# RFC 9110's idempotent methods: sending one again to legacy after the new side failed has the
+# same effect as sending it once.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+SHADOW_DRAIN_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's facts, passed between the steps that serve it."""
+
+    scope: Scope  # as the server gave it
+    child_scope: Scope  # as the sides get it: canonical path, request id header
+    method: str
+    path: str
+    request_id: bytes
+    started: float
+    entry: RouteEntry | None = None
+    state: EntryState | None = None
+    fallback_from: str | None = None
+
+
+class _Failed(Exception):
+    """The new side failed before answering, in a way legacy may answer instead."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        self.reason = reason
+        self.status = status
 
 
 class Gateway:
@@ -40,19 +84,30 @@ class Gateway:
         sides: dict[str, Side],
         metrics: GatewayMetrics,
         registry: CollectorRegistry,
+        states: RouteStates,
+        canary: CanaryChooser,
         side_header: bool = True,
         access_log: bool = True,
         metrics_path: str = "/metrics",
         watch_routes: bool = True,
+        fallback_body_limit: int = 1 << 20,
+        shadow_history: int = 100,
     ) -> None:
         self.live = live
         self.sides = sides
         self.metrics = metrics
         self.registry = registry
+        self.states = states
+        self.canary = canary
         self.side_header = side_header
         self.access_log = access_log
         self.metrics_path = metrics_path
         self.watch_routes = watch_routes
+        self.fallback_body_limit = fallback_body_limit
+        self.mismatches: deque[dict[str, Any]] = deque(maxlen=shadow_history)
+        self.shadow = ShadowRunner(
+            metrics, {"legacy": sides["legacy"].app, "new": sides["new"].app}, self.mismatches
+        )
         self._child_lifespan = ChildLifespan(sides["new"].app, "the new app")
         self._stop_background: list[Callable[[], object]] = []
 
@@ -63,6 +118,8 @@ class Gateway:
             await self._lifespan(scope, receive, send)
         elif scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
+
+    # --- choosing ---------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -76,21 +133,15 @@ class Gateway:
         try:
             canonical = canonicalize(raw_path)
         except PathRejected as exc:
-            status = await self._reply(
-                send, 400, {"error": "bad_path", "detail": str(exc)}, request_id
-            )
-            self._record(
-                REJECTED_ROUTE, GATEWAY_SIDE, method, status, started, request_id, scope, ""
-            )
+            body = {"error": "bad_path", "detail": str(exc)}
+            exchange = Exchange(scope, scope, method, "", request_id, started)
+            status = await self._reply(send, 400, body, request_id)
+            self._record(exchange, REJECTED_ROUTE, GATEWAY_SIDE, status)
             return
         path = canonical.path
         if path == self.metrics_path and self.metrics_path:
             await self._serve_metrics(scope, send)
             return
-
-        table = self.live.table  # read once: this request keeps this table to its end
-        entry = table.match(path, method)
-        side = self.sides[entry.target if entry is not None else table.default]
 
         child_scope = dict(scope)
         child_scope["path"] = root_path + path
@@ -98,70 +149,197 @@ class Gateway:
         child_scope["headers"] = headers.with_header(
             scope["headers"], headers.REQUEST_ID, request_id
         )
-        extra: headers.Headers = [(headers.REQUEST_ID, request_id)]
+        exchange = Exchange(scope, child_scope, method, path, request_id, started)
+
+        table = self.live.table  # read once: this request keeps this table to its end
+        entry = table.match(path, method)
+        if entry is None:
+            await self._serve(exchange, table.default, receive, send)
+            return
+        exchange.entry = entry
+        exchange.state = state = self.states.get(entry)
+        target = self.states.effective_target(state, entry)
+        if target == "shadow":
+            await self._serve_shadowed(exchange, receive, send)
+            return
+        side: SideName
+        if target == "canary":
+            side = self.canary.choose(entry.options, scope)
+        else:
+            side = target  # "legacy" or "new"
+        if side == "new" and entry.options.fallback and method in IDEMPOTENT_METHODS:
+            await self._serve_with_fallback(exchange, receive, send)
+        else:
+            await self._serve(exchange, side, receive, send)
+
+    # --- serving ----------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        exchange: Exchange,
+        side_name: SideName,
+        receive: Receive,
+        send: Send,
+        capture: Answer | None = None,
+    ) -> int:
+        """Let one side answer; count it. Returns the status sent."""
+        side = self.sides[side_name]
+        started = time.perf_counter()
+        status = 0
+        try:
+            status = await self._call(exchange, side, receive, send, capture)
+        finally:
+            self._observed(exchange, side_name, status, time.perf_counter() - started)
+            self._record(exchange, self._route(exchange, side), side_name, status)
+        return status
+
+    async def _call(
+        self,
+        exchange: Exchange,
+        side: Side,
+        receive: Receive,
+        send: Send,
+        capture: Answer | None = None,
+        refuse_5xx: bool = False,
+    ) -> int:
+        """Call a side with the gateway's headers added; a failure before any answer is a 500.
+
+        With `refuse_5xx`, a 5xx answer or an exception raised before answering is not sent
+        but raised as _Failed, so that legacy can answer instead.
+        """
+        extra: headers.Headers = [(headers.REQUEST_ID, exchange.request_id)]
         if self.side_header:
             extra.append((headers.SIDE, side.name.encode("ascii")))
         status = 0
+        refused = 0
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
+            nonlocal status, refused
+            kind = message["type"]
+            if kind == "http.response.start":
+                if refuse_5xx and message["status"] >= 500:
+                    refused = message["status"]
+                    return
                 status = message["status"]
                 message["headers"] = _add_headers(message.get("headers", ()), extra)
+                if capture is not None:
+                    capture.status, capture.headers = status, list(message["headers"])
+            elif refused:
+                return  # the body of an answer that will not be sent
+            elif kind == "http.response.body" and capture is not None:
+                capture.add_body(message.get("body", b""))
             await send(message)
 
         in_progress = self.metrics.in_progress.labels(side.name)
         in_progress.inc()
         try:
-            await side.app(child_scope, receive, send_with_headers)
-        except Exception:
+            await side.app(exchange.child_scope, receive, send_with_headers)
+        except Exception as exc:
             if status:
                 raise  # the response has started: the server closes the connection
-            logger.exception("the %s side failed on %s %s", side.name, method, path)
-            status = await self._reply(
-                send, 500, {"error": "internal_error", "side": side.name}, request_id, side.name
+            if refuse_5xx:
+                raise _Failed("exception", 500) from exc
+            logger.exception(
+                "the %s side failed on %s %s", side.name, exchange.method, exchange.path
             )
+            body = {"error": "internal_error", "side": side.name}
+            status = await self._reply(send, 500, body, exchange.request_id, side.name)
+            if capture is not None:
+                capture.status, capture.exception = 500, exc
         finally:
             in_progress.dec()
-            route = entry.path if entry is not None else side.route_of(child_scope)
-            self._record(
-                route or UNMATCHED_ROUTE,
-                side.name,
-                method,
-                status,
-                started,
-                request_id,
-                scope,
-                path,
-            )
+        if refused:
+            raise _Failed("status", refused)
+        return status
 
-    def _record(
-        self,
-        route: str,
-        side: str,
-        method: str,
-        status: int,
-        started: float,
-        request_id: bytes,
-        scope: Scope,
-        path: str,
-    ) -> None:
-        duration = time.perf_counter() - started
-        method_name = method_label(method)
+    async def _serve_with_fallback(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        buffered = await read_body(receive, self.fallback_body_limit)
+        if not buffered.complete:  # too large to send twice, or the client left
+            await self._serve(exchange, "new", buffered.replay(receive), send)
+            return
+        new = self.sides["new"]
+        started = time.perf_counter()
+        status = 0
+        try:
+            status = await self._call(
+                exchange, new, buffered.replay(receive), send, refuse_5xx=True
+            )
+        except _Failed as failure:
+            duration = time.perf_counter() - started
+            self._observed(exchange, "new", failure.status, duration)
+            self._record(exchange, self._route(exchange, new), "new", failure.status)
+            assert exchange.entry is not None
+            self.metrics.fallbacks.labels(exchange.entry.path, failure.reason).inc()
+            exchange.fallback_from = "new"
+            await self._serve(exchange, "legacy", buffered.replay(receive), send)
+            return
+        except BaseException:
+            self._record(exchange, self._route(exchange, new), "new", status)
+            raise
+        self._observed(exchange, "new", status, time.perf_counter() - started)
+        self._record(exchange, self._route(exchange, new), "new", status)
+
+    async def _serve_shadowed(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        entry, state = exchange.entry, exchange.state
+        assert entry is not None
+        primary: SideName = entry.options.primary
+        route = state.shadow if state is not None else None
+        if route is None or not self.shadow.admit(route, exchange.method):
+            await self._serve(exchange, primary, receive, send)
+            return
+        buffered = await read_body(receive, route.options.max_body)
+        answer = Answer(limit=route.options.max_body)
+        copied = False
+        try:
+            await self._serve(exchange, primary, buffered.replay(receive), send, capture=answer)
+            if buffered.complete and answer.status:
+                duration = time.perf_counter() - exchange.started
+                self.shadow.start(
+                    route, primary, exchange.child_scope, buffered.body, answer, duration
+                )
+                copied = True
+            elif not buffered.complete:
+                self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
+        finally:
+            if not copied:
+                self.shadow.release(route)
+
+    # --- accounting ----------------------------------------------------------------------------
+
+    def _route(self, exchange: Exchange, side: Side) -> str:
+        if exchange.entry is not None:
+            return exchange.entry.path
+        return side.route_of(exchange.child_scope) or UNMATCHED_ROUTE
+
+    def _observed(self, exchange: Exchange, side: SideName, status: int, duration: float) -> None:
+        state = exchange.state
+        if state is None or state.guard is None:
+            return
+        rollback = state.guard.observe(side, status, duration)
+        if rollback is not None:
+            self.states.rolled_back(state, rollback)
+
+    def _record(self, exchange: Exchange, route: str, side: str, status: int) -> None:
+        duration = time.perf_counter() - exchange.started
+        method_name = method_label(exchange.method)
         self.metrics.requests.labels(route, side, method_name, str(status)).inc()
         self.metrics.duration.labels(route, side, method_name).observe(duration)
         if self.access_log:
-            client = scope.get("client")
+            client = exchange.scope.get("client")
             log_request(
-                request_id=request_id.decode("ascii"),
-                method=method,
-                path=path,
+                request_id=exchange.request_id.decode("ascii"),
+                method=exchange.method,
+                path=exchange.path,
                 route=route,
                 side=side,
                 status=status,
                 duration=duration,
                 client=f"{client[0]}:{client[1]}" if client else None,
+                target=exchange.entry.target if exchange.entry is not None else None,
+                fallback_from=exchange.fallback_from,
             )
+
+    # --- the gateway's own answers ------------------------------------------------------------
 
     async def _reply(
         self,
@@ -202,7 +380,7 @@ class Gateway:
         )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # WSGI cannot serve WebSockets, so only routes on the new side accept them.
+        # WSGI cannot serve WebSockets, so only routes served by the new side accept them.
         try:
             path = canonicalize(scope.get("raw_path") or scope["path"].encode("utf-8")).path
         except PathRejected:
@@ -210,10 +388,13 @@ class Gateway:
             return
         table = self.live.table
         entry = table.match(path, "GET")
-        if (entry.target if entry is not None else table.default) != "new":
+        target = self.states.effective_target(self.states.get(entry), entry) if entry else None
+        if (target or table.default) != "new":
             await send({"type": "websocket.close", "code": 1000})
             return
         await self.sides["new"].app(scope, receive, send)
+
+    # --- lifespan -----------------------------------------------------------------------------
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -228,6 +409,7 @@ class Gateway:
         await receive()  # lifespan.shutdown
         for stop in self._stop_background:
             stop()
+        await self.shadow.drain(SHADOW_DRAIN_SECONDS)
         await self._child_lifespan.shutdown()
         await send({"type": "lifespan.shutdown.complete"})
 

@@ -41,15 +41,22 @@ class Endpoint:
     sample: str  # a concrete path this endpoint serves, to ask the route table about
 
 
-def _find(app: object, attribute: str) -> Any:
-    """`app.<attribute>`, looking through middleware that wraps the application."""
+def unwrap(app: object) -> Iterator[object]:
+    """`app`, then the applications it wraps (middleware usually keeps them as `.app`)."""
+    current: object | None = app
     for _ in range(_MAX_UNWRAP):
-        found = getattr(app, attribute, None)
+        if current is None:
+            return
+        yield current
+        current = next((getattr(current, w) for w in _WRAPPED if hasattr(current, w)), None)
+
+
+def find_attribute(app: object, attribute: str) -> Any:
+    """`app.<attribute>`, looking through middleware that wraps the application."""
+    for candidate in unwrap(app):
+        found = getattr(candidate, attribute, None)
         if found is not None:
             return found
-        app = next((getattr(app, w) for w in _WRAPPED if hasattr(app, w)), None)
-        if app is None:
-            return None
     return None
 
 
@@ -57,15 +64,19 @@ def _find(app: object, attribute: str) -> Any:
 
 
 def werkzeug_map(app: object) -> Map | None:
-    found = _find(app, "url_map")
+    found = find_attribute(app, "url_map")
     return found if isinstance(found, Map) else None
 
 
 def flask_template(rule: str) -> str:
-    """`/tickets/<int:ticket_id>` -> `/tickets/{ticket_id}`; `<path:p>` -> `{p:path}`."""
+    """`/tickets/<int:ticket_id>` -> `/tickets/{ticket_id:int}`, in FastAPI's syntax.
+
+    Convertors both frameworks share (int, path, uuid) are kept; others become plain `{x}`.
+    """
 
     def replace(match: re.Match[str]) -> str:
-        suffix = ":path" if match["convertor"] == "path" else ""
+        convertor = match["convertor"]
+        suffix = f":{convertor}" if convertor in ("int", "path", "uuid") else ""
         return "{" + match["name"] + suffix + "}"
 
     return _FLASK_VARIABLE.sub(replace, rule)
@@ -109,7 +120,7 @@ def flask_route_namer(url_map: Map) -> RouteNamer:
 
 
 def starlette_routes(app: object) -> list[BaseRoute] | None:
-    found = _find(app, "routes")
+    found = find_attribute(app, "routes")
     return found if isinstance(found, list) else None
 
 
@@ -121,8 +132,19 @@ def _starlette_sample(template: str) -> str:
 
 
 def _walk(routes: list[BaseRoute], prefix: str) -> Iterator[tuple[str, BaseRoute]]:
+    """Every endpoint route with its full template, looking into mounts and included routers."""
     for route in routes:
-        if isinstance(route, Mount):
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            # FastAPI 0.16x keeps included routers whole: each candidate is either a nested
+            # included router or a context holding the route and its full path.
+            for candidate in candidates():
+                original = getattr(candidate, "original_route", None)
+                if original is None:
+                    yield from _walk([candidate], prefix)
+                else:
+                    yield prefix + candidate.path, original
+        elif isinstance(route, Mount):
             children = route.routes
             if children:
                 yield from _walk(children, prefix + route.path)
@@ -130,6 +152,12 @@ def _walk(routes: list[BaseRoute], prefix: str) -> Iterator[tuple[str, BaseRoute
                 yield prefix + route.path + "/{path:path}", route
         elif isinstance(route, Route):
             yield prefix + route.path, route
+
+
+def starlette_templates(routes: list[BaseRoute]) -> dict[int, str]:
+    """Full templates by route object: Starlette records the route it matched in
+    `scope["route"]`, but a route of an included router only knows its path within it."""
+    return {id(route): template for template, route in _walk(routes, "")}
 
 
 def starlette_endpoints(routes: list[BaseRoute]) -> list[Endpoint]:

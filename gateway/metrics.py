@@ -85,24 +85,75 @@ class GatewayMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
-        self._published: set[tuple[str, str]] = set()
+        self.wsgi_rejected = Counter(
+            "gateway_wsgi_rejected_total",
+            "Legacy requests answered 503 because every WSGI thread was busy and the queue full.",
+            registry=registry,
+        )
+        self.effective_target = Gauge(
+            "gateway_route_effective_target",
+            "1 for the target each route is served by now (legacy after an automatic rollback).",
+            ["route", "target"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.canary_weight = Gauge(
+            "gateway_canary_weight",
+            "Percentage of a canary route's requests sent to the new side.",
+            ["route"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.shadow_comparisons = Counter(
+            "gateway_shadow_comparisons_total",
+            "Shadow copies by outcome: match, mismatch, noise, error, timeout, skipped.",
+            ["route", "outcome"],
+            registry=registry,
+        )
+        self.shadow_duration = Histogram(
+            "gateway_shadow_duration_seconds",
+            "Latency of both sides on the same shadowed requests.",
+            ["route", "side"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "gateway_fallbacks_total",
+            "Requests the new side failed (reason: status or exception) that legacy answered.",
+            ["route", "reason"],
+            registry=registry,
+        )
+        self.rollbacks = Counter(
+            "gateway_rollbacks_total",
+            "Automatic rollbacks of a route to legacy, by reason (error_ratio or latency).",
+            ["route", "reason"],
+            registry=registry,
+        )
+        self._published: set[tuple[str, ...]] = set()
         for result in ("success", "failure"):
             self.reloads.labels(result)  # both series exist from the start, at 0
 
     def publish_table(self, routes: Iterable[tuple[str, str]], size: int) -> None:
         """Make gateway_route_target show exactly `routes` (pairs of template and target)."""
-        current = set(routes)
-        for stale in self._published - current:
-            if self.multiprocess:
-                # Removing a series only forgets it in this process; the value stays in the
-                # worker's file, so it is set to 0 instead.
-                self.route_target.labels(*stale).set(0)
-            else:
-                self.route_target.remove(*stale)
-        for route, target in current:
-            self.route_target.labels(route, target).set(1)
-        self._published = current
+        self._published = self.replace_series(self.route_target, self._published, set(routes))
         self.table_entries.set(size)
+
+    def replace_series(
+        self, gauge: Gauge, old: set[tuple[str, ...]], new: set[tuple[str, ...]]
+    ) -> set[tuple[str, ...]]:
+        """Set `gauge` to 1 for each label tuple of `new` and forget those only in `old`."""
+        for stale in old - new:
+            self.forget(gauge, stale)
+        for labels in new:
+            gauge.labels(*labels).set(1)
+        return new
+
+    def forget(self, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        if self.multiprocess:
+            # Removing a series only forgets it in this process; the value stays in the
+            # worker's file, so it is set to 0 instead.
+            gauge.labels(*labels).set(0)
+        else:
+            gauge.remove(*labels)
 
 
 def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:

@@ -41,10 +41,17 @@ class ReloadResult:
 
 
 class LiveRouteTable:
-    def __init__(self, path: Path, build: TableBuilder, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        path: Path,
+        build: TableBuilder,
+        metrics: GatewayMetrics,
+        on_swap: Callable[[RouteTable], None] = lambda table: None,
+    ) -> None:
         self.path = path
         self._build = build
         self._metrics = metrics
+        self._on_swap = on_swap
         self._digest = b""
         self._lock = asyncio.Lock()
         # The first table must load, or the gateway does not start: RoutesFileError propagates.
@@ -52,6 +59,7 @@ class LiveRouteTable:
         self.table: RouteTable = build(content, str(path))
         self._digest = hashlib.sha256(content).digest()
         self.last = ReloadResult(ok=True, at=time.time(), trigger="start", entries=len(self.table))
+        on_swap(self.table)
         self._publish(self.last)
 
     async def reload(self, trigger: str, *, only_if_changed: bool = False) -> ReloadResult:
@@ -72,6 +80,7 @@ class LiveRouteTable:
                 )
             else:
                 self.table = table
+                self._on_swap(table)
                 self._digest = digest
                 result = ReloadResult(ok=True, at=time.time(), trigger=trigger, entries=len(table))
                 logger.info(

@@ -15,11 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.endpoints import sample_path
-from gateway.table import HTTP_METHODS, RouteEntry, RouteTable, TableError, Target
+from gateway.route_options import RouteOptions, Side
+from gateway.table import HTTP_METHODS, RouteEntry, RouteTable, TableError
 from gateway.templates import TemplateError, parse_template
 
-# Given an entry sent to the new side, a description of what the new app lacks for it, or None.
-NewSideCheck = Callable[[RouteEntry], str | None]
+# Given an entry, what is wrong with it for the applications being served, or None.
+EntryCheck = Callable[[RouteEntry], str | None]
 _PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -30,12 +31,11 @@ class RoutesFileError(ValueError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
 
 
-class RouteSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RouteSpec(RouteOptions):
+    """One entry of `routes`: where it applies (path, methods) and how it is served."""
 
     path: str
-    methods: list[str] | None = None
-    target: Target
+    methods: tuple[str, ...] | None = None
 
     @field_validator("path")
     @classmethod
@@ -48,12 +48,12 @@ class RouteSpec(BaseModel):
 
     @field_validator("methods")
     @classmethod
-    def _methods_are_known(cls, value: list[str] | None) -> list[str] | None:
+    def _methods_are_known(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is None:
             return None
         if not value:
             raise ValueError("must list at least one method, or be left out for every method")
-        methods = [method.upper() for method in value]
+        methods = tuple(method.upper() for method in value)
         unknown = sorted(set(methods) - HTTP_METHODS)
         if unknown:
             raise ValueError(f"unknown HTTP method(s) {', '.join(unknown)}")
@@ -63,7 +63,7 @@ class RouteSpec(BaseModel):
 class RoutesSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default: Target = "legacy"
+    default: Side = "legacy"
     routes: list[RouteSpec] = []
 
 
@@ -76,10 +76,12 @@ def read_routes_file(path: Path) -> bytes:
         raise RoutesFileError(str(path), [f"cannot read: {exc.strerror}"]) from None
 
 
-def parse_routes(
-    content: bytes, source: str, check_new_side: NewSideCheck | None = None
-) -> RouteTable:
-    """Build a RouteTable from the routes file's bytes, or raise RoutesFileError."""
+def parse_routes(content: bytes, source: str, checks: Sequence[EntryCheck] = ()) -> RouteTable:
+    """Build a RouteTable from the routes file's bytes, or raise RoutesFileError.
+
+    `checks` look at each valid entry against the applications being served (does the new app
+    have this route?) and return a problem to report, or None.
+    """
     data, lines = _load_yaml(content, source)
     try:
         spec = RoutesSpec.model_validate(data)
@@ -89,7 +91,9 @@ def parse_routes(
         RouteEntry(
             template=parse_template(route.path),
             methods=frozenset(route.methods) if route.methods is not None else None,
-            target=route.target,
+            options=RouteOptions.model_validate(
+                route.model_dump(exclude={"path", "methods"}, exclude_unset=True)
+            ),
             index=index,
             line=lines.get(index),
         )
@@ -100,12 +104,9 @@ def parse_routes(
         table = RouteTable(entries, spec.default)
     except TableError as exc:
         problems.extend(exc.problems)
-    if check_new_side is not None:
-        problems.extend(
-            problem
-            for entry in entries
-            if entry.target == "new" and (problem := check_new_side(entry)) is not None
-        )
+    problems.extend(
+        problem for entry in entries for check in checks if (problem := check(entry)) is not None
+    )
     if problems:
         raise RoutesFileError(source, problems)
     return table
@@ -160,10 +161,12 @@ def _describe(error: Any, lines: dict[int, int]) -> str:
     return ": ".join(part for part in (where, field, message) if part)
 
 
-def new_side_check(serves: Callable[[str, str], bool], app_name: str) -> NewSideCheck:
-    """A NewSideCheck asking `serves(path, method)` about a sample path of each entry."""
+def new_side_check(serves: Callable[[str, str], bool], app_name: str) -> EntryCheck:
+    """An EntryCheck asking `serves(path, method)` about entries the new side answers or shadows."""
 
     def check(entry: RouteEntry) -> str | None:
+        if not entry.options.reaches_new:
+            return None
         path = sample_path(entry.template)
         if entry.methods is None:
             if any(serves(path, method) for method in _PROBED_METHODS):
@@ -175,8 +178,8 @@ def new_side_check(serves: Callable[[str, str], bool], app_name: str) -> NewSide
                 return None
             missing = ", ".join(absent)
         return (
-            f"{entry.describe()} targets 'new' but the new app ({app_name}) has no route for "
-            f"{missing} {path}"
+            f"{entry.describe()} targets {entry.target!r} but the new app ({app_name}) has no "
+            f"route for {missing} {path}"
         )
 
     return check
@@ -185,3 +188,18 @@ def new_side_check(serves: Callable[[str, str], bool], app_name: str) -> NewSide
 def _probe_method(method: str) -> str:
     # HEAD is answered wherever GET is; OPTIONS is often handled by middleware, not routes.
     return "GET" if method in ("HEAD", "OPTIONS") else method
+
+
+def session_sticky_check(session_available: bool, app_name: str) -> EntryCheck:
+    """Refuses `sticky: session:<key>` when the legacy app has no signed session to read."""
+
+    def check(entry: RouteEntry) -> str | None:
+        sticky = entry.options.sticky
+        if sticky is None or sticky.kind != "session" or session_available:
+            return None
+        return (
+            f"{entry.describe()}: sticky {str(sticky)!r} needs the legacy app ({app_name}) to be "
+            "a Flask app with a secret key, whose signed session cookie the gateway can read"
+        )
+
+    return check

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+WSGIBridgeName = Literal["gateway", "a2wsgi"]
 
 
 class GatewaySettings(BaseSettings):
@@ -25,8 +26,35 @@ class GatewaySettings(BaseSettings):
     side_header: bool = Field(True, description="add X-Gateway-Side to every response")
     access_log: bool = Field(True, description="one JSON log line per request")
     metrics_path: str = Field("/metrics", description="where Prometheus metrics are served")
+    fallback_body_limit: int = Field(
+        1 << 20,
+        ge=0,
+        description="request bodies up to this size are kept so that legacy can answer a request "
+        "the new side failed (fallback: legacy); larger ones are not retried",
+    )
+    shadow_history: int = Field(
+        100, ge=1, le=10_000, description="recent shadow mismatches kept for the admin API"
+    )
     wsgi_threads: int = Field(
         16, ge=1, le=1024, description="threads that run the legacy WSGI application"
+    )
+    wsgi_bridge: WSGIBridgeName = Field(
+        "gateway",
+        description="what serves the legacy app: the gateway's own WSGI bridge, or a2wsgi's "
+        "stock WSGIMiddleware (unbounded queue, no 503, wsgi_queue_limit and "
+        "wsgi_buffer_limit ignored)",
+    )
+    wsgi_queue_limit: int = Field(
+        64,
+        ge=0,
+        description="legacy requests that may wait for a free thread; more are answered 503 "
+        "with Retry-After (counted in gateway_wsgi_rejected_total)",
+    )
+    wsgi_buffer_limit: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="legacy responses with a Content-Length up to this many bytes are built "
+        "whole in the worker thread and sent in one piece; larger or unknown ones stream",
     )
     log_level: LogLevel = "info"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Scope
 
@@ -17,12 +17,14 @@ class Side:
     # scope after the side has answered, so a router that records its match (Starlette sets
     # scope["route"]) costs nothing more.
     route_namer: RouteNamer | None = None
+    templates: dict[int, str] = field(default_factory=dict)  # by id() of a Starlette route
 
     def route_of(self, scope: Scope) -> str | None:
         route = scope.get("route")
-        template = getattr(route, "path", None)
-        if isinstance(template, str):
-            return template
+        if route is not None:
+            template = self.templates.get(id(route), getattr(route, "path", None))
+            if isinstance(template, str):
+                return template
         if self.route_namer is not None:
             return self.route_namer(
                 scope["path"][len(scope.get("root_path", "")) :], scope["method"]

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from gateway.route_options import RouteOptions, Side, Target
 from gateway.templates import PRIORITY, PathTemplate, Segment, SegmentKind, split_path
-
-# The targets an entry may name. Traffic-splitting targets are added here as they are built.
-Target = Literal["legacy", "new"]
-TARGETS: tuple[Target, ...] = ("legacy", "new")
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -31,13 +27,22 @@ HTTP_METHODS = frozenset(
 class RouteEntry:
     template: PathTemplate
     methods: frozenset[str] | None  # None: every method
-    target: Target
+    options: RouteOptions
     index: int  # position in the routes file, for messages
     line: int | None = None  # line in the routes file, when known
 
     @property
     def path(self) -> str:
         return self.template.text
+
+    @property
+    def target(self) -> Target:
+        return self.options.target
+
+    @property
+    def key(self) -> tuple[str, frozenset[str] | None, RouteOptions]:
+        """What identifies this entry across reloads, wherever it stands in the file."""
+        return (self.path, self.methods, self.options)
 
     def describe(self) -> str:
         where = f"routes[{self.index}]"
@@ -121,9 +126,9 @@ class _Node:
 
 
 class RouteTable:
-    def __init__(self, entries: Iterable[RouteEntry], default: Target = "legacy") -> None:
+    def __init__(self, entries: Iterable[RouteEntry], default: Side = "legacy") -> None:
         self.entries: tuple[RouteEntry, ...] = tuple(entries)
-        self.default: Target = default
+        self.default: Side = default
         self._root = _Node()
         problems = [problem for entry in self.entries if (problem := self._insert(entry))]
         if problems:
@@ -144,6 +149,7 @@ class RouteTable:
         return self._root.match(split_path(path), 0, method)
 
     def target_for(self, path: str, method: str) -> Target:
+        """The configured target (not the side a canary picks, nor a rollback's effect)."""
         entry = self.match(path, method)
         return entry.target if entry is not None else self.default
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from flask import Flask, jsonify
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from flask import Flask, jsonify, session
 from flask import request as flask_request
 from flask.typing import ResponseReturnValue
 
@@ -109,3 +111,77 @@ async def new_slow(request: Request, seconds: float = 0.2) -> dict[str, object]:
 @fastapi_app.get("/boom")
 async def new_boom() -> dict[str, object]:
     raise RuntimeError("the new view failed")
+
+
+# --- Routes for traffic shifting: the two sides agree or differ on purpose -------------------
+
+flask_app.secret_key = "sample-secret"
+CALLS: dict[str, int] = {}
+
+
+@flask_app.post("/login/<user_id>")
+def legacy_login(user_id: str) -> ResponseReturnValue:
+    session["user_id"] = user_id
+    return jsonify(ok=True)
+
+
+@flask_app.route("/compare/<case>", methods=["GET", "POST"])
+def legacy_compare(case: str) -> ResponseReturnValue:
+    if flask_request.method == "POST":
+        CALLS[f"legacy:{case}"] = CALLS.get(f"legacy:{case}", 0) + 1
+    if case == "noisy":
+        return jsonify(case=case, value=1, generated_at=time.time(), nonce=uuid.uuid4().hex)
+    return jsonify(case=case, value=1, items=[{"id": 1, "tags": ["a", "b"]}])
+
+
+@flask_app.get("/flaky")
+def legacy_flaky() -> ResponseReturnValue:
+    return jsonify(app="legacy", view="flaky")
+
+
+@flask_app.post("/flaky")
+def legacy_flaky_post() -> ResponseReturnValue:
+    return jsonify(app="legacy", view="flaky")
+
+
+@flask_app.get("/calls")
+def legacy_calls() -> ResponseReturnValue:
+    return jsonify(CALLS)
+
+
+@fastapi_app.api_route("/compare/{case}", methods=["GET", "POST"])
+async def new_compare(request: Request, case: str) -> Response:
+    if request.method == "POST":
+        CALLS[f"new:{case}"] = CALLS.get(f"new:{case}", 0) + 1
+    if case == "slow":
+        await asyncio.sleep(1.0)
+    if case == "stuck":
+        await asyncio.sleep(30)
+    if case == "raise":
+        raise RuntimeError("the new compare view failed")
+    if case == "noisy":
+        body: dict[str, object] = {
+            "nonce": uuid.uuid4().hex,
+            "generated_at": time.time(),
+            "value": 1.0,
+            "case": case,
+        }
+    elif case == "differ":
+        body = {"case": case, "value": 2, "items": [{"id": 1, "tags": ["a", "c"]}]}
+    else:  # the same data as legacy's, keys in another order, 1 spelled 1.0
+        body = {"items": [{"tags": ["a", "b"], "id": 1.0}], "value": 1.0, "case": case}
+    return JSONResponse(body)
+
+
+@fastapi_app.api_route("/flaky", methods=["GET", "POST"])
+async def new_flaky(request: Request, status: int = 503, delay: float = 0.0) -> Response:
+    if delay:
+        await asyncio.sleep(delay)
+    if status == 0:
+        raise RuntimeError("the new flaky view failed")
+    return JSONResponse({"app": "new", "view": "flaky"}, status_code=status)
+
+
+@fastapi_app.get("/calls")
+async def new_calls() -> dict[str, int]:
+    return CALLS

@@ -35,12 +35,15 @@ def test_defaults_when_keys_are_left_out() -> None:
         pytest.param("- a\n- b\n", "expected a mapping", id="list"),
         pytest.param("routes: [\n", r"line 2, column 1: invalid YAML", id="broken-yaml"),
         pytest.param(
-            "default: old\n", "default: Input should be 'legacy' or 'new'", id="bad-default"
+            "default: old\n",
+            "default: Input should be 'legacy' or 'new'",
+            id="bad-default",
         ),
         pytest.param("defualt: legacy\n", "defualt: unknown key", id="typo-key"),
         pytest.param(
-            "routes:\n  - path: /a\n    target: legacy\n  - path: /b\n    target: canary\n",
-            r"routes\[1\] \(line 4\): target: Input should be 'legacy' or 'new'",
+            "routes:\n  - path: /a\n    target: legacy\n  - path: /b\n    target: blue\n",
+            r"routes\[1\] \(line 4\): target: "
+            "Input should be 'legacy', 'new', 'canary' or 'shadow'",
             id="unknown-target",
         ),
         pytest.param(
@@ -97,7 +100,7 @@ def test_entries_sent_to_new_must_exist_there() -> None:
         b"  - {path: /missing-but-legacy, target: legacy}\n"
     )
     with pytest.raises(RoutesFileError) as caught:
-        parse_routes(text, "routes.yaml", check)
+        parse_routes(text, "routes.yaml", [check])
     assert caught.value.problems == [
         "routes[1] (line 3) '/api/items' targets 'new' but the new app (pkg.main:app) has no "
         "route for DELETE /api/items",
@@ -106,13 +109,13 @@ def test_entries_sent_to_new_must_exist_there() -> None:
     ]
 
 
-def test_check_is_given_entries_only_for_new() -> None:
+def test_every_check_sees_every_valid_entry() -> None:
     seen: list[RouteEntry] = []
 
     def check(entry: RouteEntry) -> None:
         seen.append(entry)
 
     parse_routes(
-        b"routes:\n  - {path: /a, target: legacy}\n  - {path: /b, target: new}\n", "r", check
+        b"routes:\n  - {path: /a, target: legacy}\n  - {path: /b, target: new}\n", "r", [check]
     )
-    assert [entry.path for entry in seen] == ["/b"]
+    assert [entry.path for entry in seen] == ["/a", "/b"]

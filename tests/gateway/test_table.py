@@ -4,14 +4,16 @@ import random
 
 import pytest
 
-from gateway.table import RouteEntry, RouteTable, TableError, Target, _Node
+from gateway.route_options import RouteOptions, Target
+from gateway.table import RouteEntry, RouteTable, TableError, _Node
 from gateway.templates import parse_template
 
 
 def entry(
     index: int, path: str, target: Target = "new", methods: list[str] | None = None
 ) -> RouteEntry:
-    return RouteEntry(parse_template(path), frozenset(methods) if methods else None, target, index)
+    methods_set = frozenset(methods) if methods else None
+    return RouteEntry(parse_template(path), methods_set, RouteOptions(target=target), index)
 
 
 @pytest.fixture

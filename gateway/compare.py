@@ -1,0 +1,226 @@
+"""Comparing two answers to the same request, the way a person reviewing a migration would.
+
+Status codes and the chosen headers must be equal. Bodies that are JSON on both sides are
+compared as data: object key order, whitespace and number spelling (`1`, `1.0`, `1e0`) do not
+count, and configured JSON paths are ignored. Other bodies must be equal byte for byte.
+Differences are reported per field, with both values shortened for logs and the admin API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[(\*|\d+)\]|\['([^']*)'\]")
+WILDCARD = "*"
+VALUE_LIMIT = 200  # characters kept of each value in a reported difference
+
+PathStep = str | int
+
+
+def parse_json_path(text: str) -> tuple[PathStep, ...]:
+    """`$.items[*].updated_at` -> ("items", "*", "updated_at"); a small JSONPath subset."""
+    if not text.startswith("$"):
+        raise ValueError(f"JSON path {text!r} must start with '$'")
+    steps: list[PathStep] = []
+    position = 1
+    while position < len(text):
+        match = _STEP.match(text, position)
+        if match is None:
+            raise ValueError(
+                f"JSON path {text!r}: cannot read {text[position:]!r} "
+                "(use .name, [N], [*] or ['key'])"
+            )
+        name, index, quoted = match.groups()
+        if index is not None:
+            steps.append(WILDCARD if index == WILDCARD else int(index))
+        else:
+            steps.append(name if name is not None else quoted)
+        position = match.end()
+    return tuple(steps)
+
+
+def format_json_path(steps: Iterable[PathStep]) -> str:
+    parts = ["$"]
+    for step in steps:
+        if isinstance(step, int) or step == WILDCARD:
+            parts.append(f"[{step}]")
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", step):
+            parts.append(f".{step}")
+        else:
+            parts.append(f"['{step}']")
+    return "".join(parts)
+
+
+def generalize(steps: tuple[PathStep, ...]) -> tuple[PathStep, ...]:
+    """List positions replaced by `*`: noise found at items[3] is noise at every item."""
+    return tuple(WILDCARD if isinstance(step, int) else step for step in steps)
+
+
+def _path_matches(pattern: tuple[PathStep, ...], steps: tuple[PathStep, ...]) -> bool:
+    if len(pattern) > len(steps):
+        return False
+    # A pattern also covers everything below it: ignoring $.meta ignores $.meta.x.
+    return all(p == WILDCARD or p == s for p, s in zip(pattern, steps, strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    field: str  # "status", "header:<name>", "body" or "body:<JSON path>"
+    primary: str
+    shadow: str
+    json_path: tuple[PathStep, ...] | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "primary": self.primary, "shadow": self.shadow}
+
+    @property
+    def noise_key(self) -> str:
+        if self.json_path is not None:
+            return "body:" + format_json_path(generalize(self.json_path))
+        return self.field
+
+
+@dataclass(slots=True)
+class Answer:
+    """What one side answered (or raised) to a request."""
+
+    status: int = 0
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+    truncated: bool = False  # the body went past `limit`, the size compared
+    exception: BaseException | None = None
+    limit: int = 1 << 20
+
+    def add_body(self, chunk: bytes) -> None:
+        if self.truncated or len(self.body) + len(chunk) > self.limit:
+            self.truncated = True
+        else:
+            self.body += chunk
+
+    def header_map(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for name, value in self.headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            merged[key] = f"{merged[key]}, {text}" if key in merged else text
+        return merged
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "\u2026"
+
+
+def _short_json(value: Any) -> str:
+    """A JSON value as JSON, so that the string "1" and the number 1 read differently."""
+    return _short(json.dumps(value, ensure_ascii=False))
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers):
+        if isinstance(a, bool) or isinstance(b, bool):
+            return a is b
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def json_differences(a: Any, b: Any, path: tuple[PathStep, ...] = ()) -> Iterator[Difference]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            here = (*path, key)
+            if key not in a or key not in b:
+                yield Difference(
+                    "body:" + format_json_path(here),
+                    _short_json(a[key]) if key in a else "(absent)",
+                    _short_json(b[key]) if key in b else "(absent)",
+                    here,
+                )
+            else:
+                yield from json_differences(a[key], b[key], here)
+    elif isinstance(a, list) and isinstance(b, list):
+        for index in range(max(len(a), len(b))):
+            here = (*path, index)
+            if index >= len(a) or index >= len(b):
+                yield Difference(
+                    "body:" + format_json_path(here),
+                    _short_json(a[index]) if index < len(a) else "(absent)",
+                    _short_json(b[index]) if index < len(b) else "(absent)",
+                    here,
+                )
+            else:
+                yield from json_differences(a[index], b[index], here)
+    elif not _same_scalar(a, b):
+        yield Difference("body:" + format_json_path(path), _short_json(a), _short_json(b), path)
+
+
+def _json_body(answer: Answer) -> tuple[bool, Any]:
+    content_type = answer.header_map().get("content-type", "")
+    if "json" not in content_type:
+        return False, None
+    try:
+        return True, json.loads(answer.body)
+    except ValueError:
+        return False, None
+
+
+class Comparator:
+    def __init__(
+        self,
+        headers: Iterable[str] | None,
+        ignore_headers: Iterable[str],
+        ignore_paths: Iterable[str],
+        always_ignored: Iterable[str],
+    ) -> None:
+        self.headers = None if headers is None else frozenset(headers)
+        self.ignored_headers = frozenset(ignore_headers) | frozenset(always_ignored)
+        self.ignored_paths = [parse_json_path(path) for path in ignore_paths]
+
+    def differences(self, primary: Answer, shadow: Answer) -> list[Difference]:
+        if primary.exception is not None or shadow.exception is not None:
+            return self._exception_differences(primary, shadow)
+        found: list[Difference] = []
+        if primary.status != shadow.status:
+            found.append(Difference("status", str(primary.status), str(shadow.status)))
+        found.extend(self._header_differences(primary, shadow))
+        found.extend(self._body_differences(primary, shadow))
+        return found
+
+    @staticmethod
+    def _exception_differences(primary: Answer, shadow: Answer) -> list[Difference]:
+        def describe(answer: Answer) -> str:
+            if answer.exception is None:
+                return f"(answered {answer.status})"
+            return _short(f"{type(answer.exception).__name__}: {answer.exception}")
+
+        if type(primary.exception) is type(shadow.exception):
+            return []
+        return [Difference("exception", describe(primary), describe(shadow))]
+
+    def _header_differences(self, primary: Answer, shadow: Answer) -> Iterator[Difference]:
+        a, b = primary.header_map(), shadow.header_map()
+        names = self.headers if self.headers is not None else a.keys() | b.keys()
+        for name in sorted(names - self.ignored_headers):
+            if a.get(name) != b.get(name):
+                absent = "(absent)"
+                yield Difference(
+                    f"header:{name}", _short(a.get(name, absent)), _short(b.get(name, absent))
+                )
+
+    def _body_differences(self, primary: Answer, shadow: Answer) -> Iterator[Difference]:
+        a_is_json, a = _json_body(primary)
+        b_is_json, b = _json_body(shadow)
+        if a_is_json and b_is_json:
+            for difference in json_differences(a, b):
+                assert difference.json_path is not None
+                if not any(_path_matches(p, difference.json_path) for p in self.ignored_paths):
+                    yield difference
+        elif bytes(primary.body) != bytes(shadow.body):
+            yield Difference(
+                "body",
+                _short(bytes(primary.body).decode("utf-8", "replace")),
+                _short(bytes(shadow.body).decode("utf-8", "replace")),
+            )

@@ -1,0 +1,112 @@
+"""Per-route state that lives across requests and reloads: guards and shadow comparisons.
+
+A compiled RouteTable is immutable and replaced whole on reload; the state of its entries is
+kept here instead, carried over to the new table for every entry whose path, methods and
+options are unchanged (so an unrelated edit does not undo a rollback), and dropped for the
+others (so editing a rolled-back route is how an operator tries it again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from gateway.guard import Guard, Rollback
+from gateway.metrics import GatewayMetrics
+from gateway.route_options import ShadowOptions, Target
+from gateway.shadow import ShadowRoute
+from gateway.table import RouteEntry, RouteTable
+
+logger = logging.getLogger("gateway.guard")
+
+EntryKey = tuple[object, ...]
+
+
+@dataclass(slots=True)
+class EntryState:
+    entry: RouteEntry
+    guard: Guard | None = None
+    shadow: ShadowRoute | None = None
+    published_target: Target | None = None
+
+
+class RouteStates:
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+        self._by_key: dict[EntryKey, EntryState] = {}
+        # Looked up per request by the entry object itself (identity), which is cheaper than
+        # hashing its options; entries of a table swapped out simply find no state.
+        self._by_id: dict[int, EntryState] = {}
+        self._published: set[tuple[str, ...]] = set()
+        self._weights: set[str] = set()
+
+    def sync(self, table: RouteTable) -> None:
+        """Adopt the entries of a table just swapped in."""
+        by_key: dict[EntryKey, EntryState] = {}
+        for entry in table.entries:
+            state = self._by_key.get(entry.key) or self._new_state(entry)
+            state.entry = entry
+            by_key[entry.key] = state
+        self._by_key = by_key
+        self._by_id = {id(state.entry): state for state in by_key.values()}
+        self._publish()
+
+    def _new_state(self, entry: RouteEntry) -> EntryState:
+        options = entry.options
+        state = EntryState(entry)
+        if options.guard is not None:
+            state.guard = Guard(options.guard)
+        if options.shadow is not None or options.target == "shadow":
+            state.shadow = ShadowRoute(
+                entry.path, options.shadow or ShadowOptions(), options.shadow_unsafe
+            )
+        return state
+
+    def get(self, entry: RouteEntry) -> EntryState | None:
+        return self._by_id.get(id(entry))
+
+    def effective_target(self, state: EntryState | None, entry: RouteEntry) -> Target:
+        if state is None or state.guard is None:
+            return entry.target
+        target: Target = "legacy" if state.guard.rolled_back() else entry.target
+        if target != state.published_target:
+            self._publish()  # a cooldown ended since the last request
+        return target
+
+    def rolled_back(self, state: EntryState, rollback: Rollback) -> None:
+        entry = state.entry
+        self.metrics.rollbacks.labels(entry.path, rollback.reason).inc()
+        record = {
+            "event": "rollback",
+            "route": entry.path,
+            "methods": sorted(entry.methods) if entry.methods else None,
+            "configured_target": entry.target,
+            "reason": rollback.reason,
+            "detail": rollback.detail,
+            "cooldown": state.guard.options.cooldown if state.guard else None,
+        }
+        logger.error(json.dumps(record))
+        self._publish()
+
+    def states(self) -> list[EntryState]:
+        return list(self._by_key.values())
+
+    def _publish(self) -> None:
+        effective: set[tuple[str, ...]] = set()
+        weights: set[str] = set()
+        for state in self._by_key.values():
+            entry = state.entry
+            rolled_back = state.guard is not None and state.guard.rollback is not None
+            state.published_target = "legacy" if rolled_back else entry.target
+            effective.add((entry.path, state.published_target))
+            if entry.target == "canary":
+                weight = 0.0 if rolled_back else float(entry.options.weight or 0)
+                self.metrics.canary_weight.labels(entry.path).set(weight)
+                weights.add(entry.path)
+        self._published = self.metrics.replace_series(
+            self.metrics.effective_target, self._published, effective
+        )
+        for stale in self._weights - weights:
+            self.metrics.forget(self.metrics.canary_weight, (stale,))
+        self._weights = weights

@@ -1,0 +1,263 @@
+"""Shadow traffic: the other side gets a copy of a request once the client has its answer, and
+the two answers are compared.
+
+The copy starts only after the primary's response has been sent, runs as a background task
+within a per-route concurrency budget and a timeout, and its answer is thrown away after the
+comparison: a slow or broken shadow side never delays or fails a client. Only GET, HEAD and
+OPTIONS are copied unless the route sets `shadow_unsafe: true`, because a copied write is
+performed twice.
+
+Noise (Diffy's idea, done in-process): for a sample of copies, the primary side also answers the
+same request a second time; fields that differ between two runs of the same code (timestamps,
+random ids) are learned per route, and differences found only in such fields count as noise, not
+as mismatches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope
+
+from gateway.compare import Answer, Comparator, Difference
+from gateway.metrics import GatewayMetrics
+from gateway.route_options import ALWAYS_IGNORED_HEADERS, ShadowOptions, Side
+
+logger = logging.getLogger("gateway.shadow")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SHADOW_HEADER = b"x-gateway-shadow"
+MAX_NOISE_FIELDS = 256
+MAX_DIFFERENCES_KEPT = 20
+
+
+@dataclass(slots=True)
+class ShadowRoute:
+    """What one shadow route keeps between requests: its comparator, budget and noise."""
+
+    route: str
+    options: ShadowOptions
+    unsafe_allowed: bool
+    comparator: Comparator = field(init=False)
+    noise: set[str] = field(default_factory=set)
+    in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self.comparator = Comparator(
+            self.options.headers,
+            self.options.ignore_headers,
+            self.options.ignore,
+            ALWAYS_IGNORED_HEADERS,
+        )
+
+
+def replay_receive(body: bytes, done: asyncio.Event) -> Receive:
+    """A receive for a copied request: the whole body, then a disconnect once the call is over."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def capturing_send(answer: Answer) -> Callable[[Message], Awaitable[None]]:
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            answer.add_body(message.get("body", b""))
+
+    return send
+
+
+async def call_for_answer(app: ASGIApp, scope: Scope, body: bytes, limit: int) -> Answer:
+    answer = Answer(limit=limit)
+    done = asyncio.Event()
+    try:
+        await app(scope, replay_receive(body, done), capturing_send(answer))
+    except Exception as exc:
+        answer.exception = exc
+    finally:
+        done.set()
+    return answer
+
+
+class ShadowRunner:
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        apps: dict[Side, ASGIApp],
+        mismatches: deque[dict[str, Any]],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.apps = apps
+        self.mismatches = mismatches
+        self._random = rng or random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def admit(self, route: ShadowRoute, method: str) -> bool:
+        """Whether this request gets a copy; takes a place in the route's budget if so."""
+        if method not in SAFE_METHODS and not route.unsafe_allowed:
+            return False
+        if route.options.sample < 100 and self._random.random() * 100 >= route.options.sample:
+            return False
+        if route.in_flight >= route.options.concurrency:
+            self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
+            return False
+        route.in_flight += 1
+        return True
+
+    def release(self, route: ShadowRoute) -> None:
+        route.in_flight -= 1
+
+    def start(
+        self,
+        route: ShadowRoute,
+        primary_side: Side,
+        scope: Scope,
+        body: bytes,
+        primary: Answer,
+        primary_duration: float,
+    ) -> None:
+        """Run the copy in the background; the caller has already answered the client."""
+        task = asyncio.get_running_loop().create_task(
+            self._run(route, primary_side, scope, body, primary, primary_duration)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float) -> None:
+        """Let copies in flight finish (at shutdown), then cancel what is left."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    async def _run(
+        self,
+        route: ShadowRoute,
+        primary_side: Side,
+        scope: Scope,
+        body: bytes,
+        primary: Answer,
+        primary_duration: float,
+    ) -> None:
+        try:
+            await self._compare(route, primary_side, scope, body, primary, primary_duration)
+        except Exception:
+            logger.exception("shadow comparison failed on %s", route.route)
+            self.metrics.shadow_comparisons.labels(route.route, "error").inc()
+        finally:
+            self.release(route)
+
+    async def _compare(
+        self,
+        route: ShadowRoute,
+        primary_side: Side,
+        scope: Scope,
+        body: bytes,
+        primary: Answer,
+        primary_duration: float,
+    ) -> None:
+        options = route.options
+        shadow_side: Side = "new" if primary_side == "legacy" else "legacy"
+        copy_scope = dict(scope)
+        copy_scope["headers"] = [*scope["headers"], (SHADOW_HEADER, b"1")]
+        copy_scope["state"] = dict(scope.get("state", {}))
+        again = scope["method"] in SAFE_METHODS and (
+            self._random.random() * 100 < options.noise_sample
+        )
+        started = time.perf_counter()
+
+        async def timed(side: Side) -> tuple[Answer, float]:
+            answer = await call_for_answer(
+                self.apps[side], dict(copy_scope), body, options.max_body
+            )
+            return answer, time.perf_counter() - started
+
+        try:
+            async with asyncio.timeout(options.timeout):
+                if again:
+                    (shadow, shadow_duration), (rerun, _) = await asyncio.gather(
+                        timed(shadow_side), timed(primary_side)
+                    )
+                    self._learn_noise(route, primary, rerun)
+                else:
+                    shadow, shadow_duration = await timed(shadow_side)
+        except TimeoutError:
+            self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
+            return
+        if primary.truncated or shadow.truncated:
+            self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
+            return
+        outcome, differences = self._outcome(route, primary, shadow)
+        self.metrics.shadow_comparisons.labels(route.route, outcome).inc()
+        self.metrics.shadow_duration.labels(route.route, primary_side).observe(primary_duration)
+        self.metrics.shadow_duration.labels(route.route, shadow_side).observe(shadow_duration)
+        if outcome in ("mismatch", "error"):
+            self._report(route, scope, primary_side, outcome, differences)
+
+    def _outcome(
+        self, route: ShadowRoute, primary: Answer, shadow: Answer
+    ) -> tuple[str, list[Difference]]:
+        differences = route.comparator.differences(primary, shadow)
+        if shadow.exception is not None and primary.exception is None:
+            return "error", differences
+        if not differences:
+            return "match", differences
+        if all(difference.noise_key in route.noise for difference in differences):
+            return "noise", differences
+        return "mismatch", [d for d in differences if d.noise_key not in route.noise]
+
+    def _learn_noise(self, route: ShadowRoute, first: Answer, second: Answer) -> None:
+        if first.truncated or second.truncated:
+            return
+        for difference in route.comparator.differences(first, second):
+            if len(route.noise) < MAX_NOISE_FIELDS:
+                route.noise.add(difference.noise_key)
+
+    def _report(
+        self,
+        route: ShadowRoute,
+        scope: Scope,
+        primary_side: Side,
+        outcome: str,
+        differences: list[Difference],
+    ) -> None:
+        request_id = next(
+            (
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"x-request-id"
+            ),
+            None,
+        )
+        record = {
+            "time": time.time(),
+            "event": "shadow_" + outcome,
+            "route": route.route,
+            "method": scope["method"],
+            "path": scope["path"],
+            "request_id": request_id,
+            "primary": primary_side,
+            "differences": [d.as_dict() for d in differences[:MAX_DIFFERENCES_KEPT]],
+            "more_differences": max(0, len(differences) - MAX_DIFFERENCES_KEPT),
+        }
+        self.mismatches.append(record)
+        logger.warning(json.dumps(record, ensure_ascii=False))

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.compare import Answer, Comparator, format_json_path, parse_json_path
+from gateway.route_options import ALWAYS_IGNORED_HEADERS
+
+
+def answer(body: object, status: int = 200, **headers: str) -> Answer:
+    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    content_type = headers.pop("content_type", "application/json")
+    pairs = [(b"content-type", content_type.encode())]
+    pairs += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    return Answer(status=status, headers=pairs, body=bytearray(raw))
+
+
+def fields(comparator: Comparator, a: Answer, b: Answer) -> list[str]:
+    return [difference.field for difference in comparator.differences(a, b)]
+
+
+@pytest.fixture
+def comparator() -> Comparator:
+    return Comparator(None, (), ("$.meta", "$.items[*].updated_at"), ALWAYS_IGNORED_HEADERS)
+
+
+def test_key_order_and_number_spelling_do_not_count(comparator: Comparator) -> None:
+    a = answer({"a": 1, "b": [1, 2.5], "c": {"x": True}})
+    b = Answer(a.status, a.headers, bytearray(b'{"c": {"x": true}, "b": [1.0, 25e-1], "a": 1e0}'))
+    assert comparator.differences(a, b) == []
+
+
+def test_booleans_are_not_numbers(comparator: Comparator) -> None:
+    assert fields(comparator, answer({"a": True}), answer({"a": 1})) == ["body:$.a"]
+
+
+def test_every_difference_is_named_with_both_values(comparator: Comparator) -> None:
+    a = answer({"id": 1, "tags": ["x"], "gone": 1}, status=200, x_api="v1")
+    b = answer({"id": 2, "tags": ["x", "y"], "new": None}, status=201, x_api="v2")
+    found = {d.field: (d.primary, d.shadow) for d in comparator.differences(a, b)}
+    assert found == {
+        "status": ("200", "201"),
+        "header:x-api": ("v1", "v2"),
+        "body:$.id": ("1", "2"),
+        "body:$.tags[1]": ("(absent)", '"y"'),
+        "body:$.gone": ("1", "(absent)"),
+        "body:$.new": ("(absent)", "null"),
+    }
+
+
+def test_ignored_paths_and_headers(comparator: Comparator) -> None:
+    a = answer({"meta": {"t": 1}, "items": [{"id": 1, "updated_at": "x"}]}, date="d1", server="s")
+    b = answer({"meta": {"t": 2}, "items": [{"id": 1, "updated_at": "y"}]}, date="d2")
+    assert comparator.differences(a, b) == []
+
+
+def test_chosen_headers_only() -> None:
+    comparator = Comparator(("content-type",), (), (), ALWAYS_IGNORED_HEADERS)
+    assert fields(comparator, answer({}, x_a="1"), answer({}, x_a="2")) == []
+    assert fields(comparator, answer({}), answer({}, content_type="text/plain")) == [
+        "header:content-type"
+    ]
+
+
+def test_non_json_bodies_compare_as_bytes(comparator: Comparator) -> None:
+    a = answer(b"hello", content_type="text/plain")
+    assert fields(comparator, a, answer(b"hello", content_type="text/plain")) == []
+    assert fields(comparator, a, answer(b"hellO", content_type="text/plain")) == ["body"]
+
+
+def test_long_values_are_shortened(comparator: Comparator) -> None:
+    (difference,) = comparator.differences(answer({"a": "x" * 1000}), answer({"a": "y"}))
+    assert len(difference.primary) == 200 and difference.primary.endswith("\u2026")
+
+
+def test_exceptions_are_compared(comparator: Comparator) -> None:
+    failed = Answer(exception=RuntimeError("boom"))
+    assert comparator.differences(failed, Answer(exception=RuntimeError("other"))) == []
+    (difference,) = comparator.differences(answer({}), failed)
+    assert difference.field == "exception"
+    assert difference.shadow == "RuntimeError: boom"
+    assert difference.primary == "(answered 200)"
+
+
+def test_noise_keys_generalize_list_positions(comparator: Comparator) -> None:
+    (difference,) = comparator.differences(
+        answer({"l": [0, {"t": 1}]}), answer({"l": [0, {"t": 2}]})
+    )
+    assert difference.field == "body:$.l[1].t"
+    assert difference.noise_key == "body:$.l[*].t"
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("$", ()),
+        ("$.a.b", ("a", "b")),
+        ("$.items[*].id", ("items", "*", "id")),
+        ("$.items[2]", ("items", 2)),
+        ("$['a key']", ("a key",)),
+    ],
+)
+def test_json_paths_round_trip(text: str, steps: tuple[object, ...]) -> None:
+    assert parse_json_path(text) == steps
+    assert format_json_path(parse_json_path(text)) == text
+
+
+@pytest.mark.parametrize("text", ["a.b", "$.a[", "$..a", "$.a[x]"])
+def test_bad_json_paths(text: str) -> None:
+    with pytest.raises(ValueError, match="JSON path"):
+        parse_json_path(text)
