@@ -111,6 +111,9 @@ def create_app(
     session = flask_session_reader(legacy_wsgi)
     build = table_builder(settings, new_asgi, session)
     states = RouteStates(metrics)
+    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if settings.metrics_auth and admin_token is None:
+        raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=states.sync)
     url_map = werkzeug_map(legacy_wsgi)
     new_routes = starlette_routes(new_asgi)
@@ -128,6 +131,8 @@ def create_app(
         states=states,
         canary=CanaryChooser(session),
         fallback_body_limit=settings.fallback_body_limit,
+        admin_token=admin_token,
+        metrics_token=admin_token if settings.metrics_auth else None,
         shadow_history=settings.shadow_history,
         sides=sides,
         metrics=metrics,

@@ -13,6 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import ValidationError
 
 from gateway.app import GatewayConfigError, create_app, load_apps, table_builder
@@ -113,11 +115,8 @@ def log_config(level: LogLevel) -> dict[str, Any]:
 
 
 @contextmanager
-def _multiprocess_metrics(workers: int) -> Iterator[None]:
+def _multiprocess_metrics(workers: int) -> Iterator[str]:
     """Give worker processes one folder for their metrics, emptied before and after."""
-    if workers <= 1:
-        yield
-        return
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
     if given:  # values left by a previous run would be added to this one's
@@ -125,16 +124,20 @@ def _multiprocess_metrics(workers: int) -> Iterator[None]:
         folder.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     try:
-        yield
+        yield str(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    host: Annotated[
+        str, typer.Option(help="Address to bind.", envvar="GATEWAY_HOST")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.", envvar="GATEWAY_PORT")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes.", envvar="GATEWAY_WORKERS")
+    ] = 1,
     log_level: Annotated[LogLevel | None, typer.Option(help="[env: GATEWAY_LOG_LEVEL]")] = None,
     root_path: Annotated[
         str,
@@ -163,15 +166,26 @@ def serve(
         "root_path": root_path,
     }
     if workers == 1:
+        registry = CollectorRegistry()
         try:
-            app = create_app(settings)
+            app = create_app(settings, registry=registry)
         except (GatewayConfigError, RoutesFileError) as exc:
             _fail(str(exc))
+        _metrics_port(settings, host, registry)
         uvicorn.run(app, **options)
         return
     _load_table(settings)  # fail here, once, rather than in every worker
-    with _multiprocess_metrics(workers):
+    with _multiprocess_metrics(workers) as folder:
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]
+        _metrics_port(settings, host, combined)
         uvicorn.run("gateway.app:create_app", factory=True, workers=workers, **options)
+
+
+def _metrics_port(settings: GatewaySettings, host: str, registry: CollectorRegistry) -> None:
+    """Serve the metrics on a port of their own too, when the settings ask for one."""
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr=host, registry=registry)
 
 
 @cli.command()

@@ -25,6 +25,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway import headers
 from gateway.access_log import log_request
+from gateway.admin import AdminAPI, is_admin_path, token_matches
 from gateway.bodies import read_body
 from gateway.canary import CanaryChooser
 from gateway.compare import Answer
@@ -68,6 +69,12 @@ class Exchange:
     fallback_from: str | None = None
 
 
+@dataclass(slots=True)
+class _Outcome:
+    status: int = 0  # sent to the client; 0 while nothing was
+    complete: bool = False  # the last body message was sent
+
+
 class _Failed(Exception):
     """The new side failed before answering, in a way legacy may answer instead."""
 
@@ -92,6 +99,8 @@ class Gateway:
         watch_routes: bool = True,
         fallback_body_limit: int = 1 << 20,
         shadow_history: int = 100,
+        admin_token: str | None = None,
+        metrics_token: str | None = None,
     ) -> None:
         self.live = live
         self.sides = sides
@@ -107,6 +116,14 @@ class Gateway:
         self.mismatches: deque[dict[str, Any]] = deque(maxlen=shadow_history)
         self.shadow = ShadowRunner(
             metrics, {"legacy": sides["legacy"].app, "new": sides["new"].app}, self.mismatches
+        )
+        self.metrics_token = metrics_token
+        self.admin = AdminAPI(
+            token=admin_token,
+            live=live,
+            states=states,
+            mismatches=self.mismatches,
+            registry=registry,
         )
         self._child_lifespan = ChildLifespan(sides["new"].app, "the new app")
         self._stop_background: list[Callable[[], object]] = []
@@ -141,6 +158,9 @@ class Gateway:
         path = canonical.path
         if path == self.metrics_path and self.metrics_path:
             await self._serve_metrics(scope, send)
+            return
+        if is_admin_path(path):
+            await self.admin(scope, receive, send, path)
             return
 
         child_scope = dict(scope)
@@ -185,13 +205,13 @@ class Gateway:
         """Let one side answer; count it. Returns the status sent."""
         side = self.sides[side_name]
         started = time.perf_counter()
-        status = 0
+        outcome = _Outcome()
         try:
-            status = await self._call(exchange, side, receive, send, capture)
+            await self._call(exchange, side, receive, send, outcome, capture)
         finally:
-            self._observed(exchange, side_name, status, time.perf_counter() - started)
-            self._record(exchange, self._route(exchange, side), side_name, status)
-        return status
+            self._observed(exchange, side_name, outcome.status, time.perf_counter() - started)
+            self._record(exchange, self._route(exchange, side), side_name, outcome.status)
+        return outcome.status
 
     async def _call(
         self,
@@ -199,35 +219,38 @@ class Gateway:
         side: Side,
         receive: Receive,
         send: Send,
+        outcome: _Outcome,
         capture: Answer | None = None,
         refuse_5xx: bool = False,
-    ) -> int:
+    ) -> None:
         """Call a side with the gateway's headers added; a failure before any answer is a 500.
 
-        With `refuse_5xx`, a 5xx answer or an exception raised before answering is not sent
-        but raised as _Failed, so that legacy can answer instead.
+        The status sent is left in `outcome`, also when the side raises. With `refuse_5xx`, a
+        5xx answer or an exception raised before answering is not sent but raised as _Failed,
+        so that legacy can answer instead.
         """
         extra: headers.Headers = [(headers.REQUEST_ID, exchange.request_id)]
         if self.side_header:
             extra.append((headers.SIDE, side.name.encode("ascii")))
-        status = 0
         refused = 0
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, refused
+            nonlocal refused
             kind = message["type"]
             if kind == "http.response.start":
                 if refuse_5xx and message["status"] >= 500:
                     refused = message["status"]
                     return
-                status = message["status"]
+                outcome.status = message["status"]
                 message["headers"] = _add_headers(message.get("headers", ()), extra)
                 if capture is not None:
-                    capture.status, capture.headers = status, list(message["headers"])
+                    capture.status, capture.headers = outcome.status, list(message["headers"])
             elif refused:
                 return  # the body of an answer that will not be sent
-            elif kind == "http.response.body" and capture is not None:
-                capture.add_body(message.get("body", b""))
+            elif kind == "http.response.body":
+                if capture is not None:
+                    capture.add_body(message.get("body", b""))
+                outcome.complete = not message.get("more_body", False)
             await send(message)
 
         in_progress = self.metrics.in_progress.labels(side.name)
@@ -235,7 +258,16 @@ class Gateway:
         try:
             await side.app(exchange.child_scope, receive, send_with_headers)
         except Exception as exc:
-            if status:
+            if outcome.complete:
+                # Starlette re-raises what it already answered with a 500 so that servers log
+                # it; the client has its whole answer, so log it here and keep the connection.
+                logger.exception(
+                    "the %s side failed on %s %s", side.name, exchange.method, exchange.path
+                )
+                if capture is not None:
+                    capture.exception = exc
+                return
+            if outcome.status:
                 raise  # the response has started: the server closes the connection
             if refuse_5xx:
                 raise _Failed("exception", 500) from exc
@@ -243,14 +275,13 @@ class Gateway:
                 "the %s side failed on %s %s", side.name, exchange.method, exchange.path
             )
             body = {"error": "internal_error", "side": side.name}
-            status = await self._reply(send, 500, body, exchange.request_id, side.name)
+            outcome.status = await self._reply(send, 500, body, exchange.request_id, side.name)
             if capture is not None:
                 capture.status, capture.exception = 500, exc
         finally:
             in_progress.dec()
         if refused:
             raise _Failed("status", refused)
-        return status
 
     async def _serve_with_fallback(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         buffered = await read_body(receive, self.fallback_body_limit)
@@ -259,10 +290,10 @@ class Gateway:
             return
         new = self.sides["new"]
         started = time.perf_counter()
-        status = 0
+        outcome = _Outcome()
         try:
-            status = await self._call(
-                exchange, new, buffered.replay(receive), send, refuse_5xx=True
+            await self._call(
+                exchange, new, buffered.replay(receive), send, outcome, refuse_5xx=True
             )
         except _Failed as failure:
             duration = time.perf_counter() - started
@@ -274,10 +305,10 @@ class Gateway:
             await self._serve(exchange, "legacy", buffered.replay(receive), send)
             return
         except BaseException:
-            self._record(exchange, self._route(exchange, new), "new", status)
+            self._record(exchange, self._route(exchange, new), "new", outcome.status)
             raise
-        self._observed(exchange, "new", status, time.perf_counter() - started)
-        self._record(exchange, self._route(exchange, new), "new", status)
+        self._observed(exchange, "new", outcome.status, time.perf_counter() - started)
+        self._record(exchange, self._route(exchange, new), "new", outcome.status)
 
     async def _serve_shadowed(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         entry, state = exchange.entry, exchange.state
@@ -362,6 +393,12 @@ class Gateway:
         return status
 
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
+        if self.metrics_token is not None and not token_matches(
+            self.metrics_token, scope["headers"]
+        ):
+            refusal = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
+            await self._reply(send, 401, refusal, headers.new_request_id())
+            return
         accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), None)
         body, content_type = exposition(self.registry, accept)
         await send(

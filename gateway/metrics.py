@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # Requests whose path neither the table nor the answering side's router knows, and requests
@@ -156,10 +157,20 @@ class GatewayMetrics:
             gauge.remove(*labels)
 
 
+def aggregated(registry: CollectorRegistry) -> CollectorRegistry:
+    """The registry to read: with several workers, one summing every worker's values."""
+    if multiprocess_dir() is None:
+        return registry
+    combined = CollectorRegistry()
+    MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+    return combined
+
+
+def collect(registry: CollectorRegistry) -> Iterable[Metric]:
+    return aggregated(registry).collect()
+
+
 def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a scrape, aggregated over all workers when there are several."""
-    if multiprocess_dir() is not None:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    return encoder(aggregated(registry)), content_type

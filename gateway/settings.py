@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -26,6 +26,18 @@ class GatewaySettings(BaseSettings):
     side_header: bool = Field(True, description="add X-Gateway-Side to every response")
     access_log: bool = Field(True, description="one JSON log line per request")
     metrics_path: str = Field("/metrics", description="where Prometheus metrics are served")
+    metrics_auth: bool = Field(
+        False, description="require the admin token (as a bearer token) to read the metrics"
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="also serve the metrics on this port of their own (gateway serve only)",
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="bearer token of the admin API and dashboard under /_gateway/"
+    )
     fallback_body_limit: int = Field(
         1 << 20,
         ge=0,

@@ -27,14 +27,15 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.wsgi.environ import build_environ
 from gateway.wsgi.pipe import ClientGone, ResponsePipe
+from gateway.wsgi.pool import PoolClosed, WorkerPool
 from gateway.wsgi.request_body import RequestBody
 from gateway.wsgi.response import ResponseHead, parse_head
 
@@ -78,7 +79,7 @@ class WSGIBridge:
         self.queue_limit = queue_limit
         self.buffer_limit = buffer_limit
         self.on_reject = on_reject
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+        self.pool = WorkerPool(threads)
         self._capacity = threads + queue_limit
         self._admitted = 0  # calls submitted and not finished; decremented by worker threads
         self._admitted_lock = threading.Lock()
@@ -104,8 +105,8 @@ class WSGIBridge:
             return
         call = _Call(self, asyncio.get_running_loop(), scope, receive, first)
         try:
-            self.executor.submit(contextvars.copy_context().run, call.run)
-        except RuntimeError:  # the executor was shut down
+            self.pool.submit(partial(contextvars.copy_context().run, call.run))
+        except PoolClosed:
             self._release()
             raise
         try:
@@ -128,7 +129,7 @@ class WSGIBridge:
         await receive()
         await send({"type": "lifespan.startup.complete"})
         await receive()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         await send({"type": "lifespan.shutdown.complete"})
 
 

@@ -1,0 +1,318 @@
+"""The admin surface under `/_gateway/`: a JSON API and the built-in dashboard.
+
+Everything here needs `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` (compared in constant
+time); with no token configured every request is refused with a message saying how to enable
+it. Answers are never cached, and nothing under `/_gateway/` is ever routed to either app.
+
+The figures come from the gateway's own Prometheus metrics (aggregated over all worker
+processes when there are several), so the dashboard shows what Prometheus would scrape.
+Route configuration, guard state and recent mismatches are per worker process: no state is
+shared between workers, and the answering worker's `pid` is given with them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from starlette.types import Receive, Scope, Send
+
+from gateway.metrics import collect
+from gateway.reloading import LiveRouteTable
+from gateway.route_state import EntryState, RouteStates
+
+PREFIX = "/_gateway"
+API_PREFIX = PREFIX + "/api/"
+SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
+
+NO_STORE = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
+# The dashboard talks to its own origin only: no CDN, no third-party requests.
+PAGE_POLICY = (
+    b"default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    b"frame-ancestors 'none'"
+)
+DISABLED = (
+    "The admin API is off: set GATEWAY_ADMIN_TOKEN to a secret to enable it, then send "
+    "'Authorization: Bearer <token>' (the dashboard asks for the token)."
+)
+
+
+def is_admin_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def token_matches(expected: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return hmac.compare_digest(given.strip().encode(), expected.encode())
+    return False
+
+
+class AdminAPI:
+    def __init__(
+        self,
+        *,
+        token: str | None,
+        live: LiveRouteTable,
+        states: RouteStates,
+        mismatches: Iterable[dict[str, Any]],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.token = token
+        self.live = live
+        self.states = states
+        self.mismatches = mismatches
+        self.registry = registry
+        self._api: dict[str, Callable[[], dict[str, Any]]] = {
+            "stats": self.stats,
+            "routes": self.routes,
+            "config": self.config,
+            "mismatches": self.recent_mismatches,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> int:
+        """Answer one admin request; returns the status sent."""
+        if self.token is None:
+            return await _json(send, 403, {"error": "admin_disabled", "detail": DISABLED})
+        if path in (PREFIX, PREFIX + "/", PREFIX + "/index.html"):
+            # The page holds no data: it asks for the token and sends it with each API call.
+            return await self._asset(send, "index.html")
+        if path.startswith(PREFIX + "/assets/"):
+            return await self._asset(send, path.removeprefix(PREFIX + "/assets/"))
+        if not token_matches(self.token, scope["headers"]):
+            body = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
+            extra = [(b"www-authenticate", b'Bearer realm="gateway"')]
+            return await _json(send, 401, body, extra)
+        handler = (
+            self._api.get(path.removeprefix(API_PREFIX)) if path.startswith(API_PREFIX) else None
+        )
+        if handler is None:
+            return await _json(send, 404, {"error": "not_found", "detail": path})
+        if scope["method"] not in ("GET", "HEAD"):
+            return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
+        return await _json(send, 200, handler())
+
+    async def _asset(self, send: Send, name: str) -> int:
+        folder = resources.files("gateway") / "dashboard"
+        asset = folder / name
+        if "/" in name or name.startswith(".") or not asset.is_file():
+            return await _json(send, 404, {"error": "not_found", "detail": name})
+        content = asset.read_bytes()
+        content_type = {
+            "html": b"text/html; charset=utf-8",
+            "js": b"text/javascript; charset=utf-8",
+            "css": b"text/css; charset=utf-8",
+        }.get(name.rpartition(".")[2], b"application/octet-stream")
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(content)).encode()),
+            (b"content-security-policy", PAGE_POLICY),
+            *NO_STORE,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        return 200
+
+    # --- the API ------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        last = self.live.last
+        return {
+            "file": str(self.live.path),
+            "last_reload": {
+                "ok": last.ok,
+                "at": last.at,
+                "trigger": last.trigger,
+                "error": last.error,
+                "entries": last.entries,
+            },
+        }
+
+    def recent_mismatches(self) -> dict[str, Any]:
+        return {"worker": os.getpid(), "mismatches": list(reversed(list(self.mismatches)))}
+
+    def routes(self) -> dict[str, Any]:
+        table = self.live.table
+        described = []
+        for entry in table.entries:
+            state = self.states.get(entry)
+            options = entry.options
+            described.append(
+                {
+                    "path": entry.path,
+                    "methods": sorted(entry.methods) if entry.methods else None,
+                    "target": entry.target,
+                    "effective_target": self.states.effective_target(state, entry),
+                    "weight": options.weight,
+                    "sticky": str(options.sticky) if options.sticky else None,
+                    "primary": options.primary if entry.target == "shadow" else None,
+                    "fallback": options.fallback,
+                    "line": entry.line,
+                    "guard": _guard(state),
+                    "shadow": _shadow(state),
+                }
+            )
+        return {"default": table.default, "worker": os.getpid(), "routes": described}
+
+    def stats(self) -> dict[str, Any]:
+        routes: dict[str, dict[str, Any]] = defaultdict(_empty_route)
+        for family in collect(self.registry):
+            reader = _READERS.get(family.name)
+            if reader is not None:
+                reader(family, routes)
+        for values in routes.values():
+            for side in values["sides"].values():
+                side["buckets"] = _ordered_buckets(side["buckets"])
+        ordered = sorted(routes.items(), key=lambda item: _route_order(item[0], item[1]))
+        return {"time": time.time(), "routes": [{"route": r, **v} for r, v in ordered]}
+
+
+def _guard(state: EntryState | None) -> dict[str, Any] | None:
+    if state is None or state.guard is None:
+        return None
+    guard = state.guard
+    rollback = guard.rollback
+    return {
+        **guard.options.model_dump(),
+        "rolled_back": guard.rolled_back(),
+        "reason": rollback.reason if rollback else None,
+        "detail": rollback.detail if rollback else None,
+        "figures": guard.figures(),
+    }
+
+
+def _shadow(state: EntryState | None) -> dict[str, Any] | None:
+    if state is None or state.shadow is None:
+        return None
+    shadow = state.shadow
+    return {
+        **shadow.options.model_dump(),
+        "unsafe_allowed": shadow.unsafe_allowed,
+        "in_flight": shadow.in_flight,
+        "noise_fields": sorted(shadow.noise),
+    }
+
+
+def _empty_route() -> dict[str, Any]:
+    return {
+        "target": None,
+        "effective_target": None,
+        "weight": None,
+        "rollbacks": 0,
+        "fallbacks": 0,
+        "sides": {},
+        "shadow": None,
+    }
+
+
+def _ordered_buckets(buckets: dict[str, int]) -> list[list[float | str | int]]:
+    """Cumulative buckets as [upper bound, count] pairs, the last bound being "+Inf"."""
+    bounds = sorted(buckets, key=float)
+    return [[bound if bound == "+Inf" else float(bound), buckets[bound]] for bound in bounds]
+
+
+def _route_order(route: str, values: dict[str, Any]) -> tuple[int, str]:
+    if route.startswith("__"):
+        return (2, route)
+    return (0 if values["target"] is not None else 1, route)
+
+
+def _side(routes: dict[str, dict[str, Any]], route: str, side: str) -> dict[str, Any]:
+    sides: dict[str, dict[str, Any]] = routes[route]["sides"]
+    return sides.setdefault(side, {"requests": 0, "errors": 0, "duration_sum": 0.0, "buckets": {}})
+
+
+def _read_requests(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
+    for sample in family.samples:
+        if sample.name != "gateway_requests_total":
+            continue
+        labels = sample.labels
+        side = _side(routes, labels["route"], labels["side"])
+        side["requests"] += int(sample.value)
+        if labels["status"].isdigit() and int(labels["status"]) >= 500:
+            side["errors"] += int(sample.value)
+
+
+def _read_durations(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
+    for sample in family.samples:
+        labels = sample.labels
+        side = _side(routes, labels["route"], labels["side"])
+        if sample.name.endswith("_bucket"):
+            bound = labels["le"]
+            side["buckets"][bound] = side["buckets"].get(bound, 0) + int(sample.value)
+        elif sample.name.endswith("_sum"):
+            side["duration_sum"] += sample.value
+
+
+def _read_flag(key: str) -> Callable[[Metric, dict[str, dict[str, Any]]], None]:
+    def read(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
+        for sample in family.samples:
+            if sample.value >= 1:
+                routes[sample.labels["route"]][key] = sample.labels["target"]
+
+    return read
+
+
+def _read_sum(key: str) -> Callable[[Metric, dict[str, dict[str, Any]]], None]:
+    def read(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                routes[sample.labels["route"]][key] += int(sample.value)
+
+    return read
+
+
+def _read_weights(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
+    for sample in family.samples:
+        routes[sample.labels["route"]]["weight"] = sample.value
+
+
+def _read_shadow(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
+    for sample in family.samples:
+        if not sample.name.endswith("_total"):
+            continue
+        route = routes[sample.labels["route"]]
+        if route["shadow"] is None:
+            route["shadow"] = dict.fromkeys(SHADOW_OUTCOMES, 0)
+        route["shadow"][sample.labels["outcome"]] += int(sample.value)
+
+
+_READERS: dict[str, Callable[[Metric, dict[str, dict[str, Any]]], None]] = {
+    "gateway_requests": _read_requests,
+    "gateway_request_duration_seconds": _read_durations,
+    "gateway_route_target": _read_flag("target"),
+    "gateway_route_effective_target": _read_flag("effective_target"),
+    "gateway_canary_weight": _read_weights,
+    "gateway_rollbacks": _read_sum("rollbacks"),
+    "gateway_fallbacks": _read_sum("fallbacks"),
+    "gateway_shadow_comparisons": _read_shadow,
+}
+
+
+async def _json(
+    send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> int:
+    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        *NO_STORE,
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+    return status

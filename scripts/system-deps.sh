@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite and the benchmark start for real, if missing.
+set -euo pipefail
+
+# program -> Debian package
+declare -A needed=([wrk]=wrk [prometheus]=prometheus [promtool]=prometheus)
+
+missing=()
+for program in "${!needed[@]}"; do
+    command -v "$program" >/dev/null 2>&1 || missing+=("${needed[$program]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo="sudo"
+else
+    echo "system-deps: missing ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
+    echo "system-deps: the tests that need them will say so and be skipped (never in CI)" >&2
+    exit 0
+fi
+echo "system-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
