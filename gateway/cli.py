@@ -17,7 +17,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import ValidationError
 
-from gateway.app import GatewayConfigError, create_app, load_apps, table_builder
+from gateway.app import (
+    GatewayConfigError,
+    create_app,
+    freeze_startup_objects,
+    load_apps,
+    table_builder,
+)
 from gateway.canary import flask_session_reader
 from gateway.endpoints import (
     Endpoint,
@@ -172,6 +178,7 @@ def serve(
         except (GatewayConfigError, RoutesFileError) as exc:
             _fail(str(exc))
         _metrics_port(settings, host, registry)
+        freeze_startup_objects()
         uvicorn.run(app, **options)
         return
     _load_table(settings)  # fail here, once, rather than in every worker
@@ -179,7 +186,7 @@ def serve(
         combined = CollectorRegistry()
         MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]
         _metrics_port(settings, host, combined)
-        uvicorn.run("gateway.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("gateway.app:create_server_app", factory=True, workers=workers, **options)
 
 
 def _metrics_port(settings: GatewaySettings, host: str, registry: CollectorRegistry) -> None:

@@ -210,7 +210,9 @@ class Gateway:
             await self._call(exchange, side, receive, send, outcome, capture)
         finally:
             self._observed(exchange, side_name, outcome.status, time.perf_counter() - started)
-            self._record(exchange, self._route(exchange, side), side_name, outcome.status)
+            # After a fallback, legacy's latency is its own, not the failed attempt's too.
+            since = started if exchange.fallback_from is not None else None
+            self._record(exchange, self._route(exchange, side), side_name, outcome.status, since)
         return outcome.status
 
     async def _call(
@@ -350,8 +352,11 @@ class Gateway:
         if rollback is not None:
             self.states.rolled_back(state, rollback)
 
-    def _record(self, exchange: Exchange, route: str, side: str, status: int) -> None:
-        duration = time.perf_counter() - exchange.started
+    def _record(
+        self, exchange: Exchange, route: str, side: str, status: int, since: float | None = None
+    ) -> None:
+        """Count one answer; its duration runs from `since` (default: the request's start)."""
+        duration = time.perf_counter() - (since if since is not None else exchange.started)
         method_name = method_label(exchange.method)
         self.metrics.requests.labels(route, side, method_name, str(status)).inc()
         self.metrics.duration.labels(route, side, method_name).observe(duration)

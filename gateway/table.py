@@ -91,6 +91,12 @@ class _Methods:
         return entry or self.every
 
 
+# Whether a path segment fits a parameter of each kind (the literal kind is a dict lookup).
+_FITS = {
+    kind: Segment(kind, "").matches for kind in PRIORITY if kind not in ("static", "path")
+}
+
+
 class _Node:
     __slots__ = ("static", "params", "rest", "end")
 
@@ -118,7 +124,7 @@ class _Node:
             if found is not None:
                 return found
         for kind, child in self.params.items():
-            if Segment(kind, "").matches(part):
+            if _FITS[kind](part):
                 found = child.match(parts, i + 1, method)
                 if found is not None:
                     return found

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 # program -> Debian package
-declare -A needed=([wrk]=wrk [prometheus]=prometheus [promtool]=prometheus)
+declare -A needed=([wrk]=wrk [prometheus]=prometheus [promtool]=prometheus [chromium]=chromium)
 
 missing=()
 for program in "${!needed[@]}"; do

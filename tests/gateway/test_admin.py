@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.gateway.test_server import metric, wait_for, write_routes
-from tests.servers import ServerProcess, free_port, run_gateway
+from tests.servers import ServerProcess, free_port, raw_request, run_gateway
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,7 +96,9 @@ def test_the_page_is_served_with_a_strict_content_policy(gateway: ServerProcess)
     assert response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert "connect-src 'self'" in response.headers["content-security-policy"]
-    assert httpx.get(gateway.base_url + "/_gateway/assets/../app.py").status_code == 404
+    assert httpx.get(gateway.base_url + "/_gateway/assets/nothing.js").status_code == 404
+    for escape in (b"/_gateway/assets/../app.py", b"/_gateway/assets/..%2Fapp.py"):
+        assert raw_request(gateway.port, escape)[0] == 400
 
 
 def test_stats_count_what_the_metrics_count(gateway: ServerProcess) -> None:

@@ -1,0 +1,97 @@
+# syntax=docker/dockerfile:1
+#
+# The gateway, serving the legacy Flask app and its FastAPI rewrite on port 8000.
+#
+#   docker build -t gateway .
+#   docker run -p 8000:8000 -v "$PWD/config:/app/config:ro" -v gateway-data:/app/data gateway
+#
+# BASE_IMAGE may be any Debian-like image with Python >= 3.11 and the venv module
+# (python3 -m venv); the build calls only `python3`. Where the default registry is not
+# reachable, pass a local image: --build-arg BASE_IMAGE=localhost/python:3.11-bookworm
+# (tests/container/build_and_smoke.sh builds one and checks this file end to end).
+# Both stages must use the same base: the virtual environment links to its Python.
+
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------------------------------------
+# Build stage: a virtual environment in /opt/venv holding the project and its dependencies.
+FROM ${BASE_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1
+
+RUN python3 -m venv /opt/venv
+ENV PATH="/opt/venv/bin:${PATH}"
+
+WORKDIR /src
+
+# Dependencies first, read from pyproject.toml, so this layer is rebuilt only when they change,
+# not on every source edit.
+COPY pyproject.toml README.md ./
+RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+        > /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt
+
+# Then the project itself (the gateway and both example apps), as a regular, non-editable
+# install: the runtime image needs no source tree.
+COPY gateway/ gateway/
+COPY legacy_app/ legacy_app/
+COPY new_app/ new_app/
+# pip compiles the bytecode here, as the runtime user cannot write to /opt/venv. The runtime
+# never installs anything, so the installer (and the old setuptools that venv bundles) go.
+RUN pip install --no-cache-dir --no-deps . \
+ && pip check \
+ && python3 -m pip uninstall --yes pip setuptools
+
+# ---------------------------------------------------------------------------------------------
+# Runtime stage.
+FROM ${BASE_IMAGE} AS runtime
+
+LABEL org.opencontainers.image.title="flask-fastapi-gateway" \
+      org.opencontainers.image.description="A gateway serving a Flask app and its FastAPI rewrite, route by route" \
+      org.opencontainers.image.licenses="MIT"
+
+# A fixed, numeric, unprivileged user (numeric so that runAsNonRoot can check it).
+ARG APP_UID=10001
+ARG APP_GID=10001
+RUN groupadd --gid "${APP_GID}" gateway \
+ && useradd --no-log-init --uid "${APP_UID}" --gid gateway --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin gateway
+
+COPY --from=build /opt/venv /opt/venv
+
+WORKDIR /app
+
+# Default configuration, owned by root and read-only for the gateway; mount your own folder
+# over /app/config (it is watched: edits to routes.yaml are picked up without a restart).
+COPY config/ /app/config/
+# The SQLite database lives in /app/data, the one folder the gateway may write to.
+RUN mkdir -p /app/data \
+ && chown gateway:gateway /app/data \
+ && chmod 0750 /app/data
+
+ENV PATH="/opt/venv/bin:${PATH}" \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    GATEWAY_ROUTES_FILE=/app/config/routes.yaml \
+    GATEWAY_WORKERS=1 \
+    HELPDESK_DATABASE_URL=sqlite:////app/data/helpdesk.db
+
+# /app/config is meant to be bind-mounted (read-only) but is not a VOLUME, so that images built
+# FROM this one can still COPY their own routes.yaml into it.
+VOLUME ["/app/data"]
+
+USER ${APP_UID}:${APP_GID}
+
+EXPOSE 8000
+
+# /metrics is answered by the gateway itself, whatever the route table says.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import os, sys, urllib.request; path = os.environ.get('GATEWAY_METRICS_PATH') or '/metrics'; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000' + path, timeout=4).status == 200 else 1)"]
+
+# `gateway serve` has no environment variable for its worker count: the shell reads
+# GATEWAY_WORKERS, then `exec` makes the gateway PID 1 so it gets SIGTERM directly and shuts
+# down gracefully. Override the command to run other subcommands, e.g. `gateway check`.
+CMD ["sh", "-c", "exec gateway serve --host 0.0.0.0 --port 8000 --workers \"${GATEWAY_WORKERS:-1}\""]
