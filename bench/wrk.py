@@ -1,0 +1,75 @@
+"""Running wrk (Debian's package) and reading its report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+_PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_REQUESTS = re.compile(r"^\s*(\d+) requests in", re.MULTILINE)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+class WrkError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx answers and socket errors (timeouts, resets)
+
+
+def wrk_path() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise WrkError("wrk is not installed: apt-get install -y wrk")
+    return found
+
+
+def run_wrk(
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    threads: int = 1,
+    headers: Mapping[str, str] | None = None,
+) -> WrkResult:
+    argv = [
+        wrk_path(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "5s",
+    ]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url)
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    if completed.returncode != 0:
+        raise WrkError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+    return parse_wrk(completed.stdout)
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = _RPS.search(output)
+    requests = _REQUESTS.search(output)
+    percentiles = {int(m[1]): float(m[2]) * _UNITS[m[3]] for m in _PERCENTILE.finditer(output)}
+    if rps is None or requests is None or set(percentiles) != {50, 99}:
+        raise WrkError(f"cannot read wrk's report:\n{output}")
+    errors = sum(int(m[1]) for m in _NON_2XX.finditer(output))
+    socket_errors = _SOCKET_ERRORS.search(output)
+    if socket_errors is not None:
+        errors += sum(int(count) for count in socket_errors.groups())
+    return WrkResult(float(rps[1]), int(requests[1]), percentiles[50], percentiles[99], errors)

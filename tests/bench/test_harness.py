@@ -1,0 +1,70 @@
+"""The benchmark harness runs end to end in a tiny mode. Speed is not asserted: that is the
+report's business (bench/README.md), not a test's, on a shared machine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.setups import SETUPS
+from bench.tables import LARGE_SIZE, routes_yaml
+from bench.wrk import parse_wrk
+from gateway.routes_file import parse_routes
+from tests.servers import REPO_ROOT
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:8000/health
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    10.43ms    2.30ms  30.12ms   80.00%
+    Req/Sec     3.06k   200.00     3.30k    70.00%
+  Latency Distribution
+     50%   10.11ms
+     75%   11.00ms
+     90%   12.50ms
+     99%  850.00us
+  3060 requests in 1.00s, 450.00KB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   3059.12
+Transfer/sec:    450.00KB
+"""
+
+
+def test_wrk_report_is_read() -> None:
+    result = parse_wrk(WRK_OUTPUT)
+    assert (result.requests_per_second, result.requests) == (3059.12, 3060)
+    assert (result.p50_ms, result.p99_ms) == (10.11, 0.85)
+    assert result.errors == 7
+
+
+def test_large_table_is_valid_and_full() -> None:
+    table = parse_routes(routes_yaml(with_dummies=True).encode(), "generated")
+    assert len(table) == LARGE_SIZE
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
+)
+def test_tiny_run_writes_every_report(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--rounds", "1", "--duration", "1", "--warmup", "0"]
+        + ["--output", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    summary = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert set(summary["setups"]) == {setup.key for setup in SETUPS}
+    assert all(row["errors"] == 0 for row in summary["setups"].values())
+    assert {"legacy_vs_gunicorn", "new_vs_uvicorn", "table5000_legacy"} <= set(summary["ratios"])
+    table = (tmp_path / "latest.md").read_text(encoding="utf-8")
+    assert "PASS" in table or "FAIL" in table
+    assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG")
