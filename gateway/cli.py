@@ -164,7 +164,7 @@ def serve(
         "port": port,
         "log_config": log_config(level),
         "log_level": level,
-        "access_log": not settings.access_log,  # the gateway's own log replaces uvicorn's
+        "access_log": False,  # the gateway writes its own access log (GATEWAY_ACCESS_LOG)
         "loop": "uvloop",
         "http": "httptools",
         "lifespan": "on",

@@ -255,7 +255,7 @@ class Gateway:
                 outcome.complete = not message.get("more_body", False)
             await send(message)
 
-        in_progress = self.metrics.in_progress.labels(side.name)
+        in_progress = self.metrics.running(side.name)
         in_progress.inc()
         try:
             await side.app(exchange.child_scope, receive, send_with_headers)
@@ -357,9 +357,7 @@ class Gateway:
     ) -> None:
         """Count one answer; its duration runs from `since` (default: the request's start)."""
         duration = time.perf_counter() - (since if since is not None else exchange.started)
-        method_name = method_label(exchange.method)
-        self.metrics.requests.labels(route, side, method_name, str(status)).inc()
-        self.metrics.duration.labels(route, side, method_name).observe(duration)
+        self.metrics.count(route, side, method_label(exchange.method), str(status), duration)
         if self.access_log:
             client = exchange.scope.get("client")
             log_request(

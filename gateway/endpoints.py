@@ -9,6 +9,7 @@ cannot be listed or checked.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -105,6 +106,9 @@ def flask_route_namer(url_map: Map) -> RouteNamer:
     """A function giving the Flask rule (as a template) that serves a path, or None."""
     adapter: MapAdapter = url_map.bind("localhost")
 
+    # Werkzeug's matcher costs tens of microseconds; hot paths repeat, so recent answers are
+    # kept (bounded, as paths holding ids do not repeat).
+    @functools.lru_cache(maxsize=4096)
     def name(path: str, method: str) -> str | None:
         try:
             rule, _ = adapter.match(path, method=method, return_rule=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import uuid
 from collections.abc import Iterable
 
 REQUEST_ID = b"x-request-id"
@@ -23,8 +24,15 @@ def incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
+# Request ids need to be unique, not secret: a Mersenne Twister seeded from the OS makes 128
+# random bits without the system call uuid4() makes per request.
+_random = random.Random(os.urandom(32))
+# A forked worker must not repeat its parent's sequence.
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
+
+
 def new_request_id() -> bytes:
-    return uuid.uuid4().hex.encode("ascii")
+    return b"%032x" % _random.getrandbits(128)
 
 
 def with_header(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes) -> Headers:

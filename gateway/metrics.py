@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -130,8 +131,33 @@ class GatewayMetrics:
             registry=registry,
         )
         self._published: set[tuple[str, ...]] = set()
+        # Children of the per-request metrics by label values: prometheus-client's labels()
+        # takes a lock and validates its arguments on every call, a few microseconds each.
+        # The label values are bounded (templates, sides, methods, statuses), so are these.
+        self._counted: dict[tuple[str, str, str, str], Any] = {}
+        self._timed: dict[tuple[str, str, str], Any] = {}
+        self._running: dict[str, Any] = {}
         for result in ("success", "failure"):
             self.reloads.labels(result)  # both series exist from the start, at 0
+
+    def count(self, route: str, side: str, method: str, status: str, duration: float) -> None:
+        """One answer, in gateway_requests_total and gateway_request_duration_seconds."""
+        counted = self._counted.get((route, side, method, status))
+        if counted is None:
+            counted = self.requests.labels(route, side, method, status)
+            self._counted[(route, side, method, status)] = counted
+        counted.inc()
+        timed = self._timed.get((route, side, method))
+        if timed is None:
+            timed = self._timed[(route, side, method)] = self.duration.labels(route, side, method)
+        timed.observe(duration)
+
+    def running(self, side: str) -> Any:
+        """The gateway_requests_in_progress child of one side."""
+        child = self._running.get(side)
+        if child is None:
+            child = self._running[side] = self.in_progress.labels(side)
+        return child
 
     def publish_table(self, routes: Iterable[tuple[str, str]], size: int) -> None:
         """Make gateway_route_target show exactly `routes` (pairs of template and target)."""

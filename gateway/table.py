@@ -92,9 +92,7 @@ class _Methods:
 
 
 # Whether a path segment fits a parameter of each kind (the literal kind is a dict lookup).
-_FITS = {
-    kind: Segment(kind, "").matches for kind in PRIORITY if kind not in ("static", "path")
-}
+_FITS = {kind: Segment(kind, "").matches for kind in PRIORITY if kind not in ("static", "path")}
 
 
 class _Node:
