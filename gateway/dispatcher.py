@@ -41,7 +41,7 @@ from gateway.paths import PathRejected, canonicalize
 from gateway.reloading import LiveRouteTable
 from gateway.route_options import Side as SideName
 from gateway.route_state import EntryState, RouteStates
-from gateway.shadow import ShadowRunner
+from gateway.shadow import Copy, ShadowRunner
 from gateway.sides import Side
 from gateway.table import RouteEntry
 
@@ -328,7 +328,7 @@ class Gateway:
             if buffered.complete and answer.status:
                 duration = time.perf_counter() - exchange.started
                 self.shadow.start(
-                    route, primary, exchange.child_scope, buffered.body, answer, duration
+                    Copy(route, primary, exchange.child_scope, buffered.body, answer, duration)
                 )
                 copied = True
             elif not buffered.complete:

@@ -97,6 +97,18 @@ async def call_for_answer(app: ASGIApp, scope: Scope, body: bytes, limit: int) -
     return answer
 
 
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """A request to copy to the other side, and the primary's answer to compare with."""
+
+    route: ShadowRoute
+    primary_side: Side
+    scope: Scope
+    body: bytes
+    primary: Answer
+    primary_duration: float
+
+
 class ShadowRunner:
     def __init__(
         self,
@@ -126,19 +138,9 @@ class ShadowRunner:
     def release(self, route: ShadowRoute) -> None:
         route.in_flight -= 1
 
-    def start(
-        self,
-        route: ShadowRoute,
-        primary_side: Side,
-        scope: Scope,
-        body: bytes,
-        primary: Answer,
-        primary_duration: float,
-    ) -> None:
+    def start(self, copy: Copy) -> None:
         """Run the copy in the background; the caller has already answered the client."""
-        task = asyncio.get_running_loop().create_task(
-            self._run(route, primary_side, scope, body, primary, primary_duration)
-        )
+        task = asyncio.get_running_loop().create_task(self._run(copy))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -149,32 +151,18 @@ class ShadowRunner:
             for task in pending:
                 task.cancel()
 
-    async def _run(
-        self,
-        route: ShadowRoute,
-        primary_side: Side,
-        scope: Scope,
-        body: bytes,
-        primary: Answer,
-        primary_duration: float,
-    ) -> None:
+    async def _run(self, copy: Copy) -> None:
         try:
-            await self._compare(route, primary_side, scope, body, primary, primary_duration)
+            await self._compare(copy)
         except Exception:
-            logger.exception("shadow comparison failed on %s", route.route)
-            self.metrics.shadow_comparisons.labels(route.route, "error").inc()
+            logger.exception("shadow comparison failed on %s", copy.route.route)
+            self.metrics.shadow_comparisons.labels(copy.route.route, "error").inc()
         finally:
-            self.release(route)
+            self.release(copy.route)
 
-    async def _compare(
-        self,
-        route: ShadowRoute,
-        primary_side: Side,
-        scope: Scope,
-        body: bytes,
-        primary: Answer,
-        primary_duration: float,
-    ) -> None:
+    async def _compare(self, copy: Copy) -> None:
+        route, primary_side, scope, body = copy.route, copy.primary_side, copy.scope, copy.body
+        primary, primary_duration = copy.primary, copy.primary_duration
         options = route.options
         shadow_side: Side = "new" if primary_side == "legacy" else "legacy"
         copy_scope = dict(scope)
