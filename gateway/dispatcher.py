@@ -142,20 +142,14 @@ class Gateway:
         started = time.perf_counter()
         method: str = scope["method"]
         request_id = headers.incoming_request_id(scope["headers"]) or headers.new_request_id()
-        root_path: str = scope.get("root_path", "")
-        raw_root = root_path.encode("utf-8")
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
-        if raw_root and raw_path.startswith(raw_root):
-            raw_path = raw_path[len(raw_root) :]
         try:
-            canonical = canonicalize(raw_path)
+            path, child_scope = _canonical_scope(scope)
         except PathRejected as exc:
             body = {"error": "bad_path", "detail": str(exc)}
             exchange = Exchange(scope, scope, method, "", request_id, started)
             status = await self._reply(send, 400, body, request_id)
             self._record(exchange, REJECTED_ROUTE, GATEWAY_SIDE, status)
             return
-        path = canonical.path
         if path == self.metrics_path and self.metrics_path:
             await self._serve_metrics(scope, send)
             return
@@ -163,9 +157,6 @@ class Gateway:
             await self.admin(scope, receive, send, path)
             return
 
-        child_scope = dict(scope)
-        child_scope["path"] = root_path + path
-        child_scope["raw_path"] = raw_root + canonical.raw
         child_scope["headers"] = headers.with_header(
             scope["headers"], headers.REQUEST_ID, request_id
         )
@@ -422,7 +413,7 @@ class Gateway:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # WSGI cannot serve WebSockets, so only routes served by the new side accept them.
         try:
-            path = canonicalize(scope.get("raw_path") or scope["path"].encode("utf-8")).path
+            path, child_scope = _canonical_scope(scope)
         except PathRejected:
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -432,7 +423,7 @@ class Gateway:
         if (target or table.default) != "new":
             await send({"type": "websocket.close", "code": 1000})
             return
-        await self.sides["new"].app(scope, receive, send)
+        await self.sides["new"].app(child_scope, receive, send)
 
     # --- lifespan -----------------------------------------------------------------------------
 
@@ -458,6 +449,23 @@ class Gateway:
         if self.watch_routes:
             task = asyncio.create_task(self.live.watch(), name="gateway-routes-watcher")
             self._stop_background.append(partial(task.cancel, None))
+
+
+def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
+    """The canonical path (below the root path) and a copy of `scope` that carries it.
+
+    Raises PathRejected for a path the gateway does not route (see gateway.paths).
+    """
+    root_path: str = scope.get("root_path", "")
+    raw_root = root_path.encode("utf-8")
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if raw_root and raw_path.startswith(raw_root):
+        raw_path = raw_path[len(raw_root) :]
+    canonical = canonicalize(raw_path)
+    child_scope = dict(scope)
+    child_scope["path"] = root_path + canonical.path
+    child_scope["raw_path"] = raw_root + canonical.raw
+    return canonical.path, child_scope
 
 
 def _add_headers(existing: Any, extra: headers.Headers) -> headers.Headers:

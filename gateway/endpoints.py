@@ -177,9 +177,16 @@ def starlette_endpoints(routes: list[BaseRoute]) -> list[Endpoint]:
 
 
 def starlette_serves(routes: list[BaseRoute], path: str, method: str) -> bool:
-    """Whether a Starlette router has a route for `method` at the concrete `path`."""
-    scope = {"type": "http", "path": path, "root_path": "", "method": method, "headers": []}
-    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+    """Whether a Starlette router has a route for `method` at the concrete `path`.
+
+    A WebSocket route counts for GET, the method of a WebSocket handshake.
+    """
+    kinds = ("http", "websocket") if method == "GET" else ("http",)
+    for kind in kinds:
+        scope = {"type": kind, "path": path, "root_path": "", "method": method, "headers": []}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            return True
+    return False
 
 
 def sample_path(template: PathTemplate) -> str:

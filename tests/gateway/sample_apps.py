@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from flask import Flask, jsonify, session
 from flask import request as flask_request
@@ -185,3 +185,10 @@ async def new_flaky(request: Request, status: int = 503, delay: float = 0.0) -> 
 @fastapi_app.get("/calls")
 async def new_calls() -> dict[str, int]:
     return CALLS
+
+
+@fastapi_app.websocket("/ws")
+async def new_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text("new:" + await websocket.receive_text())
+    await websocket.close()
