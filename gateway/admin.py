@@ -13,7 +13,6 @@ shared between workers, and the answering worker's `pid` is given with them.
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import time
 from collections import defaultdict
@@ -27,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.metrics import collect
 from gateway.reloading import LiveRouteTable
+from gateway.responses import send_json
 from gateway.route_state import EntryState, RouteStates
 
 PREFIX = "/_gateway"
@@ -306,13 +306,4 @@ _READERS: dict[str, Callable[[Metric, dict[str, dict[str, Any]]], None]] = {
 async def _json(
     send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
 ) -> int:
-    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(content)).encode()),
-        *NO_STORE,
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
-    return status
+    return await send_json(send, status, body, [*NO_STORE, *(extra or [])])

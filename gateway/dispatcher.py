@@ -11,7 +11,6 @@ in the metrics under the route's template and the side that gave it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -39,6 +38,7 @@ from gateway.metrics import (
 )
 from gateway.paths import PathRejected, canonicalize
 from gateway.reloading import LiveRouteTable
+from gateway.responses import send_json
 from gateway.route_options import Side as SideName
 from gateway.route_state import EntryState, RouteStates
 from gateway.shadow import Copy, ShadowRunner
@@ -157,8 +157,8 @@ class Gateway:
             await self.admin(scope, receive, send, path)
             return
 
-        child_scope["headers"] = headers.with_header(
-            scope["headers"], headers.REQUEST_ID, request_id
+        child_scope["headers"] = headers.with_headers(
+            scope["headers"], [(headers.REQUEST_ID, request_id)]
         )
         exchange = Exchange(scope, child_scope, method, path, request_id, started)
 
@@ -235,7 +235,7 @@ class Gateway:
                     refused = message["status"]
                     return
                 outcome.status = message["status"]
-                message["headers"] = _add_headers(message.get("headers", ()), extra)
+                message["headers"] = headers.with_headers(message.get("headers", ()), extra)
                 if capture is not None:
                     capture.status, capture.headers = outcome.status, list(message["headers"])
             elif refused:
@@ -374,17 +374,10 @@ class Gateway:
         request_id: bytes,
         side: str = GATEWAY_SIDE,
     ) -> int:
-        content = json.dumps(body).encode("utf-8")
-        response_headers: headers.Headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode("ascii")),
-            (headers.REQUEST_ID, request_id),
-        ]
+        response_headers: headers.Headers = [(headers.REQUEST_ID, request_id)]
         if self.side_header:
             response_headers.append((headers.SIDE, side.encode("ascii")))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": content})
-        return status
+        return await send_json(send, status, body, response_headers)
 
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         if self.metrics_token is not None and not token_matches(
@@ -466,9 +459,3 @@ def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
     child_scope["path"] = root_path + canonical.path
     child_scope["raw_path"] = raw_root + canonical.raw
     return canonical.path, child_scope
-
-
-def _add_headers(existing: Any, extra: headers.Headers) -> headers.Headers:
-    names = {name for name, _ in extra}
-    kept = [(name, value) for name, value in existing if name.lower() not in names]
-    return kept + extra

@@ -35,8 +35,7 @@ def new_request_id() -> bytes:
     return b"%032x" % _random.getrandbits(128)
 
 
-def with_header(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes) -> Headers:
-    """`headers` with every `name` header replaced by one holding `value` (name in lowercase)."""
-    kept = [(key, val) for key, val in headers if key.lower() != name]
-    kept.append((name, value))
-    return kept
+def with_headers(headers: Iterable[tuple[bytes, bytes]], replacements: Headers) -> Headers:
+    """`headers` with every header named in `replacements` (lowercase names) replaced."""
+    names = {name for name, _ in replacements}
+    return [(key, val) for key, val in headers if key.lower() not in names] + replacements

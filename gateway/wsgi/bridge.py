@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import io
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.responses import send_json
 from gateway.wsgi.environ import build_environ
 from gateway.wsgi.pipe import ClientGone, ResponsePipe
 from gateway.wsgi.pool import PoolClosed, WorkerPool
@@ -48,9 +48,10 @@ logger = logging.getLogger("gateway.wsgi")
 # Bytes in flight between the loop and a worker thread, each way, for one request.
 STREAM_LIMIT = 256 * 1024
 RETRY_AFTER_SECONDS = 1
-_OVERLOADED = json.dumps(
-    {"error": "overloaded", "detail": "the legacy application is at capacity; retry later"}
-).encode("utf-8")
+_OVERLOADED = {
+    "error": "overloaded",
+    "detail": "the legacy application is at capacity; retry later",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,15 +351,5 @@ def _close(iterable: Iterable[bytes]) -> None:
 
 
 async def _send_overloaded(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_OVERLOADED)).encode("ascii")),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode("ascii")),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _OVERLOADED})
+    retry_after = str(RETRY_AFTER_SECONDS).encode("ascii")
+    await send_json(send, 503, _OVERLOADED, [(b"retry-after", retry_after)])
