@@ -9,6 +9,31 @@ from typing import Any
 from starlette.types import Send
 
 
+class Refused(Exception):
+    """An answer the gateway gives itself instead of a side's, raised before any response starts.
+
+    Raised by the parts that serve a side (the WSGI bridge's overload, timeouts, body limits)
+    rather than sent by them, so that the dispatcher, the one place that knows the request,
+    answers it in the deployment's error shape, counts it under side `gateway`, and never
+    compares it with a shadow copy: legacy never answered it.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+        side: str | None = None,
+    ) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error  # a short code clients can test, e.g. "overloaded", "timeout"
+        self.detail = detail  # a sentence for people
+        self.headers = list(headers)  # e.g. Retry-After
+        self.side = side  # the side that could not answer, when there is one
+
+
 async def send_json(
     send: Send, status: int, body: dict[str, Any], headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> int:
