@@ -2,6 +2,10 @@
 
 It replaces uvicorn's access log (which `gateway serve` switches off), since only the gateway
 knows the route template and the side that answered.
+
+Records are written with `ensure_ascii`: a path may hold characters that some readers take as a
+line break (U+0085, U+2028, U+2029 for Python's `str.splitlines()`) or that reorder what a
+terminal shows; escaped, every record is one line for any reader and shows what was sent.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ def log_request(
     client: str | None,
     target: str | None = None,
     fallback_from: str | None = None,
+    failed: bool = False,
 ) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -44,4 +49,6 @@ def log_request(
         record["target"] = target
     if fallback_from is not None:
         record["fallback_from"] = fallback_from
-    logger.info(json.dumps(record, ensure_ascii=False))
+    if failed:
+        record["failed"] = True  # the answer started, then the side failed: the client saw it cut
+    logger.info(json.dumps(record))

@@ -11,6 +11,16 @@ Starlette does not), so a table that sends `/admin` to one side must see every s
   a `\\` (raw or `%5C`), NUL and other control characters (raw or encoded), and percent-escapes
   that do not decode as UTF-8. No legitimate client sends these; each could make a side see a
   different path than the one the table saw.
+- Refused with 400 as well, once decoded: C1 controls (U+0080-U+009F), the line and paragraph
+  separators U+2028/U+2029, and the bidirectional controls (U+061C, U+200E/F, U+202A-202E,
+  U+2066-2069). Python's `str.splitlines()` breaks lines at the first two kinds, and the last
+  makes a logged path display as another one.
+- Refused with 400: decimal digits other than ASCII `0`-`9` (Arabic-Indic `%D9%A1`, fullwidth
+  `%EF%BC%91`, Devanagari `%E0%A5%A7`...). Werkzeug's `int` and `float` converters match any
+  Unicode decimal digit (`\\d`, then `int()`), Starlette's and the table's `int` only ASCII
+  ones: such a segment would miss a table entry `{id:int}` and reach a legacy `<int:id>` view
+  by the table's default. Matching them the way Werkzeug does would need every side to agree
+  too, and no API client sends them as numbers, so they are refused, in any segment.
 - Everything else is kept as sent: case, trailing `/`, `;`. Both sides treat them as
   significant, so the table does too.
 """
@@ -25,6 +35,10 @@ from urllib.parse import unquote_to_bytes
 # segments starting with a dot, backslashes, control and non-ASCII bytes.
 _NEEDS_WORK = re.compile(rb"[%\\\x00-\x1f\x7f-\xff]|//|/\.")
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# Decoded characters refused for what they do to log readers (see the policy above).
+_INVISIBLE = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A Unicode decimal digit (what `\d` matches in a str pattern) that is not ASCII.
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 class PathRejected(ValueError):
@@ -69,6 +83,13 @@ def _decode_segment(raw_part: bytes) -> str:
     if decoded in (b".", b".."):
         raise PathRejected("the request path contains a '.' or '..' segment")
     try:
-        return decoded.decode("utf-8")
+        text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         raise PathRejected("the request path is not valid UTF-8 once decoded") from None
+    if _INVISIBLE.search(text):
+        raise PathRejected(
+            "the request path contains a C1 control, line separator or bidirectional control"
+        )
+    if _OTHER_DIGIT.search(text):
+        raise PathRejected("the request path contains a decimal digit other than 0-9")
+    return text

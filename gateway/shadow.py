@@ -248,4 +248,4 @@ class ShadowRunner:
             "more_differences": max(0, len(differences) - MAX_DIFFERENCES_KEPT),
         }
         self.mismatches.append(record)
-        logger.warning(json.dumps(record, ensure_ascii=False))
+        logger.warning(json.dumps(record))  # escaped: one line per record

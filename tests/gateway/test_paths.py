@@ -51,3 +51,35 @@ def test_canonical_forms(raw: bytes, path: str, canonical_raw: bytes) -> None:
 def test_ambiguous_paths_are_refused(raw: bytes, reason: str) -> None:
     with pytest.raises(PathRejected, match=reason):
         canonicalize(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(b"/api/tickets/%D9%A1", "digit other than 0-9", id="arabic-indic-digit"),
+        pytest.param(b"/api/tickets/%EF%BC%91", "digit other than 0-9", id="fullwidth-digit"),
+        pytest.param(b"/api/tickets/%E0%A5%A7", "digit other than 0-9", id="devanagari-digit"),
+        pytest.param(b"/api/tickets/\xd9\xa1", "digit other than 0-9", id="raw-arabic-digit"),
+        pytest.param(b"/a%C2%85b", "C1 control", id="c1-next-line"),
+        pytest.param(b"/a%C2%9Bb", "C1 control", id="c1-csi"),
+        pytest.param(b"/a%E2%80%A8b", "line separator", id="line-separator"),
+        pytest.param(b"/a%E2%80%A9b", "line separator", id="paragraph-separator"),
+        pytest.param(b"/a%E2%80%AEb", "bidirectional", id="right-to-left-override"),
+        pytest.param(b"/a%E2%81%A6b", "bidirectional", id="left-to-right-isolate"),
+    ],
+)
+def test_characters_that_fool_routers_or_log_readers_are_refused(raw: bytes, reason: str) -> None:
+    with pytest.raises(PathRejected, match=reason):
+        canonicalize(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"/caf%C3%A9/12", id="latin-letter"),
+        pytest.param(b"/%E2%91%A0", id="circled-digit-is-not-a-decimal-digit"),
+        pytest.param(b"/%D8%B9%D8%B1%D8%A8%D9%8A", id="arabic-letters"),
+    ],
+)
+def test_other_non_ascii_text_is_kept(raw: bytes) -> None:
+    assert canonicalize(raw).raw == raw
