@@ -26,6 +26,7 @@ from gateway.endpoints import (
     starlette_templates,
     werkzeug_map,
 )
+from gateway.error_shape import ErrorShape
 from gateway.importer import import_from_string
 from gateway.metrics import GatewayMetrics
 from gateway.reloading import LiveRouteTable, TableBuilder
@@ -161,4 +162,6 @@ def create_app(
         access_log=settings.access_log,
         metrics_path=settings.metrics_path,
         watch_routes=settings.watch_routes,
+        new_timeout=settings.new_timeout,
+        error_shape=ErrorShape(settings.error_template),
     )

@@ -28,6 +28,7 @@ from gateway.admin import AdminAPI, is_admin_path, token_matches
 from gateway.bodies import read_body
 from gateway.canary import CanaryChooser
 from gateway.compare import Answer
+from gateway.error_shape import ErrorShape
 from gateway.lifespan import ChildLifespan
 from gateway.metrics import (
     REJECTED_ROUTE,
@@ -38,7 +39,7 @@ from gateway.metrics import (
 )
 from gateway.paths import PathRejected, canonicalize
 from gateway.reloading import LiveRouteTable
-from gateway.responses import send_json
+from gateway.responses import Refused, send_json
 from gateway.route_options import Side as SideName
 from gateway.route_state import EntryState, RouteStates
 from gateway.shadow import Copy, ShadowRunner
@@ -48,6 +49,9 @@ from gateway.table import RouteEntry
 logger = logging.getLogger("gateway")
 
 GATEWAY_SIDE = "gateway"  # the side label of answers the gateway gives itself
+HEALTH_PATH = "/_gateway/health"
+# The route label (access log) of the gateway's own endpoints: the metrics and the admin API.
+GATEWAY_ROUTE = "__gateway__"
 # RFC 9110's idempotent methods: sending one again to legacy after the new side failed has the
 # same effect as sending it once.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -73,6 +77,13 @@ class Exchange:
 class _Outcome:
     status: int = 0  # sent to the client; 0 while nothing was
     complete: bool = False  # the last body message was sent
+    failed: bool = False  # the side failed after its answer had started: the client saw it cut
+    own: bool = False  # the gateway answered itself (Refused, timeout): the side never did
+
+    @property
+    def guard_status(self) -> int:
+        """The status the guard judges: an answer cut short is a server error whatever began it."""
+        return 500 if self.failed else self.status
 
 
 class _Failed(Exception):
@@ -101,6 +112,9 @@ class Gateway:
         shadow_history: int = 100,
         admin_token: str | None = None,
         metrics_token: str | None = None,
+        new_timeout: float = 30.0,
+        error_shape: ErrorShape | None = None,
+        health_checks: tuple[Callable[[], str | None], ...] = (),
     ) -> None:
         self.live = live
         self.sides = sides
@@ -125,6 +139,11 @@ class Gateway:
             mismatches=self.mismatches,
             registry=registry,
         )
+        self.new_timeout = new_timeout
+        self.error_shape = error_shape or ErrorShape()
+        # Each returns why the process cannot serve (e.g. WSGI threads stuck at their cap), or None.
+        self.health_checks = health_checks
+        self.draining = False
         self._child_lifespan = ChildLifespan(sides["new"].app, "the new app")
         self._stop_background: list[Callable[[], object]] = []
 
@@ -145,16 +164,20 @@ class Gateway:
         try:
             path, child_scope = _canonical_scope(scope)
         except PathRejected as exc:
-            body = {"error": "bad_path", "detail": str(exc)}
-            exchange = Exchange(scope, scope, method, "", request_id, started)
-            status = await self._reply(send, 400, body, request_id)
+            # Logged as sent, escaped (the access log writes ASCII): what was refused matters.
+            raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            exchange = Exchange(scope, scope, method, _shown(raw), request_id, started)
+            refusal = Refused(400, "bad_path", str(exc))
+            status = await self._refuse(send, refusal, request_id)
             self._record(exchange, REJECTED_ROUTE, GATEWAY_SIDE, status)
             return
-        if path == self.metrics_path and self.metrics_path:
-            await self._serve_metrics(scope, send)
-            return
-        if is_admin_path(path):
-            await self.admin(scope, receive, send, path)
+        if (
+            path == HEALTH_PATH
+            or (path == self.metrics_path and self.metrics_path)
+            or is_admin_path(path)
+        ):
+            own = Exchange(scope, scope, method, path, request_id, started)
+            await self._serve_own(own, receive, send)
             return
 
         child_scope["headers"] = headers.with_headers(
@@ -192,19 +215,16 @@ class Gateway:
         receive: Receive,
         send: Send,
         capture: Answer | None = None,
-    ) -> int:
-        """Let one side answer; count it. Returns the status sent."""
+    ) -> _Outcome:
+        """Let one side answer; count it. Returns what was sent."""
         side = self.sides[side_name]
         started = time.perf_counter()
         outcome = _Outcome()
         try:
             await self._call(exchange, side, receive, send, outcome, capture)
         finally:
-            self._observed(exchange, side_name, outcome.status, time.perf_counter() - started)
-            # After a fallback, legacy's latency is its own, not the failed attempt's too.
-            since = started if exchange.fallback_from is not None else None
-            self._record(exchange, self._route(exchange, side), side_name, outcome.status, since)
-        return outcome.status
+            self._account(exchange, side, outcome, started)
+        return outcome
 
     async def _call(
         self,
@@ -219,18 +239,22 @@ class Gateway:
         """Call a side with the gateway's headers added; a failure before any answer is a 500.
 
         The status sent is left in `outcome`, also when the side raises. With `refuse_5xx`, a
-        5xx answer or an exception raised before answering is not sent but raised as _Failed,
-        so that legacy can answer instead.
+        5xx answer, a timeout or an exception raised before answering is not sent but raised
+        as _Failed, so that legacy can answer instead. The new side has until its timeout to
+        start answering; once it has, a slow body is the client's to wait for.
         """
         extra: headers.Headers = [(headers.REQUEST_ID, exchange.request_id)]
         if self.side_header:
             extra.append((headers.SIDE, side.name.encode("ascii")))
         refused = 0
+        deadline: asyncio.Timeout | None = None
 
         async def send_with_headers(message: Message) -> None:
             nonlocal refused
             kind = message["type"]
             if kind == "http.response.start":
+                if deadline is not None:
+                    deadline.reschedule(None)
                 if refuse_5xx and message["status"] >= 500:
                     refused = message["status"]
                     return
@@ -246,35 +270,76 @@ class Gateway:
                 outcome.complete = not message.get("more_body", False)
             await send(message)
 
+        timeout = self._timeout(exchange) if side.name == "new" else None
         in_progress = self.metrics.running(side.name)
         in_progress.inc()
         try:
-            await side.app(exchange.child_scope, receive, send_with_headers)
-        except Exception as exc:
-            if outcome.complete:
-                # Starlette re-raises what it already answered with a 500 so that servers log
-                # it; the client has its whole answer, so log it here and keep the connection.
-                logger.exception(
-                    "the %s side failed on %s %s", side.name, exchange.method, exchange.path
-                )
-                if capture is not None:
-                    capture.exception = exc
+            async with asyncio.timeout(timeout) as deadline:
+                await side.app(exchange.child_scope, receive, send_with_headers)
+        except TimeoutError as exc:
+            if deadline is None or not deadline.expired() or outcome.status:
+                await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
                 return
-            if outcome.status:
-                raise  # the response has started: the server closes the connection
             if refuse_5xx:
-                raise _Failed("exception", 500) from exc
-            logger.exception(
-                "the %s side failed on %s %s", side.name, exchange.method, exchange.path
+                raise _Failed("timeout", 504) from None
+            detail = f"the {side.name} side did not start its answer within {timeout:g} s"
+            await self._refused(
+                exchange, send, outcome, Refused(504, "timeout", detail, side=side.name)
             )
-            body = {"error": "internal_error", "side": side.name}
-            outcome.status = await self._reply(send, 500, body, exchange.request_id, side.name)
-            if capture is not None:
-                capture.status, capture.exception = 500, exc
+        except Refused as refusal:
+            if outcome.status:
+                outcome.failed = True
+                raise
+            await self._refused(exchange, send, outcome, refusal)
+        except Exception as exc:
+            await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
         finally:
             in_progress.dec()
         if refused:
             raise _Failed("status", refused)
+
+    async def _failed(
+        self,
+        exchange: Exchange,
+        side: Side,
+        send: Send,
+        outcome: _Outcome,
+        capture: Answer | None,
+        refuse_5xx: bool,
+        exc: Exception,
+    ) -> None:
+        """A side raised: log it, and answer 500 if nothing was answered yet."""
+        if outcome.complete:
+            # Starlette re-raises what it already answered with a 500 so that servers log
+            # it; the client has its whole answer, so log it here and keep the connection.
+            logger.exception(
+                "the %s side failed on %s %s", side.name, exchange.method, exchange.path
+            )
+            if capture is not None:
+                capture.exception = exc
+            return
+        if outcome.status:
+            outcome.failed = True  # the client gets a cut answer: counted as failed
+            raise exc  # the response has started: the server closes the connection
+        if refuse_5xx:
+            raise _Failed("exception", 500) from exc
+        logger.exception("the %s side failed on %s %s", side.name, exchange.method, exchange.path)
+        refusal = Refused(500, "internal_error", f"the {side.name} side failed", side=side.name)
+        outcome.status = await self._refuse(send, refusal, exchange.request_id, side.name)
+        if capture is not None:
+            capture.status, capture.exception = 500, exc
+
+    async def _refused(
+        self, exchange: Exchange, send: Send, outcome: _Outcome, refusal: Refused
+    ) -> None:
+        outcome.own = True
+        outcome.status = await self._refuse(send, refusal, exchange.request_id)
+
+    def _timeout(self, exchange: Exchange) -> float:
+        entry = exchange.entry
+        if entry is not None and entry.options.timeout is not None:
+            return entry.options.timeout
+        return self.new_timeout
 
     async def _serve_with_fallback(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         buffered = await read_body(receive, self.fallback_body_limit)
@@ -289,19 +354,17 @@ class Gateway:
                 exchange, new, buffered.replay(receive), send, outcome, refuse_5xx=True
             )
         except _Failed as failure:
-            duration = time.perf_counter() - started
-            self._observed(exchange, "new", failure.status, duration)
-            self._record(exchange, self._route(exchange, new), "new", failure.status)
+            outcome.status = failure.status
+            self._account(exchange, new, outcome, started)
             assert exchange.entry is not None
             self.metrics.fallbacks.labels(exchange.entry.path, failure.reason).inc()
             exchange.fallback_from = "new"
             await self._serve(exchange, "legacy", buffered.replay(receive), send)
             return
         except BaseException:
-            self._record(exchange, self._route(exchange, new), "new", outcome.status)
+            self._account(exchange, new, outcome, started)
             raise
-        self._observed(exchange, "new", outcome.status, time.perf_counter() - started)
-        self._record(exchange, self._route(exchange, new), "new", outcome.status)
+        self._account(exchange, new, outcome, started)
 
     async def _serve_shadowed(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         entry, state = exchange.entry, exchange.state
@@ -315,14 +378,18 @@ class Gateway:
         answer = Answer(limit=route.options.max_body)
         copied = False
         try:
-            await self._serve(exchange, primary, buffered.replay(receive), send, capture=answer)
-            if buffered.complete and answer.status:
+            outcome = await self._serve(
+                exchange, primary, buffered.replay(receive), send, capture=answer
+            )
+            # The gateway's own answers (overload, timeout) say nothing of the primary: the
+            # primary never answered, so there is nothing to compare, and no copy to send.
+            if buffered.complete and answer.status and not outcome.own:
                 duration = time.perf_counter() - exchange.started
                 self.shadow.start(
                     Copy(route, primary, exchange.child_scope, buffered.body, answer, duration)
                 )
                 copied = True
-            elif not buffered.complete:
+            else:
                 self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
         finally:
             if not copied:
@@ -335,6 +402,19 @@ class Gateway:
             return exchange.entry.path
         return side.route_of(exchange.child_scope) or UNMATCHED_ROUTE
 
+    def _account(self, exchange: Exchange, side: Side, outcome: _Outcome, started: float) -> None:
+        """Count one side's answer: the guard, the metrics and the access log, for every path.
+
+        `started` is when this side was called. The guard judges the side's own latency; the
+        metrics and the log measure from the request's start, except after a fallback, where
+        legacy's latency is its own and not the failed attempt's too.
+        """
+        name: SideName = "new" if side.name == "new" else "legacy"
+        self._observed(exchange, name, outcome.guard_status, time.perf_counter() - started)
+        since = started if exchange.fallback_from is not None else None
+        route = self._route(exchange, side)
+        self._record(exchange, route, side.name, outcome.status, since, outcome.failed)
+
     def _observed(self, exchange: Exchange, side: SideName, status: int, duration: float) -> None:
         state = exchange.state
         if state is None or state.guard is None:
@@ -344,47 +424,105 @@ class Gateway:
             self.states.rolled_back(state, rollback)
 
     def _record(
-        self, exchange: Exchange, route: str, side: str, status: int, since: float | None = None
+        self,
+        exchange: Exchange,
+        route: str,
+        side: str,
+        status: int,
+        since: float | None = None,
+        failed: bool = False,
     ) -> None:
         """Count one answer; its duration runs from `since` (default: the request's start)."""
         duration = time.perf_counter() - (since if since is not None else exchange.started)
-        self.metrics.count(route, side, method_label(exchange.method), str(status), duration)
+        method = method_label(exchange.method)
+        self.metrics.count(route, side, method, str(status), duration)
+        if failed:
+            self.metrics.failed_responses.labels(route, side, method).inc()
         if self.access_log:
-            client = exchange.scope.get("client")
-            log_request(
-                request_id=exchange.request_id.decode("ascii"),
-                method=exchange.method,
-                path=exchange.path,
-                route=route,
-                side=side,
-                status=status,
-                duration=duration,
-                client=f"{client[0]}:{client[1]}" if client else None,
-                target=exchange.entry.target if exchange.entry is not None else None,
-                fallback_from=exchange.fallback_from,
-            )
+            self._log(exchange, route, side, status, duration, failed)
+
+    def _log(
+        self,
+        exchange: Exchange,
+        route: str,
+        side: str,
+        status: int,
+        duration: float,
+        failed: bool = False,
+    ) -> None:
+        client = exchange.scope.get("client")
+        log_request(
+            request_id=exchange.request_id.decode("ascii"),
+            method=exchange.method,
+            path=exchange.path,
+            route=route,
+            side=side,
+            status=status,
+            duration=duration,
+            client=f"{client[0]}:{client[1]}" if client else None,
+            target=exchange.entry.target if exchange.entry is not None else None,
+            fallback_from=exchange.fallback_from,
+            failed=failed,
+        )
 
     # --- the gateway's own answers ------------------------------------------------------------
 
-    async def _reply(
-        self,
-        send: Send,
-        status: int,
-        body: dict[str, Any],
-        request_id: bytes,
-        side: str = GATEWAY_SIDE,
+    async def _refuse(
+        self, send: Send, refusal: Refused, request_id: bytes, side: str = GATEWAY_SIDE
     ) -> int:
-        response_headers: headers.Headers = [(headers.REQUEST_ID, request_id)]
+        """Answer in the deployment's error shape; `side` is the X-Gateway-Side value."""
+        body = self.error_shape.render(
+            refusal.status, refusal.error, refusal.detail, refusal.side, request_id.decode("ascii")
+        )
+        response_headers: headers.Headers = [*refusal.headers, (headers.REQUEST_ID, request_id)]
         if self.side_header:
             response_headers.append((headers.SIDE, side.encode("ascii")))
-        return await send_json(send, status, body, response_headers)
+        return await send_json(send, refusal.status, body, response_headers)
+
+    async def _serve_own(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        """The gateway's own endpoints: health, metrics, the admin API and dashboard.
+
+        They carry the request id and `X-Gateway-Side: gateway` like every answer. The admin
+        API is in the access log; the health probe and metrics scrapes are not (an orchestrator
+        and Prometheus call them every few seconds) and none are in the request metrics.
+        """
+        extra: headers.Headers = [(headers.REQUEST_ID, exchange.request_id)]
+        if self.side_header:
+            extra.append((headers.SIDE, GATEWAY_SIDE.encode("ascii")))
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = headers.with_headers(message.get("headers", ()), extra)
+            await send(message)
+
+        if exchange.path == HEALTH_PATH:
+            await self._serve_health(send_with_headers)
+        elif exchange.path == self.metrics_path:
+            await self._serve_metrics(exchange.scope, send_with_headers)
+        else:
+            await self.admin(exchange.scope, receive, send_with_headers, exchange.path)
+            if self.access_log:
+                duration = time.perf_counter() - exchange.started
+                self._log(exchange, GATEWAY_ROUTE, GATEWAY_SIDE, status, duration)
+
+    async def _serve_health(self, send: Send) -> None:
+        """200 while this process can serve; 503 (with the reasons) when it is draining or
+        stuck, so that a load balancer stops sending to it and an orchestrator restarts it."""
+        problems = [problem for check in self.health_checks if (problem := check())]
+        if self.draining:
+            problems.insert(0, "draining: the process is shutting down")
+        body = {"status": "unhealthy" if problems else "ok", "problems": problems}
+        await send_json(send, 503 if problems else 200, body, [(b"cache-control", b"no-store")])
 
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         if self.metrics_token is not None and not token_matches(
             self.metrics_token, scope["headers"]
         ):
             refusal = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
-            await self._reply(send, 401, refusal, headers.new_request_id())
+            await send_json(send, 401, refusal)
             return
         accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), None)
         body, content_type = exposition(self.registry, accept)
@@ -431,6 +569,7 @@ class Gateway:
             return
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
+        self.draining = True
         for stop in self._stop_background:
             stop()
         await self.shadow.drain(SHADOW_DRAIN_SECONDS)
@@ -459,3 +598,8 @@ def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
     child_scope["path"] = root_path + canonical.path
     child_scope["raw_path"] = raw_root + canonical.raw
     return canonical.path, child_scope
+
+
+def _shown(raw_path: bytes) -> str:
+    """A raw path as text for the log: UTF-8 where it decodes, escapes where it does not."""
+    return raw_path.decode("utf-8", "backslashreplace")

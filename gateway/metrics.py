@@ -124,6 +124,13 @@ class GatewayMetrics:
             ["route", "reason"],
             registry=registry,
         )
+        self.failed_responses = Counter(
+            "gateway_responses_failed_total",
+            "Answers a side started and then failed to finish: the client got a cut response "
+            "(also counted in gateway_requests_total under the status that had been sent).",
+            ["route", "side", "method"],
+            registry=registry,
+        )
         self.rollbacks = Counter(
             "gateway_rollbacks_total",
             "Automatic rollbacks of a route to legacy, by reason (error_ratio or latency).",

@@ -116,6 +116,13 @@ class RouteOptions(BaseModel):
     guard: GuardOptions | None = None
     shadow: ShadowOptions | None = None
     shadow_unsafe: bool = False
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="seconds the new side may take to start its answer (default: "
+        "GATEWAY_NEW_TIMEOUT); per attempt, so a fallback to legacy has legacy's own timeout",
+    )
 
     @field_validator("guard", mode="before")
     @classmethod
@@ -126,9 +133,9 @@ class RouteOptions(BaseModel):
     def _fits_target(self) -> RouteOptions:
         allowed = {
             "legacy": set(),
-            "new": {"fallback", "guard"},
-            "canary": {"weight", "sticky", "fallback", "guard"},
-            "shadow": {"primary", "shadow", "shadow_unsafe"},
+            "new": {"fallback", "guard", "timeout"},
+            "canary": {"weight", "sticky", "fallback", "guard", "timeout"},
+            "shadow": {"primary", "shadow", "shadow_unsafe", "timeout"},
         }[self.target]
         given = self.model_fields_set - {"target", "path", "methods"}
         misplaced = sorted(given - allowed)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.error_shape import DEFAULT_TEMPLATE, ErrorShape
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 WSGIBridgeName = Literal["gateway", "a2wsgi"]
 
@@ -68,7 +70,25 @@ class GatewaySettings(BaseSettings):
         description="legacy responses with a Content-Length up to this many bytes are built "
         "whole in the worker thread and sent in one piece; larger or unknown ones stream",
     )
+    new_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds the new side may take to start an answer before the client gets "
+        "504 (or legacy's answer, with fallback: legacy); an entry's `timeout` overrides it",
+    )
+    error_template: str = Field(
+        DEFAULT_TEMPLATE,
+        description="JSON shape of the answers the gateway gives itself (400, 408, 413, 500, "
+        "503, 504); placeholders {status}, {error}, {detail}, {side}, {request_id}",
+    )
     log_level: LogLevel = "info"
+
+    @field_validator("error_template")
+    @classmethod
+    def _error_template_is_valid(cls, value: str) -> str:
+        ErrorShape(value)  # raises ValueError saying what is wrong
+        return value
 
     @field_validator("metrics_path")
     @classmethod

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from flask import Flask, jsonify, session
 from flask import request as flask_request
 from flask.typing import ResponseReturnValue
@@ -192,3 +192,29 @@ async def new_echo(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_text("new:" + await websocket.receive_text())
     await websocket.close()
+
+
+# --- Routes that never answer, or fail halfway: timeouts and accounting ----------------------
+
+
+@flask_app.get("/hang")
+def legacy_hang() -> ResponseReturnValue:
+    return _flask_answer("hang")
+
+
+@fastapi_app.get("/hang")
+async def new_hang() -> dict[str, object]:
+    try:
+        await asyncio.Event().wait()  # never set: only the gateway's timeout ends this
+    finally:
+        CALLS["new:hang:ended"] = CALLS.get("new:hang:ended", 0) + 1
+    return {}  # not reached
+
+
+@fastapi_app.get("/cut")
+async def new_cut() -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"items": ['
+        raise RuntimeError("the new view failed after its answer started")
+
+    return StreamingResponse(body(), media_type="application/json")
