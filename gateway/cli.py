@@ -34,6 +34,7 @@ from gateway.endpoints import (
 )
 from gateway.routes_file import RoutesFileError, read_routes_file
 from gateway.settings import GatewaySettings, LogLevel
+from gateway.supervisor import run_workers
 from gateway.table import RouteTable
 
 cli = typer.Typer(
@@ -156,7 +157,10 @@ def serve(
     legacy_app: LegacyOption = None,
     new_app: NewOption = None,
 ) -> None:
-    """Serve both apps with uvicorn (uvloop, httptools), routing by the routes file."""
+    """Serve both apps with uvicorn (uvloop, httptools), routing by the routes file.
+
+    With --workers N, gunicorn's arbiter supervises N uvicorn workers (gateway.supervisor).
+    """
     settings = _settings(routes_file, legacy_app, new_app)
     level = log_level or settings.log_level
     options: dict[str, Any] = {
@@ -186,7 +190,16 @@ def serve(
         combined = CollectorRegistry()
         MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]
         _metrics_port(settings, host, combined)
-        uvicorn.run("gateway.app:create_server_app", factory=True, workers=workers, **options)
+        run_workers(
+            host=host,
+            port=port,
+            workers=workers,
+            root_path=root_path,
+            log_config=options["log_config"],
+            log_level=level,
+            timeout=settings.worker_timeout,
+            max_requests=settings.max_requests,
+        )
 
 
 def _metrics_port(settings: GatewaySettings, host: str, registry: CollectorRegistry) -> None:

@@ -70,6 +70,18 @@ class GatewaySettings(BaseSettings):
         description="legacy responses with a Content-Length up to this many bytes are built "
         "whole in the worker thread and sent in one piece; larger or unknown ones stream",
     )
+    worker_timeout: int = Field(
+        30,
+        ge=1,
+        description="with --workers N: a worker whose event loop does not answer the arbiter "
+        "for this many seconds is killed and replaced (gunicorn's --timeout)",
+    )
+    max_requests: int = Field(
+        0,
+        ge=0,
+        description="with --workers N: a worker is replaced after about this many requests "
+        "(gunicorn's --max-requests, with 10% jitter); 0 never",
+    )
     new_timeout: float = Field(
         30.0,
         gt=0,

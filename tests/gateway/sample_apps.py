@@ -218,3 +218,15 @@ async def new_cut() -> StreamingResponse:
         raise RuntimeError("the new view failed after its answer started")
 
     return StreamingResponse(body(), media_type="application/json")
+
+
+@fastapi_app.get("/hold")
+async def new_hold(seconds: float = 3.0) -> StreamingResponse:
+    """Says which worker serves it at once, then holds the request for `seconds`."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield f"{os.getpid()}\n".encode()
+        await asyncio.sleep(seconds)
+        yield b"done\n"
+
+    return StreamingResponse(body(), media_type="text/plain")

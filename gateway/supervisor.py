@@ -1,0 +1,117 @@
+"""Several worker processes under gunicorn's arbiter: `gateway serve --workers N`.
+
+uvicorn's own `--workers` restarts nothing and has no hook when a worker dies, so a worker
+killed by the kernel (OOM, SIGKILL) left its live gauges in the multiprocess metrics folder
+for ever (`gateway_requests_in_progress` stuck at the requests it was serving). gunicorn's
+arbiter, with uvicorn's worker class (the `uvicorn-worker` package, maintained by uvicorn's
+authors), replaces a dead worker at once, calls `child_exit` in the arbiter (where
+prometheus-client's `mark_process_dead` removes the dead worker's live gauges, so every
+scrape describes live workers only), kills a worker whose event loop stops answering for
+`timeout` seconds, and can recycle workers after `max_requests`.
+
+Each worker builds its own gateway after the fork (`create_server_app`), as each worker of
+uvicorn did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess, values
+from uvicorn_worker import UvicornWorker
+
+from gateway.app import create_server_app
+
+
+class GatewayWorker(UvicornWorker):  # type: ignore[misc]
+    """A uvicorn worker set up as `gateway serve` sets up its single process."""
+
+    CONFIG_KWARGS: dict[str, Any] = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,  # the gateway writes its own access log (GATEWAY_ACCESS_LOG)
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def worker_class(root_path: str) -> type[GatewayWorker]:
+    """The worker class, with the root path (uvicorn's --root-path) it passes to uvicorn."""
+    kwargs = {**GatewayWorker.CONFIG_KWARGS, "root_path": root_path}
+    return type("GatewayWorker", (GatewayWorker,), {"CONFIG_KWARGS": kwargs})
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's hook, in the arbiter, for every worker that ended, however it ended."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+class Supervisor(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        # In the worker, after the fork. prometheus-client chooses how values are stored when
+        # it is first imported, which in the arbiter was before PROMETHEUS_MULTIPROC_DIR was
+        # set; each worker chooses again, so its metrics go to the shared folder.
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        return create_server_app()
+
+
+def gunicorn_logging(config: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging setup, plus what gunicorn's arbiter logs through.
+
+    gunicorn replaces its own defaults' sections with the ones given, so its root and
+    `gunicorn.*` loggers must name handlers of this configuration.
+    """
+    quiet = {"level": "INFO", "handlers": ["default"], "propagate": False}
+    return {
+        **config,
+        "root": {"level": "WARNING", "handlers": ["default"]},
+        "loggers": {
+            **config["loggers"],
+            "gunicorn.error": quiet,
+            "gunicorn.access": {**quiet, "handlers": []},
+        },
+    }
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run_workers(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    root_path: str,
+    log_config: dict[str, Any],
+    log_level: str,
+    timeout: int,
+    max_requests: int,
+) -> None:
+    """Serve with `workers` processes until the arbiter is told to stop (SIGTERM, SIGINT)."""
+    Supervisor(
+        {
+            "bind": [bind_address(host, port)],
+            "workers": workers,
+            "worker_class": worker_class(root_path),
+            "timeout": timeout,
+            "graceful_timeout": 30,
+            "keepalive": 5,  # uvicorn's default keep-alive, as with one process
+            "max_requests": max_requests,
+            "max_requests_jitter": max_requests // 10,
+            "child_exit": child_exit,
+            "logconfig_dict": gunicorn_logging(log_config),
+            "loglevel": log_level,
+            "accesslog": None,
+            "proc_name": "gateway",
+        }
+    ).run()
