@@ -87,9 +87,11 @@ USER ${APP_UID}:${APP_GID}
 
 EXPOSE 8000
 
-# /metrics is answered by the gateway itself, whatever the route table says.
+# /_gateway/health is answered by the gateway itself, whatever the route table says, with no
+# token: 200 while the process can serve, 503 while it shuts down or when its WSGI threads are
+# stuck at their cap (urlopen raises on a 503, so the check fails and the container restarts).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python3", "-c", "import os, sys, urllib.request; path = os.environ.get('GATEWAY_METRICS_PATH') or '/metrics'; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000' + path, timeout=4).status == 200 else 1)"]
+    CMD ["python3", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/_gateway/health', timeout=4).status == 200 else 1)"]
 
 # `gateway serve` has no environment variable for its worker count: the shell reads
 # GATEWAY_WORKERS, then `exec` makes the gateway PID 1 so it gets SIGTERM directly and shuts
