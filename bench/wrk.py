@@ -6,13 +6,16 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 _PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
 _RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 _REQUESTS = re.compile(r"^\s*(\d+) requests in", re.MULTILINE)
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_STATUS = re.compile(r"^status (\d+) (\d+)$", re.MULTILINE)  # printed by bench/status.lua
+STATUS_SCRIPT = Path(__file__).resolve().parent / "status.lua"
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
@@ -27,6 +30,8 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx answers and socket errors (timeouts, resets)
+    socket_errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)  # with STATUS_SCRIPT only
 
 
 def wrk_path() -> str:
@@ -43,6 +48,7 @@ def run_wrk(
     connections: int,
     threads: int = 1,
     headers: Mapping[str, str] | None = None,
+    script: Path | None = None,
 ) -> WrkResult:
     argv = [
         wrk_path(),
@@ -55,6 +61,8 @@ def run_wrk(
     ]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
     argv.append(url)
     completed = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     if completed.returncode != 0:
@@ -69,7 +77,17 @@ def parse_wrk(output: str) -> WrkResult:
     if rps is None or requests is None or set(percentiles) != {50, 99}:
         raise WrkError(f"cannot read wrk's report:\n{output}")
     errors = sum(int(m[1]) for m in _NON_2XX.finditer(output))
-    socket_errors = _SOCKET_ERRORS.search(output)
-    if socket_errors is not None:
-        errors += sum(int(count) for count in socket_errors.groups())
-    return WrkResult(float(rps[1]), int(requests[1]), percentiles[50], percentiles[99], errors)
+    found = _SOCKET_ERRORS.search(output)
+    socket_errors = sum(int(count) for count in found.groups()) if found is not None else 0
+    statuses: dict[int, int] = {}
+    for match in _STATUS.finditer(output):
+        statuses[int(match[1])] = statuses.get(int(match[1]), 0) + int(match[2])
+    return WrkResult(
+        float(rps[1]),
+        int(requests[1]),
+        percentiles[50],
+        percentiles[99],
+        errors + socket_errors,
+        socket_errors,
+        statuses,
+    )
