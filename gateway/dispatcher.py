@@ -419,9 +419,7 @@ class Gateway:
         state = exchange.state
         if state is None or state.guard is None:
             return
-        rollback = state.guard.observe(side, status, duration)
-        if rollback is not None:
-            self.states.rolled_back(state, rollback)
+        self.states.observed(state, state.guard.observe(side, status, duration))
 
     def _record(
         self,

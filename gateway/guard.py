@@ -94,25 +94,33 @@ class Guard:
         self._judged_at = -math.inf
 
     def observe(self, side: Side, status: int, duration: float) -> Rollback | None:
-        """Count one answer; return a Rollback when this answer makes the route roll back."""
+        """Count one answer; return a Rollback when this answer makes the route roll back.
+
+        The one place where time moves the guard on: a rollback whose cooldown has passed is
+        ended here, by the first answer after it, from a clean window (so the failures that
+        caused it are not held against the new side a second time).
+        """
         now = self.clock()
+        if self.rollback is not None and self._cooled_down(now):
+            self.rollback = None
+            self.windows = {side: SideWindow(self.options.window) for side in ("legacy", "new")}
         self.windows[side].add(now, status >= 500, duration)
-        if side != "new" or self.rolled_back():
+        if side != "new" or self.rollback is not None:
             return None
         self.rollback = self.judge(now)
         return self.rollback
 
     def rolled_back(self) -> bool:
-        if self.rollback is None:
-            return False
+        """Whether the route is rolled back now. A read: it changes nothing."""
+        return self.rollback is not None and not self._cooled_down(self.clock())
+
+    def _cooled_down(self, now: float) -> bool:
         cooldown = self.options.cooldown
-        if cooldown is not None and self.clock() - self.rollback.at >= cooldown:
-            # Tried again from a clean window, so the failures that caused the rollback are
-            # not held against the new side a second time.
-            self.rollback = None
-            self.windows = {side: SideWindow(self.options.window) for side in ("legacy", "new")}
-            return False
-        return True
+        return (
+            self.rollback is not None
+            and cooldown is not None
+            and now - self.rollback.at >= cooldown
+        )
 
     def judge(self, now: float) -> Rollback | None:
         options = self.options

@@ -67,14 +67,19 @@ class RouteStates:
         return self._by_id.get(id(entry))
 
     def effective_target(self, state: EntryState | None, entry: RouteEntry) -> Target:
-        if state is None or state.guard is None:
+        """Where the entry sends requests now (legacy while rolled back). A read, per request."""
+        if state is None or state.guard is None or not state.guard.rolled_back():
             return entry.target
-        target: Target = "legacy" if state.guard.rolled_back() else entry.target
-        if target != state.published_target:
-            self._publish()  # a cooldown ended since the last request
-        return target
+        return "legacy"
 
-    def rolled_back(self, state: EntryState, rollback: Rollback) -> None:
+    def observed(self, state: EntryState, rollback: Rollback | None) -> None:
+        """After the guard observed an answer: publish a rollback, or the end of a cooldown."""
+        if rollback is not None:
+            self._rolled_back(state, rollback)
+        elif self.effective_target(state, state.entry) != state.published_target:
+            self._publish()  # a cooldown ended
+
+    def _rolled_back(self, state: EntryState, rollback: Rollback) -> None:
         entry = state.entry
         self.metrics.rollbacks.labels(entry.path, rollback.reason).inc()
         record = {
@@ -97,8 +102,8 @@ class RouteStates:
         weights: set[str] = set()
         for state in self._by_key.values():
             entry = state.entry
-            rolled_back = state.guard is not None and state.guard.rollback is not None
-            state.published_target = "legacy" if rolled_back else entry.target
+            state.published_target = self.effective_target(state, entry)
+            rolled_back = state.published_target != entry.target
             effective.add((entry.path, state.published_target))
             if entry.target == "canary":
                 weight = 0.0 if rolled_back else float(entry.options.weight or 0)
