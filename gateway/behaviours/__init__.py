@@ -1,0 +1,1 @@
+"""Routing behaviours: one module each, registered in one place."""
