@@ -29,6 +29,7 @@ def log_request(
     client: str | None,
     target: str | None = None,
     fallback_from: str | None = None,
+    decision: str | None = None,
     failed: bool = False,
 ) -> None:
     if not logger.isEnabledFor(logging.INFO):
@@ -49,6 +50,8 @@ def log_request(
         record["target"] = target
     if fallback_from is not None:
         record["fallback_from"] = fallback_from
+    if decision is not None:
+        record["decision"] = decision  # what chose the side, e.g. a match rule
     if failed:
         record["failed"] = True  # the answer started, then the side failed: the client saw it cut
     logger.info(json.dumps(record))

@@ -24,14 +24,15 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from starlette.types import Receive, Scope, Send
 
-from gateway.metrics import collect
+from gateway.behaviours.registry import BEHAVIOURS
+from gateway.behaviours.shadow import SHADOW_OUTCOMES
+from gateway.metrics import GatewayMetrics, collect, name_of
 from gateway.reloading import LiveRouteTable
 from gateway.responses import send_json
-from gateway.route_state import EntryState, RouteStates
+from gateway.route_state import RouteStates
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
-SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
 
 NO_STORE = [
     (b"cache-control", b"no-store"),
@@ -71,12 +72,14 @@ class AdminAPI:
         states: RouteStates,
         mismatches: Iterable[dict[str, Any]],
         registry: CollectorRegistry,
+        metrics: GatewayMetrics,
     ) -> None:
         self.token = token
         self.live = live
         self.states = states
         self.mismatches = mismatches
         self.registry = registry
+        self._readers = _readers(metrics)
         self._api: dict[str, Callable[[], dict[str, Any]]] = {
             "stats": self.stats,
             "routes": self.routes,
@@ -150,20 +153,16 @@ class AdminAPI:
         described = []
         for entry in table.entries:
             state = self.states.get(entry)
-            options = entry.options
+            behaviour = BEHAVIOURS[entry.target]
             described.append(
                 {
                     "path": entry.path,
                     "methods": sorted(entry.methods) if entry.methods else None,
                     "target": entry.target,
                     "effective_target": self.states.effective_target(state, entry),
-                    "weight": options.weight,
-                    "sticky": str(options.sticky) if options.sticky else None,
-                    "primary": options.primary if entry.target == "shadow" else None,
-                    "fallback": options.fallback,
+                    "summary": behaviour.summary(entry),
                     "line": entry.line,
-                    "guard": _guard(state),
-                    "shadow": _shadow(state),
+                    **behaviour.describe(entry, state),
                 }
             )
         return {"default": table.default, "worker": os.getpid(), "routes": described}
@@ -171,7 +170,7 @@ class AdminAPI:
     def stats(self) -> dict[str, Any]:
         routes: dict[str, dict[str, Any]] = defaultdict(_empty_route)
         for family in collect(self.registry):
-            reader = _READERS.get(family.name)
+            reader = self._readers.get(family.name)
             if reader is not None:
                 reader(family, routes)
         for values in routes.values():
@@ -179,32 +178,6 @@ class AdminAPI:
                 side["buckets"] = _ordered_buckets(side["buckets"])
         ordered = sorted(routes.items(), key=lambda item: _route_order(item[0], item[1]))
         return {"time": time.time(), "routes": [{"route": r, **v} for r, v in ordered]}
-
-
-def _guard(state: EntryState | None) -> dict[str, Any] | None:
-    if state is None or state.guard is None:
-        return None
-    guard = state.guard
-    rollback = guard.rollback
-    return {
-        **guard.options.model_dump(),
-        "rolled_back": guard.rolled_back(),
-        "reason": rollback.reason if rollback else None,
-        "detail": rollback.detail if rollback else None,
-        "figures": guard.figures(),
-    }
-
-
-def _shadow(state: EntryState | None) -> dict[str, Any] | None:
-    if state is None or state.shadow is None:
-        return None
-    shadow = state.shadow
-    return {
-        **shadow.options.model_dump(),
-        "unsafe_allowed": shadow.unsafe_allowed,
-        "in_flight": shadow.in_flight,
-        "noise_fields": sorted(shadow.noise),
-    }
 
 
 def _empty_route() -> dict[str, Any]:
@@ -238,7 +211,7 @@ def _side(routes: dict[str, dict[str, Any]], route: str, side: str) -> dict[str,
 
 def _read_requests(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
     for sample in family.samples:
-        if sample.name != "gateway_requests_total":
+        if sample.name != family.name + "_total":
             continue
         labels = sample.labels
         side = _side(routes, labels["route"], labels["side"])
@@ -287,20 +260,27 @@ def _read_shadow(family: Metric, routes: dict[str, dict[str, Any]]) -> None:
             continue
         route = routes[sample.labels["route"]]
         if route["shadow"] is None:
-            route["shadow"] = dict.fromkeys(SHADOW_OUTCOMES, 0)
+            route["shadow"] = dict.fromkeys(SHADOW_OUTCOMES, 0)  # every outcome, 0 or more
         route["shadow"][sample.labels["outcome"]] += int(sample.value)
 
 
-_READERS: dict[str, Callable[[Metric, dict[str, dict[str, Any]]], None]] = {
-    "gateway_requests": _read_requests,
-    "gateway_request_duration_seconds": _read_durations,
-    "gateway_route_target": _read_flag("target"),
-    "gateway_route_effective_target": _read_flag("effective_target"),
-    "gateway_canary_weight": _read_weights,
-    "gateway_rollbacks": _read_sum("rollbacks"),
-    "gateway_fallbacks": _read_sum("fallbacks"),
-    "gateway_shadow_comparisons": _read_shadow,
-}
+Reader = Callable[[Metric, dict[str, dict[str, Any]]], None]
+
+
+def _readers(metrics: GatewayMetrics) -> dict[str, Reader]:
+    """How to read each family the stats use, by the family's name as the metrics object
+    declares it (never a name written again here, which a renamed metric would silently
+    leave unread)."""
+    return {
+        name_of(metrics.requests): _read_requests,
+        name_of(metrics.duration): _read_durations,
+        name_of(metrics.route_target): _read_flag("target"),
+        name_of(metrics.effective_target): _read_flag("effective_target"),
+        name_of(metrics.canary_weight): _read_weights,
+        name_of(metrics.rollbacks): _read_sum("rollbacks"),
+        name_of(metrics.fallbacks): _read_sum("fallbacks"),
+        name_of(metrics.shadow_comparisons): _read_shadow,
+    }
 
 
 async def _json(

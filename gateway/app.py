@@ -7,8 +7,10 @@ so tests and embedders can run several in one process. `uvicorn gateway.app:crea
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -17,7 +19,12 @@ from a2wsgi import WSGIMiddleware
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
-from gateway.canary import CanaryChooser, SessionReader, flask_session_reader
+from gateway.accounting import Accounting
+from gateway.admin import AdminAPI
+from gateway.behaviours.base import Serving
+from gateway.behaviours.facts import SessionReader, flask_session_reader
+from gateway.behaviours.registry import Context, build_behaviours
+from gateway.behaviours.shadow import ShadowRunner
 from gateway.dispatcher import Gateway
 from gateway.endpoints import (
     flask_route_namer,
@@ -28,7 +35,9 @@ from gateway.endpoints import (
 )
 from gateway.error_shape import ErrorShape
 from gateway.importer import import_from_string
+from gateway.lifespan import ChildLifespan, GatewayLifespan
 from gateway.metrics import GatewayMetrics
+from gateway.own_endpoints import OwnEndpoints
 from gateway.reloading import LiveRouteTable, TableBuilder
 from gateway.route_state import RouteStates
 from gateway.routes_file import (
@@ -37,6 +46,7 @@ from gateway.routes_file import (
     parse_routes,
     session_sticky_check,
 )
+from gateway.serving import SideCaller
 from gateway.settings import GatewaySettings
 from gateway.sides import Side
 from gateway.table import RouteTable
@@ -46,6 +56,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 logger = logging.getLogger("gateway")
+
+SHADOW_DRAIN_SECONDS = 5.0  # at shutdown, how long shadow copies in flight may take to end
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -147,21 +159,53 @@ def create_app(
         ),
         "new": Side("new", new_asgi, templates=starlette_templates(new_routes or [])),
     }
+    accounting = Accounting(metrics, states, settings.access_log)
+    caller = SideCaller(
+        metrics,
+        error_shape=ErrorShape(settings.error_template),
+        new_timeout=settings.new_timeout,
+        side_header=settings.side_header,
+    )
+    serving = Serving(sides, caller, accounting)
+    mismatches: deque[dict[str, Any]] = deque(maxlen=settings.shadow_history)
+    shadow = ShadowRunner(metrics, {"legacy": bridge, "new": new_asgi}, mismatches)
+    context = Context(serving, metrics, session, shadow, settings.fallback_body_limit)
+    admin = AdminAPI(
+        token=admin_token,
+        live=live,
+        states=states,
+        mismatches=mismatches,
+        registry=registry,
+        metrics=metrics,
+    )
+    own = OwnEndpoints(
+        admin=admin,
+        registry=registry,
+        accounting=accounting,
+        metrics_path=settings.metrics_path,
+        metrics_token=admin_token if settings.metrics_auth else None,
+        side_header=settings.side_header,
+    )
+    lifespan = GatewayLifespan(
+        ChildLifespan(new_asgi, "the new app"),
+        background=partial(_start_background, live, settings.watch_routes),
+        on_shutdown=partial(setattr, own, "draining", True),
+        drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),
+    )
     return Gateway(
         live=live,
         states=states,
-        canary=CanaryChooser(session),
-        fallback_body_limit=settings.fallback_body_limit,
-        admin_token=admin_token,
-        metrics_token=admin_token if settings.metrics_auth else None,
-        shadow_history=settings.shadow_history,
-        sides=sides,
-        metrics=metrics,
-        registry=registry,
-        side_header=settings.side_header,
-        access_log=settings.access_log,
-        metrics_path=settings.metrics_path,
-        watch_routes=settings.watch_routes,
-        new_timeout=settings.new_timeout,
-        error_shape=ErrorShape(settings.error_template),
+        behaviours=build_behaviours(context),
+        serving=serving,
+        own=own,
+        lifespan=lifespan,
     )
+
+
+def _start_background(live: LiveRouteTable, watch: bool) -> list[Callable[[], object]]:
+    """Reload on SIGHUP, and on changes to the routes file when `watch`; how to stop each."""
+    stops: list[Callable[[], object]] = [live.install_signal_handler()]
+    if watch:
+        task = asyncio.create_task(live.watch(), name="gateway-routes-watcher")
+        stops.append(partial(task.cancel, None))
+    return stops

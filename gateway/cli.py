@@ -24,7 +24,8 @@ from gateway.app import (
     load_apps,
     table_builder,
 )
-from gateway.canary import flask_session_reader
+from gateway.behaviours.facts import flask_session_reader
+from gateway.behaviours.registry import BEHAVIOURS
 from gateway.endpoints import (
     Endpoint,
     flask_endpoints,
@@ -229,12 +230,8 @@ def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
         entry = table.match(endpoint.sample, method)
         if entry is None:
             described.add(table.default)
-        elif entry.target == "canary":
-            described.add(f"canary {entry.options.weight:g}%")
-        elif entry.target == "shadow":
-            described.add(f"shadow ({entry.options.primary} answers)")
         else:
-            described.add(entry.target)
+            described.add(BEHAVIOURS[entry.target].summary(entry))
     return described.pop() if len(described) == 1 else "mixed"
 
 
@@ -265,10 +262,10 @@ def routes(
     served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == "legacy"]
     if served:
         moved = served.count("new")
-        trying = sum(1 for where in served if where.startswith(("canary", "shadow")))
+        trying = sum(1 for where in served if where not in ("legacy", "new"))
         typer.echo(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
-            f"({100 * moved / len(served):.0f}%); {trying} more in canary or shadow."
+            f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."
         )
 
 

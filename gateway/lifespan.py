@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("gateway.lifespan")
 
@@ -60,3 +61,42 @@ class ChildLifespan:
 
     async def _send(self, message: Message) -> None:
         await self._from_child.put(message)
+
+
+class GatewayLifespan:
+    """The gateway's lifespan: the new app's own, the routes watcher, and a graceful end.
+
+    At shutdown the health endpoint says "draining" first, then the watcher stops, shadow
+    copies in flight get a few seconds to finish, and the new app's lifespan ends.
+    """
+
+    def __init__(
+        self,
+        child: ChildLifespan,
+        *,
+        background: Callable[[], list[Callable[[], object]]],
+        on_shutdown: Callable[[], object],
+        drain: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.child = child
+        self.background = background  # starts background work, returns how to stop each
+        self.on_shutdown = on_shutdown
+        self.drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        try:
+            await self.child.startup(scope)
+            stops = self.background()
+        except Exception as exc:
+            logger.exception("startup failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        self.on_shutdown()
+        for stop in stops:
+            stop()
+        await self.drain()
+        await self.child.shutdown()
+        await send({"type": "lifespan.shutdown.complete"})

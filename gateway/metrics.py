@@ -29,6 +29,11 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def name_of(metric: Any) -> str:
+    """A metric's family name as prometheus-client reports it (a counter's without `_total`)."""
+    return str(metric.describe()[0].name)
+
+
 def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 

@@ -97,7 +97,7 @@ class ShadowOptions(BaseModel):
     @field_validator("ignore")
     @classmethod
     def _json_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from gateway.compare import parse_json_path
+        from gateway.behaviours.compare import parse_json_path
 
         for path in value:
             parse_json_path(path)  # raises ValueError with the reason

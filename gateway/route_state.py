@@ -12,13 +12,13 @@ import json
 import logging
 from dataclasses import dataclass
 
-from gateway.guard import Guard, Rollback
+from gateway.behaviours.guard import Guard, Rollback
+from gateway.behaviours.shadow import ShadowRoute
 from gateway.metrics import GatewayMetrics
 from gateway.route_options import ShadowOptions, Target
-from gateway.shadow import ShadowRoute
 from gateway.table import RouteEntry, RouteTable
 
-logger = logging.getLogger("gateway.guard")
+logger = logging.getLogger("gateway.behaviours.guard")
 
 EntryKey = tuple[object, ...]
 

@@ -11,8 +11,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from flask import Flask
 from starlette.requests import cookie_parser
 from starlette.types import Scope
+
+from gateway.endpoints import unwrap
 
 FactKind = Literal["header", "cookie", "query", "session"]
 FACT_KINDS: tuple[FactKind, ...] = ("header", "cookie", "query", "session")
@@ -78,3 +81,31 @@ def fact_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def flask_session_reader(app: object) -> SessionReader | None:
+    """A SessionReader using the Flask app's own serializer and secret, if `app` is Flask."""
+    flask_app = _flask_app(app)
+    if flask_app is None:
+        return None
+    serializer = flask_app.session_interface.get_signing_serializer(flask_app)
+    if serializer is None:  # no secret key: the app has no signed sessions
+        return None
+    max_age = int(flask_app.permanent_session_lifetime.total_seconds())
+    cookie_name = flask_app.config["SESSION_COOKIE_NAME"]
+
+    def read(value: str) -> Mapping[str, Any] | None:
+        try:
+            contents = serializer.loads(value, max_age=max_age)
+        except Exception:  # itsdangerous' BadSignature, bad base64, bad JSON: no session
+            return None
+        return contents if isinstance(contents, Mapping) else None
+
+    return cookie_name, read
+
+
+def _flask_app(app: object) -> Any:
+    for candidate in unwrap(app):
+        if isinstance(candidate, Flask):
+            return candidate
+    return None

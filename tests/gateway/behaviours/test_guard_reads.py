@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.guard import Guard
+from gateway.behaviours.guard import Guard
 from gateway.route_options import GuardOptions
 
 

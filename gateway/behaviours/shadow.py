@@ -23,17 +23,26 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.compare import Answer, Comparator, Difference
+from gateway.behaviours.compare import Answer, Comparator, Difference
+from gateway.bodies import read_body
+from gateway.exchange import Exchange
 from gateway.metrics import GatewayMetrics
 from gateway.route_options import ALWAYS_IGNORED_HEADERS, ShadowOptions, Side
 
-logger = logging.getLogger("gateway.shadow")
+if TYPE_CHECKING:
+    from gateway.behaviours.base import Context
+    from gateway.route_state import EntryState
+    from gateway.table import RouteEntry
+
+logger = logging.getLogger("gateway.behaviours.shadow")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The outcomes of a copy, as gateway_shadow_comparisons_total counts them.
+SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
 SHADOW_HEADER = b"x-gateway-shadow"
 MAX_NOISE_FIELDS = 256
 MAX_DIFFERENCES_KEPT = 20
@@ -249,3 +258,64 @@ class ShadowRunner:
         }
         self.mismatches.append(record)
         logger.warning(json.dumps(record))  # escaped: one line per record
+
+
+class Shadow:
+    """`target: shadow`: the primary answers; the other side gets a copy, compared afterwards.
+
+    The whole of a copy's life is here: the route's budget is taken before the primary is
+    called and given back when the copy ends (or at once when there is no copy to send).
+    """
+
+    name: ClassVar[str] = "shadow"
+
+    def __init__(self, context: Context) -> None:
+        self.serving = context.serving
+        self.runner = context.shadow
+        self.metrics = context.metrics
+
+    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        entry, state = exchange.entry, exchange.state
+        assert entry is not None
+        primary: Side = entry.options.primary
+        route = state.shadow if state is not None else None
+        if route is None or not self.runner.admit(route, exchange.method):
+            await self.serving.serve(exchange, primary, receive, send)
+            return
+        buffered = await read_body(receive, route.options.max_body)
+        answer = Answer(limit=route.options.max_body)
+        copied = False
+        try:
+            outcome = await self.serving.serve(
+                exchange, primary, buffered.replay(receive), send, capture=answer
+            )
+            # The gateway's own answers (overload, timeout) say nothing of the primary: the
+            # primary never answered, so there is nothing to compare, and no copy to send.
+            if buffered.complete and answer.status and not outcome.own:
+                duration = time.perf_counter() - exchange.started
+                self.runner.start(
+                    Copy(route, primary, exchange.child_scope, buffered.body, answer, duration)
+                )
+                copied = True
+            else:
+                self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
+        finally:
+            if not copied:
+                self.runner.release(route)
+
+    @staticmethod
+    def summary(entry: RouteEntry) -> str:
+        return f"shadow ({entry.options.primary} answers)"
+
+    @staticmethod
+    def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
+        shadow = state.shadow if state is not None else None
+        described = None
+        if shadow is not None:
+            described = {
+                **shadow.options.model_dump(),
+                "unsafe_allowed": shadow.unsafe_allowed,
+                "in_flight": shadow.in_flight,
+                "noise_fields": sorted(shadow.noise),
+            }
+        return {"primary": entry.options.primary, "shadow": described}

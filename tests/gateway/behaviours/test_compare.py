@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gateway.compare import Answer, Comparator, format_json_path, parse_json_path
+from gateway.behaviours.compare import Answer, Comparator, format_json_path, parse_json_path
 from gateway.route_options import ALWAYS_IGNORED_HEADERS
 
 

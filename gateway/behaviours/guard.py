@@ -18,8 +18,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from gateway.route_options import GuardOptions, Side
+
+if TYPE_CHECKING:
+    from gateway.route_state import EntryState
 
 # Latency histogram bounds: 1 ms to about 65 s, each bound 1.25x the previous one, so a p99
 # is known to within 25%, which is finer than any sensible latency ratio threshold.
@@ -162,3 +166,18 @@ class Guard:
             "legacy_error_ratio": legacy_errors / legacy_count if legacy_count else None,
             "legacy_p99": self.windows["legacy"].quantile(now, 0.99),
         }
+
+
+def describe_guard(state: EntryState | None) -> dict[str, Any] | None:
+    """The guard's options, state and figures for the admin API (a read: it changes nothing)."""
+    if state is None or state.guard is None:
+        return None
+    guard = state.guard
+    rollback = guard.rollback if guard.rolled_back() else None
+    return {
+        **guard.options.model_dump(),
+        "rolled_back": rollback is not None,
+        "reason": rollback.reason if rollback else None,
+        "detail": rollback.detail if rollback else None,
+        "figures": guard.figures(),
+    }

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from gateway.canary import BUCKETS, CanaryChooser, bucket_of, flask_session_reader
+from gateway.behaviours.canary import BUCKETS, CanaryChooser, bucket_of
+from gateway.behaviours.facts import flask_session_reader
 from gateway.route_options import RouteOptions, Sticky
 
 

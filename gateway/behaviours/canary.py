@@ -1,0 +1,90 @@
+"""Canary weights with sticky cohorts.
+
+A request's key (a header, a cookie, or a value in the legacy app's signed Flask session) is
+hashed into one of 10,000 fixed buckets; buckets below `weight * 100` go to the new side. The
+hash depends on the key alone, so any gateway process with the same table decides the same for
+the same key, with no shared state. Raising the weight only adds buckets: a key never moves back
+from new to legacy while the weight rises (monotonic cohorts, as NGINX's split_clients). The same
+key lands in the same bucket on every route, so a client moved to the new side on one route at
+25% is also on it on every other route at 25% or more, and sees one consistent version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.behaviours.base import Context
+from gateway.behaviours.facts import RequestFacts, SessionReader
+from gateway.behaviours.fallback import serve_side
+from gateway.behaviours.guard import describe_guard
+from gateway.exchange import Exchange
+from gateway.route_options import RouteOptions, Side, Sticky
+
+if TYPE_CHECKING:
+    from gateway.route_state import EntryState
+    from gateway.table import RouteEntry
+
+BUCKETS = 10_000
+
+
+def bucket_of(key: bytes) -> int:
+    digest = hashlib.blake2b(key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+class CanaryChooser:
+    def __init__(self, session: SessionReader | None, rng: random.Random | None = None) -> None:
+        self.session = session
+        self._random = rng or random.Random()
+
+    def sticky_key(self, sticky: Sticky, scope: Scope) -> bytes | None:
+        facts = RequestFacts(scope, self.session)
+        if sticky.kind == "header":
+            found = facts.headers(sticky.name.encode("latin-1"))
+            return found[0] if found and found[0] else None
+        if sticky.kind == "cookie":
+            cookie = facts.cookies().get(sticky.name)
+            return cookie.encode("utf-8") if cookie else None
+        session = facts.session()
+        if not session or sticky.name not in session:
+            return None
+        return str(session[sticky.name]).encode("utf-8")
+
+    def choose(self, options: RouteOptions, scope: Scope) -> Side:
+        threshold = round((options.weight or 0) * BUCKETS / 100)
+        key = self.sticky_key(options.sticky, scope) if options.sticky is not None else None
+        point = bucket_of(key) if key is not None else self._random.randrange(BUCKETS)
+        return "new" if point < threshold else "legacy"
+
+
+class Canary:
+    """`target: canary`: a share of clients on the new side, always the same ones."""
+
+    name: ClassVar[str] = "canary"
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.chooser = CanaryChooser(context.session)
+
+    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        assert exchange.entry is not None
+        side = self.chooser.choose(exchange.entry.options, exchange.scope)
+        await serve_side(self.context, exchange, side, receive, send)
+
+    @staticmethod
+    def summary(entry: RouteEntry) -> str:
+        return f"canary {entry.options.weight or 0:g}%"
+
+    @staticmethod
+    def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
+        options = entry.options
+        return {
+            "weight": options.weight,
+            "sticky": str(options.sticky) if options.sticky else None,
+            "fallback": options.fallback,
+            "guard": describe_guard(state),
+        }
