@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.registry import BEHAVIOURS
 from gateway.behaviours.shadow import SHADOW_OUTCOMES
+from gateway.headers import get as get_header
 from gateway.metrics import GatewayMetrics, collect, name_of
 from gateway.reloading import LiveRouteTable
 from gateway.responses import send_json
@@ -55,12 +56,13 @@ def is_admin_path(path: str) -> bool:
 
 
 def token_matches(expected: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, given = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                return hmac.compare_digest(given.strip().encode(), expected.encode())
-    return False
+    value = get_header(headers, b"authorization")
+    if value is None:
+        return False
+    scheme, _, given = value.decode("latin-1").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    )
 
 
 class AdminAPI:

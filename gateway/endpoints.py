@@ -21,12 +21,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, MapAdapter
 from werkzeug.routing import Rule as WerkzeugRule
 
+from gateway.methods import AUTOMATIC_METHODS
 from gateway.templates import PathTemplate
 
 # The attribute chain a wrapped application is found under (middleware usually keeps `.app`).
 _WRAPPED = ("app",)
 _MAX_UNWRAP = 8
-_AUTOMATIC_METHODS = frozenset({"HEAD", "OPTIONS"})
 _FLASK_VARIABLE = re.compile(r"<(?:(?P<convertor>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _STARLETTE_PARAM = re.compile(r"\{(?P<name>\w+)(?::(?P<convertor>\w+))?\}")
 _SAMPLE_UUID = str(uuid.UUID(int=1))
@@ -93,9 +93,7 @@ def _flask_sample(rule: str) -> str:
 def flask_endpoints(url_map: Map) -> list[Endpoint]:
     endpoints = []
     for rule in url_map.iter_rules():
-        methods = frozenset(rule.methods or ()) - _AUTOMATIC_METHODS or frozenset(
-            rule.methods or ()
-        )
+        methods = frozenset(rule.methods or ()) - AUTOMATIC_METHODS or frozenset(rule.methods or ())
         endpoints.append(
             Endpoint(flask_template(rule.rule), methods, rule.endpoint, _flask_sample(rule.rule))
         )
@@ -170,7 +168,7 @@ def starlette_endpoints(routes: list[BaseRoute]) -> list[Endpoint]:
         methods = getattr(route, "methods", None) or {"GET"}
         if isinstance(route, Mount):
             methods = {"*"}
-        methods = frozenset(methods) - _AUTOMATIC_METHODS or frozenset(methods)
+        methods = frozenset(methods) - AUTOMATIC_METHODS or frozenset(methods)
         name = getattr(route, "name", None) or template
         endpoints.append(Endpoint(template, methods, name, _starlette_sample(template)))
     return endpoints

@@ -17,11 +17,17 @@ _VALID_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
 Headers = list[tuple[bytes, bytes]]
 
 
-def incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-    for name, value in headers:
-        if name.lower() == REQUEST_ID:
-            return value if _VALID_REQUEST_ID.fullmatch(value) else None
+def get(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of the header `name` (given in lowercase), or None."""
+    for key, value in headers:
+        if key.lower() == name:  # ASGI servers lowercase names; an app's own scope may not
+            return bytes(value)
     return None
+
+
+def incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    value = get(headers, REQUEST_ID)
+    return value if value is not None and _VALID_REQUEST_ID.fullmatch(value) else None
 
 
 # Request ids need to be unique, not secret: a Mersenne Twister seeded from the OS makes 128

@@ -17,12 +17,13 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from gateway.methods import LABELLED_METHODS
+
 # Requests whose path neither the table nor the answering side's router knows, and requests
 # the gateway refused before routing: fixed values, so scanners cannot grow the series count.
 UNMATCHED_ROUTE = "__unmatched__"
 REJECTED_ROUTE = "__rejected__"
 OTHER_METHOD = "OTHER"
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def multiprocess_dir() -> str | None:
@@ -35,7 +36,7 @@ def name_of(metric: Any) -> str:
 
 
 def method_label(method: str) -> str:
-    return method if method in KNOWN_METHODS else OTHER_METHOD
+    return method if method in LABELLED_METHODS else OTHER_METHOD
 
 
 class GatewayMetrics:

@@ -94,8 +94,8 @@ class OwnEndpoints:
             refusal = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
             await send_json(send, 401, refusal)
             return
-        accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), None)
-        body, content_type = exposition(self.registry, accept)
+        accept = headers.get(scope["headers"], b"accept")
+        body, content_type = exposition(self.registry, accept.decode("latin-1") if accept else None)
         await send(
             {
                 "type": "http.response.start",

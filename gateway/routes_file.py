@@ -15,8 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.endpoints import sample_path
+from gateway.methods import HTTP_METHODS
 from gateway.route_options import RouteOptions, Side
-from gateway.table import HTTP_METHODS, RouteEntry, RouteTable, TableError
+from gateway.table import RouteEntry, RouteTable, TableError
 from gateway.templates import TemplateError, parse_template
 
 # Given an entry, what is wrong with it for the applications being served, or None.

@@ -15,12 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gateway.methods import HTTP_METHODS
 from gateway.route_options import RouteOptions, Side, Target
 from gateway.templates import PRIORITY, PathTemplate, Segment, SegmentKind, split_path
-
-HTTP_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,8 @@ from starlette.types import Receive, Send
 from gateway.behaviours.base import Context
 from gateway.bodies import read_body
 from gateway.exchange import Exchange, Failed, Outcome
+from gateway.methods import IDEMPOTENT_METHODS
 from gateway.route_options import Side
-
-# RFC 9110's idempotent methods.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 async def serve_side(

@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import headers
 from gateway.behaviours.compare import Answer, Comparator, Difference
 from gateway.bodies import read_body
 from gateway.exchange import Exchange
+from gateway.methods import SAFE_METHODS
 from gateway.metrics import GatewayMetrics
 from gateway.route_options import ALWAYS_IGNORED_HEADERS, ShadowOptions, Side
 
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("gateway.behaviours.shadow")
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The outcomes of a copy, as gateway_shadow_comparisons_total counts them.
 SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
 SHADOW_HEADER = b"x-gateway-shadow"
@@ -237,14 +238,8 @@ class ShadowRunner:
         outcome: str,
         differences: list[Difference],
     ) -> None:
-        request_id = next(
-            (
-                value.decode("latin-1")
-                for name, value in scope["headers"]
-                if name == b"x-request-id"
-            ),
-            None,
-        )
+        found = headers.get(scope["headers"], headers.REQUEST_ID)
+        request_id = found.decode("latin-1") if found is not None else None
         record = {
             "time": time.time(),
             "event": "shadow_" + outcome,
