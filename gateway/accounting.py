@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from gateway.access_log import log_request
 from gateway.exchange import Exchange, Outcome
 from gateway.metrics import UNMATCHED_ROUTE, GatewayMetrics, method_label
-from gateway.route_options import Side as SideName
-from gateway.sides import Side
+from gateway.sides import Side, SideName
 
 if TYPE_CHECKING:
     from gateway.route_state import RouteStates

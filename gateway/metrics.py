@@ -130,6 +130,13 @@ class GatewayMetrics:
             ["route", "reason"],
             registry=registry,
         )
+        self.match_decisions = Counter(
+            "gateway_match_decisions_total",
+            "Requests of match routes by the rule that decided (its index, or otherwise) and "
+            "the side it named.",
+            ["route", "rule", "side"],
+            registry=registry,
+        )
         self.failed_responses = Counter(
             "gateway_responses_failed_total",
             "Answers a side started and then failed to finish: the client got a cut response "

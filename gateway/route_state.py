@@ -12,10 +12,10 @@ import json
 import logging
 from dataclasses import dataclass
 
+from gateway.behaviours.canary import CanaryOptions
 from gateway.behaviours.guard import Guard, Rollback
-from gateway.behaviours.shadow import ShadowRoute
+from gateway.behaviours.shadow import ShadowRoute, shadow_route
 from gateway.metrics import GatewayMetrics
-from gateway.route_options import ShadowOptions, Target
 from gateway.table import RouteEntry, RouteTable
 
 logger = logging.getLogger("gateway.behaviours.guard")
@@ -28,7 +28,7 @@ class EntryState:
     entry: RouteEntry
     guard: Guard | None = None
     shadow: ShadowRoute | None = None
-    published_target: Target | None = None
+    published_target: str | None = None
 
 
 class RouteStates:
@@ -57,16 +57,13 @@ class RouteStates:
         state = EntryState(entry)
         if options.guard is not None:
             state.guard = Guard(options.guard)
-        if options.shadow is not None or options.target == "shadow":
-            state.shadow = ShadowRoute(
-                entry.path, options.shadow or ShadowOptions(), options.shadow_unsafe
-            )
+        state.shadow = shadow_route(entry)
         return state
 
     def get(self, entry: RouteEntry) -> EntryState | None:
         return self._by_id.get(id(entry))
 
-    def effective_target(self, state: EntryState | None, entry: RouteEntry) -> Target:
+    def effective_target(self, state: EntryState | None, entry: RouteEntry) -> str:
         """Where the entry sends requests now (legacy while rolled back). A read, per request."""
         if state is None or state.guard is None or not state.guard.rolled_back():
             return entry.target
@@ -105,7 +102,7 @@ class RouteStates:
             state.published_target = self.effective_target(state, entry)
             rolled_back = state.published_target != entry.target
             effective.add((entry.path, state.published_target))
-            if entry.target == "canary":
+            if isinstance(entry.options, CanaryOptions):
                 weight = 0.0 if rolled_back else float(entry.options.weight or 0)
                 self.metrics.canary_weight.labels(entry.path).set(weight)
                 weights.add(entry.path)

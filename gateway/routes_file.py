@@ -14,15 +14,22 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from gateway.behaviours.registry import BEHAVIOURS, TARGETS, entry_options
 from gateway.endpoints import sample_path
 from gateway.methods import HTTP_METHODS
-from gateway.route_options import RouteOptions, Side
+from gateway.sides import SideName
 from gateway.table import RouteEntry, RouteTable, TableError
 from gateway.templates import TemplateError, parse_template
 
 # Given an entry, what is wrong with it for the applications being served, or None.
 EntryCheck = Callable[[RouteEntry], str | None]
 _PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_WHERE = ("path", "methods")
+# Every option some target accepts: naming one on another target is a misplaced option, not a
+# typo, and is said so.
+_OPTION_NAMES = frozenset(
+    name for behaviour in BEHAVIOURS.values() for name in behaviour.options.model_fields
+)
 
 
 class RoutesFileError(ValueError):
@@ -32,8 +39,10 @@ class RoutesFileError(ValueError):
         super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
 
 
-class RouteSpec(RouteOptions):
-    """One entry of `routes`: where it applies (path, methods) and how it is served."""
+class RouteSpec(BaseModel):
+    """Where one entry of `routes` applies; how it is served is its target's (its options)."""
+
+    model_config = ConfigDict(frozen=True)
 
     path: str
     methods: tuple[str, ...] | None = None
@@ -64,8 +73,8 @@ class RouteSpec(RouteOptions):
 class RoutesSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default: Side = "legacy"
-    routes: list[RouteSpec] = []
+    default: SideName = "legacy"
+    routes: list[dict[str, Any]] = []
 
 
 def read_routes_file(path: Path) -> bytes:
@@ -87,20 +96,16 @@ def parse_routes(content: bytes, source: str, checks: Sequence[EntryCheck] = ())
     try:
         spec = RoutesSpec.model_validate(data)
     except ValidationError as exc:
-        raise RoutesFileError(source, [_describe(error, lines) for error in exc.errors()]) from None
-    entries = [
-        RouteEntry(
-            template=parse_template(route.path),
-            methods=frozenset(route.methods) if route.methods is not None else None,
-            options=RouteOptions.model_validate(
-                route.model_dump(exclude={"path", "methods"}, exclude_unset=True)
-            ),
-            index=index,
-            line=lines.get(index),
-        )
-        for index, route in enumerate(spec.routes)
-    ]
-    problems: list[str] = []
+        problems = [_describe(error["loc"], error, lines) for error in exc.errors()]
+        raise RoutesFileError(source, problems) from None
+    problems = []
+    entries = []
+    for index, raw in enumerate(spec.routes):
+        entry = _entry(index, raw, lines, problems)
+        if entry is not None:
+            entries.append(entry)
+    if problems:  # every entry's problems at once, before the table's own
+        raise RoutesFileError(source, problems)
     try:
         table = RouteTable(entries, spec.default)
     except TableError as exc:
@@ -147,8 +152,62 @@ def _route_lines(node: yaml.Node | None) -> dict[int, int]:
     return {}
 
 
-def _describe(error: Any, lines: dict[int, int]) -> str:
-    loc = list(error["loc"])
+def _entry(
+    index: int, raw: dict[str, Any], lines: dict[int, int], problems: list[str]
+) -> RouteEntry | None:
+    """Entry `index` of `routes`, or None with its problems added to `problems`.
+
+    Its path and methods are validated here, the rest by the options model of the target it
+    names (gateway.behaviours.registry).
+    """
+    where = {key: raw[key] for key in _WHERE if key in raw}
+    given = {key: value for key, value in raw.items() if key not in _WHERE}
+    found: list[str] = []
+    route = options = None
+    try:
+        route = RouteSpec.model_validate(where)
+    except ValidationError as exc:
+        found += [_describe(("routes", index, *e["loc"]), e, lines) for e in exc.errors()]
+    try:
+        options = entry_options(given)
+    except ValidationError as exc:
+        target = given.get("target")
+        for raw_error in exc.errors():
+            error = _option_error(raw_error, target)
+            loc = list(error["loc"])
+            if loc and loc[0] == target:  # pydantic puts the union's tag first
+                loc = loc[1:]
+            found.append(_describe(("routes", index, *loc), error, lines))
+    problems.extend(found)
+    if route is None or options is None:
+        return None
+    return RouteEntry(
+        template=parse_template(route.path),
+        methods=frozenset(route.methods) if route.methods is not None else None,
+        options=options,
+        index=index,
+        line=lines.get(index),
+    )
+
+
+def _option_error(error: Any, target: object) -> Any:
+    """pydantic's error about an entry's options, said in the routes file's terms."""
+    kind = error["type"]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        known = [f"'{name}'" for name in TARGETS]
+        expected = ", ".join(known[:-1]) + " or " + known[-1]
+        return {**error, "loc": ("target",), "msg": f"Input should be {expected}"}
+    if kind == "extra_forbidden" and error["loc"][-1] in _OPTION_NAMES:
+        return {
+            **error,
+            "msg": f"{error['loc'][-1]} cannot be used with target {target!r}",
+            "loc": (),
+        }
+    return error
+
+
+def _describe(location: Sequence[Any], error: Any, lines: dict[int, int]) -> str:
+    loc = list(location)
     where = ""
     if len(loc) >= 2 and loc[0] == "routes" and isinstance(loc[1], int):
         where = f"routes[{loc[1]}]"
@@ -157,7 +216,7 @@ def _describe(error: Any, lines: dict[int, int]) -> str:
         loc = loc[2:]
     field = ".".join(str(part) for part in loc)
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden" and "cannot be used" not in message:
         message = "unknown key"
     return ": ".join(part for part in (where, field, message) if part)
 
@@ -192,15 +251,16 @@ def _probe_method(method: str) -> str:
 
 
 def session_sticky_check(session_available: bool, app_name: str) -> EntryCheck:
-    """Refuses `sticky: session:<key>` when the legacy app has no signed session to read."""
+    """Refuses entries that decide on the legacy app's session (`sticky: session:<key>`, a
+    `session` rule) when the legacy app has no signed session to read."""
 
     def check(entry: RouteEntry) -> str | None:
-        sticky = entry.options.sticky
-        if sticky is None or sticky.kind != "session" or session_available:
+        if not entry.options.reads_session or session_available:
             return None
         return (
-            f"{entry.describe()}: sticky {str(sticky)!r} needs the legacy app ({app_name}) to be "
-            "a Flask app with a secret key, whose signed session cookie the gateway can read"
+            f"{entry.describe()}: target {entry.target!r} reads the session, which needs the "
+            f"legacy app ({app_name}) to be a Flask app with a secret key, whose signed session "
+            "cookie the gateway can read"
         )
 
     return check

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from starlette.types import ASGIApp, Scope
 
 from gateway.endpoints import RouteNamer
+
+SideName = Literal["legacy", "new"]
+SIDE_NAMES: tuple[SideName, ...] = ("legacy", "new")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gateway.behaviours.options import EntryOptions
 from gateway.methods import HTTP_METHODS
-from gateway.route_options import RouteOptions, Side, Target
+from gateway.sides import SideName
 from gateway.templates import PRIORITY, PathTemplate, Segment, SegmentKind, split_path
 
 
@@ -24,7 +25,7 @@ from gateway.templates import PRIORITY, PathTemplate, Segment, SegmentKind, spli
 class RouteEntry:
     template: PathTemplate
     methods: frozenset[str] | None  # None: every method
-    options: RouteOptions
+    options: EntryOptions
     index: int  # position in the routes file, for messages
     line: int | None = None  # line in the routes file, when known
 
@@ -33,11 +34,11 @@ class RouteEntry:
         return self.template.text
 
     @property
-    def target(self) -> Target:
+    def target(self) -> str:
         return self.options.target
 
     @property
-    def key(self) -> tuple[str, frozenset[str] | None, RouteOptions]:
+    def key(self) -> tuple[str, frozenset[str] | None, EntryOptions]:
         """What identifies this entry across reloads, wherever it stands in the file."""
         return (self.path, self.methods, self.options)
 
@@ -127,9 +128,9 @@ class _Node:
 
 
 class RouteTable:
-    def __init__(self, entries: Iterable[RouteEntry], default: Side = "legacy") -> None:
+    def __init__(self, entries: Iterable[RouteEntry], default: SideName = "legacy") -> None:
         self.entries: tuple[RouteEntry, ...] = tuple(entries)
-        self.default: Side = default
+        self.default: SideName = default
         self._root = _Node()
         problems = [problem for entry in self.entries if (problem := self._insert(entry))]
         if problems:
@@ -149,7 +150,7 @@ class RouteTable:
         """The entry for a canonical path (see gateway.paths), or None for the default."""
         return self._root.match(split_path(path), 0, method)
 
-    def target_for(self, path: str, method: str) -> Target:
+    def target_for(self, path: str, method: str) -> str:
         """The configured target (not the side a canary picks, nor a rollback's effect)."""
         entry = self.match(path, method)
         return entry.target if entry is not None else self.default

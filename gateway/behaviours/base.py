@@ -18,12 +18,12 @@ from gateway.accounting import Accounting
 from gateway.behaviours.compare import Answer
 from gateway.exchange import Exchange, Outcome
 from gateway.metrics import GatewayMetrics
-from gateway.route_options import Side as SideName
 from gateway.serving import SideCaller
-from gateway.sides import Side
+from gateway.sides import Side, SideName
 
 if TYPE_CHECKING:
     from gateway.behaviours.facts import SessionReader
+    from gateway.behaviours.options import EntryOptions
     from gateway.behaviours.shadow import ShadowRunner
     from gateway.route_state import EntryState
     from gateway.table import RouteEntry
@@ -68,6 +68,7 @@ class Context:
 
 class Behaviour(Protocol):
     name: ClassVar[str]  # the `target` of the entries it serves
+    options: ClassVar[type[EntryOptions]]  # the model of its entries' options
 
     def __init__(self, context: Context) -> None: ...
 

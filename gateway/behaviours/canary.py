@@ -13,22 +13,69 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from pydantic import BaseModel, Field, model_validator
 from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.base import Context
 from gateway.behaviours.facts import RequestFacts, SessionReader
 from gateway.behaviours.fallback import serve_side
 from gateway.behaviours.guard import describe_guard
+from gateway.behaviours.options import FROZEN, MODIFIERS, EntryOptions
 from gateway.exchange import Exchange
-from gateway.route_options import RouteOptions, Side, Sticky
+from gateway.sides import SideName
 
 if TYPE_CHECKING:
     from gateway.route_state import EntryState
     from gateway.table import RouteEntry
 
 BUCKETS = 10_000
+StickyKind = Literal["header", "cookie", "session"]
+
+
+class Sticky(BaseModel):
+    """Where the key that keeps a client on one side of a canary comes from."""
+
+    model_config = FROZEN
+    kind: StickyKind
+    name: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            kind, sep, name = value.partition(":")
+            if not sep or kind not in ("header", "cookie", "session"):
+                raise ValueError(
+                    f"{value!r} must be 'header:<name>', 'cookie:<name>' or 'session:<key>'"
+                )
+            return {"kind": kind, "name": name.lower() if kind == "header" else name}
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class CanaryOptions(EntryOptions):
+    target: Literal["canary"]
+    weight: float | None = Field(None, ge=0, le=100)
+    sticky: Sticky | None = None
+    modifiers = frozenset(MODIFIERS)
+
+    @model_validator(mode="after")
+    def _has_a_weight(self) -> CanaryOptions:
+        if self.weight is None:
+            raise ValueError("target 'canary' needs a weight (0 to 100)")
+        return self
+
+    @property
+    def serves_new(self) -> bool:
+        return True
+
+    @property
+    def reads_session(self) -> bool:
+        return self.sticky is not None and self.sticky.kind == "session"
 
 
 def bucket_of(key: bytes) -> int:
@@ -54,7 +101,7 @@ class CanaryChooser:
             return None
         return str(session[sticky.name]).encode("utf-8")
 
-    def choose(self, options: RouteOptions, scope: Scope) -> Side:
+    def choose(self, options: CanaryOptions, scope: Scope) -> SideName:
         threshold = round((options.weight or 0) * BUCKETS / 100)
         key = self.sticky_key(options.sticky, scope) if options.sticky is not None else None
         point = bucket_of(key) if key is not None else self._random.randrange(BUCKETS)
@@ -65,6 +112,7 @@ class Canary:
     """`target: canary`: a share of clients on the new side, always the same ones."""
 
     name: ClassVar[str] = "canary"
+    options: ClassVar[type[EntryOptions]] = CanaryOptions
 
     def __init__(self, context: Context) -> None:
         self.context = context
@@ -72,16 +120,21 @@ class Canary:
 
     async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         assert exchange.entry is not None
-        side = self.chooser.choose(exchange.entry.options, exchange.scope)
+        options = exchange.entry.options
+        assert isinstance(options, CanaryOptions)  # the registry sends canary entries here
+        side = self.chooser.choose(options, exchange.scope)
         await serve_side(self.context, exchange, side, receive, send)
 
     @staticmethod
     def summary(entry: RouteEntry) -> str:
-        return f"canary {entry.options.weight or 0:g}%"
+        options = entry.options
+        assert isinstance(options, CanaryOptions)
+        return f"canary {options.weight or 0:g}%"
 
     @staticmethod
     def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
         options = entry.options
+        assert isinstance(options, CanaryOptions)
         return {
             "weight": options.weight,
             "sticky": str(options.sticky) if options.sticky else None,

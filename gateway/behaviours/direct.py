@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from starlette.types import Receive, Send
 
 from gateway.behaviours.base import Context
 from gateway.behaviours.fallback import serve_side
 from gateway.behaviours.guard import describe_guard
+from gateway.behaviours.options import MODIFIERS, EntryOptions
 from gateway.exchange import Exchange
-from gateway.route_options import Side
+from gateway.sides import SideName
 
 if TYPE_CHECKING:
     from gateway.route_state import EntryState
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 class _Direct:
     name: ClassVar[str]
-    side: ClassVar[Side]
+    options: ClassVar[type[EntryOptions]]
+    side: ClassVar[SideName]
 
     def __init__(self, context: Context) -> None:
         self.context = context
@@ -36,11 +38,26 @@ class _Direct:
         return {"fallback": entry.options.fallback, "guard": describe_guard(state)}
 
 
+class LegacyOptions(EntryOptions):
+    target: Literal["legacy"]
+
+
+class NewOptions(EntryOptions):
+    target: Literal["new"]
+    modifiers = frozenset(MODIFIERS)
+
+    @property
+    def serves_new(self) -> bool:
+        return True
+
+
 class Legacy(_Direct):
-    name = "legacy"
-    side = "legacy"
+    name: ClassVar[str] = "legacy"
+    options: ClassVar[type[EntryOptions]] = LegacyOptions
+    side: ClassVar[SideName] = "legacy"
 
 
 class New(_Direct):
-    name = "new"
-    side = "new"
+    name: ClassVar[str] = "new"
+    options: ClassVar[type[EntryOptions]] = NewOptions
+    side: ClassVar[SideName] = "new"

@@ -18,7 +18,7 @@ from gateway.behaviours.base import Context
 from gateway.bodies import read_body
 from gateway.exchange import Exchange, Failed, Outcome
 from gateway.methods import IDEMPOTENT_METHODS
-from gateway.route_options import Side
+from gateway.sides import SideName as Side
 
 
 async def serve_side(

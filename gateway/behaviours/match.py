@@ -22,12 +22,22 @@ a forged or expired cookie is no fact: `present: false` holds, `equals` does not
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.types import Receive, Send
 
+from gateway.behaviours.base import Context
 from gateway.behaviours.facts import FACT_KINDS, FactKind, RequestFacts, fact_text
-from gateway.route_options import Side
+from gateway.behaviours.fallback import serve_side
+from gateway.behaviours.guard import describe_guard
+from gateway.behaviours.options import MODIFIERS, EntryOptions
+from gateway.exchange import Exchange
+from gateway.sides import SideName as Side
+
+if TYPE_CHECKING:
+    from gateway.route_state import EntryState
+    from gateway.table import RouteEntry
 
 OTHERWISE = "otherwise"  # the `rule` label when no rule held
 _OPERATORS = ("equals", "in", "present")
@@ -103,11 +113,20 @@ class Rule(BaseModel):
         return f"{kind} {name} {test} -> {self.side}"
 
 
-class MatchOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MatchOptions(EntryOptions):
+    target: Literal["match"]
     rules: tuple[Rule, ...] = Field(min_length=1)
     otherwise: Side = "legacy"
+    modifiers = frozenset(MODIFIERS)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _some_rules(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError(
+                "a match entry needs at least one rule (else use target legacy or new)"
+            )
+        return value
 
     def decide(self, facts: RequestFacts) -> tuple[str, Side]:
         """The deciding rule (its index, or "otherwise") and the side it names."""
@@ -117,12 +136,48 @@ class MatchOptions(BaseModel):
         return OTHERWISE, self.otherwise
 
     @property
-    def reaches_new(self) -> bool:
+    def serves_new(self) -> bool:
         return self.otherwise == "new" or any(rule.side == "new" for rule in self.rules)
 
     @property
     def reads_session(self) -> bool:
         return any(rule.session is not None for rule in self.rules)
+
+
+class Match:
+    """`target: match`: the side named by the first rule the request's facts satisfy."""
+
+    name: ClassVar[str] = "match"
+    options: ClassVar[type[EntryOptions]] = MatchOptions
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.decisions = context.metrics.match_decisions
+
+    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        entry = exchange.entry
+        assert entry is not None and isinstance(entry.options, MatchOptions)
+        rule, side = entry.options.decide(RequestFacts(exchange.scope, self.context.session))
+        exchange.decision = OTHERWISE if rule == OTHERWISE else f"rule {rule}"
+        self.decisions.labels(entry.path, rule, side).inc()
+        await serve_side(self.context, exchange, side, receive, send)
+
+    @staticmethod
+    def summary(entry: RouteEntry) -> str:
+        assert isinstance(entry.options, MatchOptions)
+        count = len(entry.options.rules)
+        return f"match ({count} rule{'s' if count > 1 else ''}, else {entry.options.otherwise})"
+
+    @staticmethod
+    def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
+        options = entry.options
+        assert isinstance(options, MatchOptions)
+        return {
+            "rules": [rule.describe() for rule in options.rules],
+            "otherwise": options.otherwise,
+            "fallback": options.fallback,
+            "guard": describe_guard(state),
+        }
 
 
 def _field(operator: str) -> str:

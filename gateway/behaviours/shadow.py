@@ -23,17 +23,19 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from pydantic import BaseModel, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import headers
 from gateway.behaviours.compare import Answer, Comparator, Difference
+from gateway.behaviours.options import FROZEN, EntryOptions
 from gateway.bodies import read_body
 from gateway.exchange import Exchange
 from gateway.methods import SAFE_METHODS
 from gateway.metrics import GatewayMetrics
-from gateway.route_options import ALWAYS_IGNORED_HEADERS, ShadowOptions, Side
+from gateway.sides import SideName as Side
 
 if TYPE_CHECKING:
     from gateway.behaviours.base import Context
@@ -47,6 +49,68 @@ SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
 SHADOW_HEADER = b"x-gateway-shadow"
 MAX_NOISE_FIELDS = 256
 MAX_DIFFERENCES_KEPT = 20
+
+# Hop-by-hop headers and headers that differ on every answer by design: never compared.
+ALWAYS_IGNORED_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "date",
+        "server",
+        "content-length",  # bodies are compared as JSON where they are JSON, so lengths may differ
+        "x-request-id",
+        "x-gateway-side",
+    }
+)
+
+
+class ShadowOptions(BaseModel):
+    """How a shadow route copies requests to the other side and compares the answers."""
+
+    model_config = FROZEN
+    sample: float = Field(100.0, ge=0, le=100, description="percentage of requests copied")
+    timeout: float = Field(5.0, gt=0, le=300, description="seconds the copy may take")
+    concurrency: int = Field(8, ge=1, le=1000, description="copies in flight at most")
+    max_body: int = Field(1 << 20, ge=0, description="larger bodies are not compared")
+    headers: tuple[str, ...] | None = Field(
+        None, description="response headers compared (default: all but the ignored ones)"
+    )
+    ignore_headers: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = Field((), description="JSON paths ignored, like $.updated_at")
+    noise_sample: float = Field(
+        0.0, ge=0, le=100, description="percentage of copies that also run the primary twice"
+    )
+
+    @field_validator("headers", "ignore_headers")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(name.lower() for name in value)
+
+    @field_validator("ignore")
+    @classmethod
+    def _json_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from gateway.behaviours.compare import parse_json_path
+
+        for path in value:
+            parse_json_path(path)  # raises ValueError with the reason
+        return value
+
+
+class ShadowEntryOptions(EntryOptions):
+    target: Literal["shadow"]
+    primary: Side = "legacy"
+    shadow: ShadowOptions | None = None
+    shadow_unsafe: bool = False
+    modifiers = frozenset({"timeout"})  # the primary's; fallback and guard need a canary
+
+    @property
+    def serves_new(self) -> bool:
+        return self.primary == "new"
+
+    @property
+    def reaches_new(self) -> bool:
+        return True
 
 
 @dataclass(slots=True)
@@ -263,6 +327,7 @@ class Shadow:
     """
 
     name: ClassVar[str] = "shadow"
+    options: ClassVar[type[EntryOptions]] = ShadowEntryOptions
 
     def __init__(self, context: Context) -> None:
         self.serving = context.serving
@@ -271,7 +336,7 @@ class Shadow:
 
     async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         entry, state = exchange.entry, exchange.state
-        assert entry is not None
+        assert entry is not None and isinstance(entry.options, ShadowEntryOptions)
         primary: Side = entry.options.primary
         route = state.shadow if state is not None else None
         if route is None or not self.runner.admit(route, exchange.method):
@@ -300,10 +365,12 @@ class Shadow:
 
     @staticmethod
     def summary(entry: RouteEntry) -> str:
+        assert isinstance(entry.options, ShadowEntryOptions)
         return f"shadow ({entry.options.primary} answers)"
 
     @staticmethod
     def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
+        assert isinstance(entry.options, ShadowEntryOptions)
         shadow = state.shadow if state is not None else None
         described = None
         if shadow is not None:
@@ -314,3 +381,11 @@ class Shadow:
                 "noise_fields": sorted(shadow.noise),
             }
         return {"primary": entry.options.primary, "shadow": described}
+
+
+def shadow_route(entry: RouteEntry) -> ShadowRoute | None:
+    """The state a shadow entry keeps between requests (None for other targets)."""
+    options = entry.options
+    if not isinstance(options, ShadowEntryOptions):
+        return None
+    return ShadowRoute(entry.path, options.shadow or ShadowOptions(), options.shadow_unsafe)

@@ -50,7 +50,8 @@ def test_check_prints_the_table(tmp_path: Path) -> None:
         pytest.param(
             "routes:\n  - {path: /a, target: nowhere}\n  - {path: '/b/{x', target: new}\n",
             [
-                "routes[0] (line 2): target: Input should be 'legacy', 'new', 'canary' or 'shadow'",
+                "routes[0] (line 2): target: Input should be "
+                "'legacy', 'new', 'canary', 'shadow' or 'match'",
                 "routes[1] (line 3): path: path template '/b/{x'",
             ],
             id="every-problem",

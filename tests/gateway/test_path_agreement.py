@@ -21,9 +21,9 @@ from starlette.routing import BaseRoute, Match
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
+from gateway.behaviours.registry import entry_options
 from gateway.endpoints import flask_endpoints, flask_template, starlette_endpoints
 from gateway.paths import PathRejected, canonicalize
-from gateway.route_options import RouteOptions
 from gateway.table import RouteEntry, RouteTable
 from gateway.templates import parse_template
 
@@ -52,7 +52,7 @@ def _converters_app() -> Flask:
 
 
 def _table_of(templates: set[str]) -> RouteTable:
-    options = RouteOptions(target="legacy")
+    options = entry_options({"target": "legacy"})
     entries = [
         RouteEntry(parse_template(template), frozenset({"GET"}), options, index)
         for index, template in enumerate(sorted(templates))

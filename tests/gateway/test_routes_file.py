@@ -43,7 +43,7 @@ def test_defaults_when_keys_are_left_out() -> None:
         pytest.param(
             "routes:\n  - path: /a\n    target: legacy\n  - path: /b\n    target: blue\n",
             r"routes\[1\] \(line 4\): target: "
-            "Input should be 'legacy', 'new', 'canary' or 'shadow'",
+            "Input should be 'legacy', 'new', 'canary', 'shadow' or 'match'",
             id="unknown-target",
         ),
         pytest.param(

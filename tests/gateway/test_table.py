@@ -4,16 +4,16 @@ import random
 
 import pytest
 
-from gateway.route_options import RouteOptions, Target
+from gateway.behaviours.registry import entry_options
 from gateway.table import RouteEntry, RouteTable, TableError, _Node
 from gateway.templates import parse_template
 
 
 def entry(
-    index: int, path: str, target: Target = "new", methods: list[str] | None = None
+    index: int, path: str, target: str = "new", methods: list[str] | None = None
 ) -> RouteEntry:
     methods_set = frozenset(methods) if methods else None
-    return RouteEntry(parse_template(path), methods_set, RouteOptions(target=target), index)
+    return RouteEntry(parse_template(path), methods_set, entry_options({"target": target}), index)
 
 
 @pytest.fixture

@@ -6,17 +6,16 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from gateway.behaviours.canary import BUCKETS, CanaryChooser, bucket_of
+from gateway.behaviours.canary import BUCKETS, CanaryChooser, CanaryOptions, Sticky, bucket_of
 from gateway.behaviours.facts import flask_session_reader
-from gateway.route_options import RouteOptions, Sticky
 
 
 def scope(**headers: str) -> dict[str, Any]:
     return {"headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
 
 
-def canary(weight: float, sticky: str | None = None) -> RouteOptions:
-    return RouteOptions.model_validate({"target": "canary", "weight": weight, "sticky": sticky})
+def canary(weight: float, sticky: str | None = None) -> CanaryOptions:
+    return CanaryOptions.model_validate({"target": "canary", "weight": weight, "sticky": sticky})
 
 
 @pytest.mark.parametrize("weight", [10, 25, 50])

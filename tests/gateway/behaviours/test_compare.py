@@ -5,7 +5,7 @@ import json
 import pytest
 
 from gateway.behaviours.compare import Answer, Comparator, format_json_path, parse_json_path
-from gateway.route_options import ALWAYS_IGNORED_HEADERS
+from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
 
 
 def answer(body: object, status: int = 200, **headers: str) -> Answer:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.behaviours.guard import Guard
-from gateway.route_options import GuardOptions
+from gateway.behaviours.guard import Guard, GuardOptions
 
 
 class Clock:

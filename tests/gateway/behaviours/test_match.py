@@ -11,6 +11,7 @@ from gateway.behaviours.match import MatchOptions
 
 OPTIONS = MatchOptions.model_validate(
     {
+        "target": "match",
         "rules": [
             {"header": "X-Beta", "equals": 1, "side": "new"},
             {"session": "role", "in": ["admin", "agent"], "side": "new"},
@@ -61,7 +62,7 @@ def test_the_first_rule_that_holds_decides(
 
 def test_present_false_holds_for_a_missing_or_unreadable_session() -> None:
     options = MatchOptions.model_validate(
-        {"rules": [{"session": "user_id", "present": False, "side": "new"}]}
+        {"target": "match", "rules": [{"session": "user_id", "present": False, "side": "new"}]}
     )
     assert options.decide(_facts([("Cookie", "session=forged")], "", _session_reader({}))) == (
         "0",
@@ -73,7 +74,7 @@ def test_present_false_holds_for_a_missing_or_unreadable_session() -> None:
 def test_reaches_new_and_reads_session() -> None:
     assert OPTIONS.reaches_new and OPTIONS.reads_session
     only_legacy = MatchOptions.model_validate(
-        {"rules": [{"header": "X-A", "present": True, "side": "legacy"}]}
+        {"target": "match", "rules": [{"header": "X-A", "present": True, "side": "legacy"}]}
     )
     assert not only_legacy.reaches_new and not only_legacy.reads_session
 
@@ -81,7 +82,7 @@ def test_reaches_new_and_reads_session() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        pytest.param({"rules": []}, "at least 1 item", id="empty-rules"),
+        pytest.param({"rules": []}, "needs at least one rule", id="empty-rules"),
         pytest.param({}, "rules", id="no-rules"),
         pytest.param(
             {"rules": [{"header": "A", "cookie": "b", "equals": "1", "side": "new"}]},
@@ -117,7 +118,7 @@ def test_reaches_new_and_reads_session() -> None:
 )
 def test_malformed_rules_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        MatchOptions.model_validate(options)
+        MatchOptions.model_validate({"target": "match", **options})
 
 
 def test_rules_describe_themselves() -> None:
