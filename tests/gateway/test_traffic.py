@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.canary import bucket_of
-from tests.gateway.test_server import metric, wait_for, write_routes
+from tests.gateway.test_server import metric, wait_for, waiting_at_gate, write_routes
 from tests.servers import ServerProcess, run_gateway
 
 CANARY_ROUTES = """\
@@ -152,10 +152,6 @@ def shadow_gateway(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def comparisons(server: ServerProcess, route: str, outcome: str) -> float:
     return metric(server, "gateway_shadow_comparisons_total", route=route, outcome=outcome)
-
-
-def waiting_at_gate(server: ServerProcess, name: str) -> int:
-    return int(httpx.get(f"{server.base_url}/gates/{name}", verify=False).json()["waiting"])
 
 
 def test_shadow_never_delays_the_client(shadow_gateway: ServerProcess) -> None:
