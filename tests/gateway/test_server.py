@@ -445,3 +445,16 @@ def test_several_workers_report_metrics_summed_over_all_of_them(routes_file: Pat
         for _ in range(5):  # each scrape may land on either worker
             assert metric(server, "gateway_requests_total", **labels) == sent
         assert metric(server, "gateway_route_target", route="/admin", target="new") == 1
+
+
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGINT, id="SIGINT")]
+)
+def test_a_stop_signal_shuts_down_gracefully_with_status_0(
+    routes_file: Path, signum: signal.Signals
+) -> None:
+    with run_gateway(routes_file) as server:
+        assert side_of(server, "/admin") == "new"
+        server.process.send_signal(signum)
+        assert server.process.wait(60) == 0
+        assert "Finished server process" in server.log()
