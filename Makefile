@@ -36,6 +36,9 @@ install: $(DEV_STAMP)
 system-deps:
 	@./scripts/system-deps.sh
 
+# make runs this line without a shell: the server is make's own child and gets the signal
+# that stops make (Ctrl-C, SIGTERM); it exits with status 0 after a graceful shutdown, so make
+# reports nothing.
 run: $(RUN_STAMP)
 	$(BIN)/gateway serve --host $(HOST) --port $(PORT)
 
