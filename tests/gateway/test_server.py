@@ -86,8 +86,17 @@ def gateway(routes_file: Path) -> Iterator[ServerProcess]:
         yield server
 
 
-def test_both_sides_answer_and_say_which(gateway: ServerProcess) -> None:
-    with gateway.client() as client:
+@pytest.fixture(scope="module")
+def shared_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests that neither change its table nor count its metrics."""
+    path = tmp_path_factory.mktemp("shared") / "routes.yaml"
+    path.write_text(ROUTES, encoding="utf-8")
+    with run_gateway(path) as server:
+        yield server
+
+
+def test_both_sides_answer_and_say_which(shared_gateway: ServerProcess) -> None:
+    with shared_gateway.client() as client:
         new = client.get("/api/items/7")
         legacy = client.get("/api/items")
     assert new.status_code == legacy.status_code == 200
@@ -95,14 +104,16 @@ def test_both_sides_answer_and_say_which(gateway: ServerProcess) -> None:
     assert legacy.json()["app"] == "legacy" and legacy.headers["x-gateway-side"] == "legacy"
 
 
-def test_new_apps_lifespan_runs_and_its_state_reaches_requests(gateway: ServerProcess) -> None:
-    body = httpx.get(gateway.base_url + "/admin").json()
+def test_new_apps_lifespan_runs_and_its_state_reaches_requests(
+    shared_gateway: ServerProcess,
+) -> None:
+    body = httpx.get(shared_gateway.base_url + "/admin").json()
     assert body["app"] == "new"
     assert body["lifespan_token"] == "set-by-lifespan"
 
 
-def test_request_id_is_generated_passed_on_and_echoed(gateway: ServerProcess) -> None:
-    with gateway.client() as client:
+def test_request_id_is_generated_passed_on_and_echoed(shared_gateway: ServerProcess) -> None:
+    with shared_gateway.client() as client:
         generated = client.get("/api/items")
         given = client.get("/api/items/1", headers={"X-Request-ID": "trace-abc-123"})
         unsafe = client.get("/api/items", headers={"X-Request-ID": "two words"})
@@ -114,12 +125,14 @@ def test_request_id_is_generated_passed_on_and_echoed(gateway: ServerProcess) ->
     assert unsafe.json()["request_id"] == unsafe.headers["x-request-id"]
 
 
-def test_one_json_log_line_per_request_and_no_uvicorn_access_line(gateway: ServerProcess) -> None:
-    httpx.get(gateway.base_url + "/api/items/5", headers={"X-Request-ID": "log-probe-1"})
-    httpx.get(gateway.base_url + "/api/items", headers={"X-Request-ID": "log-probe-2"})
+def test_one_json_log_line_per_request_and_no_uvicorn_access_line(
+    shared_gateway: ServerProcess,
+) -> None:
+    httpx.get(shared_gateway.base_url + "/api/items/5", headers={"X-Request-ID": "log-probe-1"})
+    httpx.get(shared_gateway.base_url + "/api/items", headers={"X-Request-ID": "log-probe-2"})
 
     def logged() -> list[dict[str, object]]:
-        lines = [line for line in gateway.log().splitlines() if '"event": "request"' in line]
+        lines = [line for line in shared_gateway.log().splitlines() if '"event": "request"' in line]
         return [json.loads(line) for line in lines if "log-probe" in line]
 
     wait_for(lambda: len(logged()) == 2, 15)
@@ -133,7 +146,7 @@ def test_one_json_log_line_per_request_and_no_uvicorn_access_line(gateway: Serve
     }
     assert isinstance(first["duration_ms"], float)
     assert (second["route"], second["side"]) == ("/api/items", "legacy")
-    assert '"GET /api/items HTTP/1.1" 200' not in gateway.log()  # uvicorn's access format
+    assert '"GET /api/items HTTP/1.1" 200' not in shared_gateway.log()  # uvicorn's access format
 
 
 def test_side_header_and_access_log_can_be_switched_off(routes_file: Path) -> None:
@@ -175,9 +188,9 @@ ADMIN_PROBES = [
 
 @pytest.mark.parametrize(("target", "status"), ADMIN_PROBES)
 def test_no_spelling_of_a_path_reaches_a_side_the_table_did_not_choose(
-    gateway: ServerProcess, target: bytes, status: int
+    shared_gateway: ServerProcess, target: bytes, status: int
 ) -> None:
-    got, headers, body = raw_request(gateway.port, target)
+    got, headers, body = raw_request(shared_gateway.port, target)
     assert got == status
     assert b'"view":"admin"' not in body or headers["x-gateway-side"] == "new"
     if status == 200:
@@ -191,9 +204,9 @@ def test_no_spelling_of_a_path_reaches_a_side_the_table_did_not_choose(
         assert json.loads(body)["error"] == "bad_path"
 
 
-def test_raw_non_utf8_and_nul_bytes_get_a_clear_400(gateway: ServerProcess) -> None:
+def test_raw_non_utf8_and_nul_bytes_get_a_clear_400(shared_gateway: ServerProcess) -> None:
     for target in (b"/\xff\xfe", b"/caf\xe9"):
-        status, _, body = raw_request(gateway.port, target)
+        status, _, body = raw_request(shared_gateway.port, target)
         assert status == 400
         assert b"UTF-8" in body or b"Invalid" in body  # the gateway's, or the HTTP parser's
 
