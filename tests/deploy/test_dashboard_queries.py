@@ -32,6 +32,11 @@ from tests.deploy.dashboard import (
 )
 from tests.servers import free_port, run_gateway, run_server
 
+# The first test also pays for the module's stack: two gateways and Prometheus started, 12 s of
+# traffic, scrapes caught up. About 22 s, idle or loaded; its own waits fail first, with a
+# message, well before this.
+pytestmark = pytest.mark.timeout(300)
+
 ROUTES = """\
 default: legacy
 routes:
