@@ -1,22 +1,34 @@
 # The two commands of the README's quick start: `make run` and `make test`.
-# Each sets up what it needs first (a virtualenv in .venv), so both work on a fresh clone.
+# Each sets up what it needs first (a virtualenv in .venv), so both work on a fresh clone:
+# `make run` installs the package alone, `make test` adds the test and benchmark tools.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per set of dependencies: each is redone when pyproject.toml changes.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install system-deps run test lint typecheck unit bench
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# The test extra, and the bench extra too: mypy checks bench/ and tests/bench runs it.
+# It includes the package, so `make run` has nothing left to install afterwards.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(DEV_STAMP) $(RUN_STAMP)
+
+# Everything a developer needs: the package, the test and the benchmark tools.
+install: $(DEV_STAMP)
 
 # Programs the test suite starts for real (a load generator, Prometheus, a browser), from
 # Debian's packages. Installed when missing and this user may; otherwise the tests that need
@@ -24,20 +36,23 @@ install: $(STAMP)
 system-deps:
 	@./scripts/system-deps.sh
 
-run: install
+# make runs this line without a shell: the server is make's own child and gets the signal
+# that stops make (Ctrl-C, SIGTERM); it exits with status 0 after a graceful shutdown, so make
+# reports nothing.
+run: $(RUN_STAMP)
 	$(BIN)/gateway serve --host $(HOST) --port $(PORT)
 
-lint: install
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: install
+unit: $(DEV_STAMP)
 	$(BIN)/pytest
 
 test: system-deps lint typecheck unit
 
-bench: install system-deps
+bench: $(DEV_STAMP) system-deps
 	$(BIN)/python -m bench.run

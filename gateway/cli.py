@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -184,6 +186,7 @@ def serve(
             _fail(str(exc))
         _metrics_port(settings, host, registry)
         freeze_startup_objects()
+        _stop_signals_exit_0()
         uvicorn.run(app, **options)
         return
     _load_table(settings)  # fail here, once, rather than in every worker
@@ -201,6 +204,21 @@ def serve(
             timeout=settings.worker_timeout,
             max_requests=settings.max_requests,
         )
+
+
+def _stop_signals_exit_0() -> None:
+    """After a graceful stop on SIGTERM or SIGINT, exit with status 0 (as gunicorn does).
+
+    uvicorn shuts down on these signals, then raises the signal again under the handler that
+    was in place before it started. Under the default one the process dies of SIGTERM, and a
+    caller such as `make run` reports the stop as a failure ("make: *** [run] Terminated").
+    """
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stopped)
 
 
 def _metrics_port(settings: GatewaySettings, host: str, registry: CollectorRegistry) -> None:

@@ -5,11 +5,13 @@ set -euo pipefail
 # program -> Debian package
 declare -A needed=([wrk]=wrk [prometheus]=prometheus [promtool]=prometheus [chromium]=chromium)
 
-missing=()
+# A package once, even when several of its programs are missing (prometheus, promtool).
+declare -A packages=()
 for program in "${!needed[@]}"; do
-    command -v "$program" >/dev/null 2>&1 || missing+=("${needed[$program]}")
+    command -v "$program" >/dev/null 2>&1 || packages[${needed[$program]}]=1
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#packages[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${!packages[@]}" | sort)
 
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 TOKEN = "dashboard-test-token"
 ARTIFACT = REPO_ROOT / "test-artifacts" / "dashboard.png"
 README_IMAGE = REPO_ROOT / "docs" / "dashboard.png"
+UPDATE_SCREENSHOT = os.environ.get("UPDATE_SCREENSHOT") == "1"  # refresh the README's picture
 
 ROUTES = """\
 default: legacy
@@ -104,7 +105,7 @@ def traffic(server: ServerProcess) -> Iterator[Callable[[], int]]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT * 1000)
     try:
         yield page
     finally:
@@ -141,8 +142,13 @@ def classes(locator: Locator) -> list[str]:
     return (locator.get_attribute("class") or "").split()
 
 
+# Generous: the page polls every 2 s, and a loaded machine runs chromium, the gateway and the
+# traffic on two cores. A wait ends as soon as its condition holds.
+WAIT = 30.0
+
+
 def wait_for_class(locator: Locator, name: str, what: str) -> None:
-    wait_until(lambda: name in classes(locator), 10, f"{what} as {name!r}")
+    wait_until(lambda: name in classes(locator), WAIT, f"{what} as {name!r}")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -164,14 +170,14 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
 ) -> None:
     errors = console_errors(page)
     with traffic(gateway) as rounds:
-        wait_until(lambda: rounds() >= 10, 10, "traffic")
+        wait_until(lambda: rounds() >= 10, WAIT, "traffic")
         page.goto(f"{gateway.base_url}/_gateway/#token={TOKEN}")
         opened = time.monotonic()
         assert "token" not in page.url, "the token stayed in the address bar"
 
         # Every route of the table, in the table's order, then the others, internal ones last.
-        wait_until(lambda: row(page, "/api/items/{item_id}").count() == 1, 10, "the routes")
-        wait_until(lambda: nonzero(figure(page, "/slow", "rps", "new")), 10, "request rates")
+        wait_until(lambda: row(page, "/api/items/{item_id}").count() == 1, WAIT, "the routes")
+        wait_until(lambda: nonzero(figure(page, "/slow", "rps", "new")), WAIT, "request rates")
         routes = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.route)")
         assert routes[: len(TABLE_ROUTES)] == TABLE_ROUTES
         assert routes[-2:] == ["__rejected__", "__unmatched__"]
@@ -208,20 +214,23 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
         updated = page.locator("#updated").inner_text()
         assert re.fullmatch(r"updated \d\d:\d\d:\d\d", updated)
         total = cell(page, "/api/items/{item_id}", "rps", "legacy").inner_text()
-        wait_until(lambda: page.locator("#updated").inner_text() != updated, 6, "a new time")
+        wait_until(lambda: page.locator("#updated").inner_text() != updated, WAIT, "a new time")
         wait_until(
             lambda: cell(page, "/api/items/{item_id}", "rps", "legacy").inner_text() != total,
-            6,
+            WAIT,
             "new figures",
         )
         assert "live" in classes(page.locator("#live-dot"))
 
-        # Enough history for the trend lines to have a shape, then the picture for the README.
-        time.sleep(max(0.0, 15 - (time.monotonic() - opened)))
-        assert page.locator("#rows polyline").count() >= 2 * len(TABLE_ROUTES)
+        # Trend lines: two points per side and route at least. The README's picture waits for
+        # 15 s of history, so that its lines have a shape.
+        polylines = page.locator("#rows polyline")
+        wait_until(lambda: polylines.count() >= 2 * len(TABLE_ROUTES), WAIT, "trend lines")
+        if UPDATE_SCREENSHOT:
+            page.wait_for_timeout(max(0.0, 15 - (time.monotonic() - opened)) * 1000)
         ARTIFACT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACT))
-    if os.environ.get("UPDATE_SCREENSHOT") == "1":  # the README's picture, refreshed on demand
+    if UPDATE_SCREENSHOT:
         README_IMAGE.parent.mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACT, README_IMAGE)
     assert errors == []

@@ -32,6 +32,11 @@ from tests.deploy.dashboard import (
 )
 from tests.servers import free_port, run_gateway, run_server
 
+# The first test also pays for the module's stack: two gateways and Prometheus started, 12 s of
+# traffic, scrapes caught up. About 22 s, idle or loaded; its own waits fail first, with a
+# message, well before this.
+pytestmark = pytest.mark.timeout(300)
+
 ROUTES = """\
 default: legacy
 routes:
@@ -189,7 +194,7 @@ def send_traffic(clients: list[httpx.Client]) -> Answers:
     return sent
 
 
-def wait_for_targets(prometheus: httpx.Client, count: int, timeout: float = 15.0) -> None:
+def wait_for_targets(prometheus: httpx.Client, count: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     targets: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -200,7 +205,7 @@ def wait_for_targets(prometheus: httpx.Client, count: int, timeout: float = 15.0
     pytest.fail(f"Prometheus does not scrape the gateways: {targets}")
 
 
-def wait_until_seen(stack: Stack, timeout: float = 15.0) -> None:
+def wait_until_seen(stack: Stack, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while stack.seen() != stack.sent and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -155,6 +155,8 @@ async def new_compare(request: Request, case: str) -> Response:
         CALLS[f"new:{case}"] = CALLS.get(f"new:{case}", 0) + 1
     if case == "slow":
         await asyncio.sleep(1.0)
+    if case == "gated":
+        await _pass_gate("compare")
     if case == "stuck":
         await asyncio.sleep(30)
     if case == "raise":
@@ -185,6 +187,39 @@ async def new_flaky(request: Request, status: int = 503, delay: float = 0.0) -> 
 @fastapi_app.get("/calls")
 async def new_calls() -> dict[str, int]:
     return CALLS
+
+
+# --- Gates: a new-side request that waits until the test opens its gate ---------------------
+# So a test controls when a request ends, instead of sleeping and hoping the timing holds on a
+# loaded machine. One server process: the gates live in its event loop.
+
+_GATES: dict[str, asyncio.Event] = {}
+_WAITING: dict[str, int] = {}
+
+
+async def _pass_gate(name: str) -> None:
+    _WAITING[name] = _WAITING.get(name, 0) + 1
+    try:
+        await _GATES.setdefault(name, asyncio.Event()).wait()
+    finally:
+        _WAITING[name] -= 1
+
+
+@fastapi_app.get("/gated/{name}")
+async def new_gated(request: Request, name: str) -> dict[str, object]:
+    await _pass_gate(name)
+    return _fastapi_answer(request, "gated")
+
+
+@fastapi_app.get("/gates/{name}")
+async def new_gate_waiting(name: str) -> dict[str, int]:
+    return {"waiting": _WAITING.get(name, 0)}
+
+
+@fastapi_app.post("/gates/{name}")
+async def new_gate_open(name: str) -> dict[str, int]:
+    _GATES.setdefault(name, asyncio.Event()).set()
+    return {"waiting": _WAITING.get(name, 0)}
 
 
 @fastapi_app.websocket("/ws")
