@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.tables import LARGE_SIZE, dummy_paths, new_routes, routes_yaml
 from gateway.routes_file import RoutesFileError, new_side_check, parse_routes
 from gateway.table import RouteEntry
+from tests.gateway.routes_corpus import CorpusDocument, canonical, corpus
 
 
 def parse(text: str) -> object:
@@ -119,3 +121,39 @@ def test_every_check_sees_every_valid_entry() -> None:
         b"routes:\n  - {path: /a, target: legacy}\n  - {path: /b, target: new}\n", "r", [check]
     )
     assert [entry.path for entry in seen] == ["/a", "/b"]
+
+
+@pytest.mark.parametrize(
+    "document", [pytest.param(document, id=document["name"]) for document in corpus()]
+)
+def test_every_known_routes_file_reads_as_it_did(document: CorpusDocument) -> None:
+    content = document["text"].encode("utf-8")
+    if "table" in document:
+        assert canonical(parse_routes(content, "routes.yaml")) == document["table"]
+        return
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(content, "routes.yaml")
+    expected = document["problems"]
+    if any("invalid YAML" in problem for problem in expected):
+        # The YAML library's own wording of a syntax error is not part of the contract.
+        (problem,) = caught.value.problems
+        assert "invalid YAML" in problem
+    else:
+        assert caught.value.problems == expected
+
+
+@pytest.mark.parametrize("with_dummies", [False, True], ids=["small", "5000-entries"])
+def test_benchmark_tables_hold_what_they_were_generated_from(with_dummies: bool) -> None:
+    table = parse_routes(routes_yaml(with_dummies).encode(), "generated")
+    real = new_routes()
+    # Each real entry takes three lines (path, methods, target), each dummy two, from line 3.
+    expected: list[tuple[str, frozenset[str] | None, str, int]] = [
+        (path, frozenset(methods), "new", 3 + 3 * index)
+        for index, (path, methods) in enumerate(sorted(real.items()))
+    ]
+    if with_dummies:
+        first = 3 + 3 * len(real)
+        dummies = dummy_paths(LARGE_SIZE - len(real))
+        expected += [(path, None, "legacy", first + 2 * i) for i, path in enumerate(dummies)]
+    found = [(entry.path, entry.methods, entry.target, entry.line) for entry in table.entries]
+    assert found == expected
