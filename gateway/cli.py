@@ -7,7 +7,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -44,6 +44,9 @@ cli = typer.Typer(
     help="A gateway serving a Flask app and its FastAPI rewrite, route by route.",
     no_args_is_help=True,
     add_completion=False,
+    # Click's plain help: Typer's rich panels list `--help <bool>` as if it took a value, and
+    # read the options' "[env: ...]" notes as markup and drop them.
+    rich_markup_mode=None,
 )
 
 RoutesOption = Annotated[
@@ -92,13 +95,22 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
+def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
+    """One `error:` line per problem, each naming the file, for people and for grep."""
+    for problem in problems:
+        typer.secho(f"error: {source}: {problem}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
         build = table_builder(settings, new, flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
-    except (GatewayConfigError, RoutesFileError) as exc:
+    except GatewayConfigError as exc:
         _fail(str(exc))
+    except RoutesFileError as exc:
+        _fail_each(exc.source, exc.problems)
     return table, legacy, new
 
 
@@ -139,7 +151,8 @@ def _multiprocess_metrics(workers: int) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@cli.command()
+# Each command's `short_help` is its line in `gateway --help`, where Click cuts longer text.
+@cli.command(short_help="Serve both apps, routing by the routes file.")
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind.", envvar="GATEWAY_HOST")
@@ -227,7 +240,7 @@ def _metrics_port(settings: GatewaySettings, host: str, registry: CollectorRegis
         start_http_server(settings.metrics_port, addr=host, registry=registry)
 
 
-@cli.command()
+@cli.command(short_help="Validate the settings and the routes file; print the table.")
 def check(
     routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
 ) -> None:
@@ -253,7 +266,7 @@ def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
     return described.pop() if len(described) == 1 else "mixed"
 
 
-@cli.command()
+@cli.command(short_help="List both apps' endpoints and the side each is sent to.")
 def routes(
     routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
 ) -> None:

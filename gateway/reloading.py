@@ -4,7 +4,8 @@ A request reads `LiveRouteTable.table` once, when it starts, and keeps that tabl
 swapping the attribute is atomic, so requests in flight finish on the table they started with
 and new ones see the new table, with no lock on the request path. A table is only swapped in
 once it has been fully built and validated; a broken edit leaves the old table serving and is
-reported in the log, in the metrics and in `last`.
+reported in the log, in the metrics and in `last`. So is any other failure of a reload, a bug
+included: reloading is supervised, and neither the watcher nor SIGHUP stops working after one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import watchfiles
+from watchfiles import Change
 
 from gateway.metrics import GatewayMetrics
 from gateway.routes_file import RoutesFileError, read_routes_file
@@ -29,6 +31,8 @@ from gateway.table import RouteTable
 logger = logging.getLogger("gateway.reload")
 
 TableBuilder = Callable[[bytes, str], RouteTable]
+WATCH_RETRY_SECONDS = 1.0
+WATCH_RETRY_MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class LiveRouteTable:
         self._on_swap = on_swap
         self._digest = b""
         self._lock = asyncio.Lock()
+        self._changes_seen = 0  # batches of changes the watcher reported
         # The first table must load, or the gateway does not start: RoutesFileError propagates.
         content = read_routes_file(path)
         self.table: RouteTable = build(content, str(path))
@@ -63,14 +68,15 @@ class LiveRouteTable:
         self._publish(self.last)
 
     async def reload(self, trigger: str, *, only_if_changed: bool = False) -> ReloadResult:
-        """Load the routes file again and swap the new table in if it is valid."""
+        """Load the routes file again and swap the new table in if it is valid.
+
+        Never raises (but for cancellation): a failure of any kind is a failed reload, logged,
+        counted and kept in `last`, and the table in force keeps serving. Live reload outlives
+        whatever one attempt runs into, a bug included.
+        """
         async with self._lock:  # one reload at a time; requests never wait on this lock
             try:
-                content = await asyncio.to_thread(read_routes_file, self.path)
-                digest = hashlib.sha256(content).digest()
-                if only_if_changed and digest == self._digest:
-                    return self.last
-                table = await asyncio.to_thread(self._build, content, str(self.path))
+                result = await self._reload(trigger, only_if_changed)
             except RoutesFileError as exc:
                 result = ReloadResult(ok=False, at=time.time(), trigger=trigger, error=str(exc))
                 logger.error(
@@ -78,21 +84,40 @@ class LiveRouteTable:
                     exc,
                     extra={"event": "reload", "result": "failure", "trigger": trigger},
                 )
-            else:
-                self.table = table
-                self._on_swap(table)
-                self._digest = digest
-                result = ReloadResult(ok=True, at=time.time(), trigger=trigger, entries=len(table))
-                logger.info(
-                    "route table reloaded from %s: %d entries, default %s",
+            except Exception as exc:
+                error = f"{self.path}: unexpected error: {type(exc).__name__}: {exc}"
+                result = ReloadResult(ok=False, at=time.time(), trigger=trigger, error=error)
+                logger.exception(
+                    "reloading %s failed unexpectedly, the previous table keeps serving",
                     self.path,
-                    len(table),
-                    table.default,
-                    extra={"event": "reload", "result": "success", "trigger": trigger},
+                    extra={"event": "reload", "result": "failure", "trigger": trigger},
                 )
-            self.last = result
-            self._publish(result)
+            if result is not self.last:
+                self.last = result
+                self._publish(result)
             return result
+
+    async def _reload(self, trigger: str, only_if_changed: bool) -> ReloadResult:
+        content = await asyncio.to_thread(read_routes_file, self.path)
+        digest = hashlib.sha256(content).digest()
+        if only_if_changed and digest == self._digest:
+            if self.last.ok:
+                return self.last
+            # A broken edit was undone: the file holds the table in force again, which makes
+            # this a success, not a failure that stays reported until the next edit.
+            return ReloadResult(ok=True, at=time.time(), trigger=trigger, entries=len(self.table))
+        table = await asyncio.to_thread(self._build, content, str(self.path))
+        self.table = table
+        self._on_swap(table)
+        self._digest = digest
+        logger.info(
+            "route table reloaded from %s: %d entries, default %s",
+            self.path,
+            len(table),
+            table.default,
+            extra={"event": "reload", "result": "success", "trigger": trigger},
+        )
+        return ReloadResult(ok=True, at=time.time(), trigger=trigger, entries=len(table))
 
     def _publish(self, result: ReloadResult) -> None:
         self._metrics.reloads.labels("success" if result.ok else "failure").inc()
@@ -108,9 +133,43 @@ class LiveRouteTable:
         The file's folder is watched rather than the file: editors save by renaming a new file
         over the old one, and Kubernetes updates a mounted ConfigMap by swapping a symlink, and
         neither changes the original file. A change of content is checked by digest.
+
+        Watching can stop: the folder removed (the OS drops its watch, so a folder made again
+        would go unnoticed), the OS out of watches. Rather than leave the gateway deaf to
+        edits, it reloads and watches again after a pause, longer each time it fails in a row.
         """
         folder = self.path.absolute().parent
-        async for _ in watchfiles.awatch(folder, debounce=300, step=50, recursive=False):
+        delay = WATCH_RETRY_SECONDS
+        while True:
+            changes_before = self._changes_seen
+            try:
+                await self._watch_folder(folder)
+                logger.warning(
+                    "%s is gone (removed or renamed); watching it again in %g s",
+                    folder,
+                    delay,
+                    extra={"event": "watch", "result": "failure"},
+                )
+            except Exception:
+                logger.exception(
+                    "watching %s failed; watching it again in %g s",
+                    folder,
+                    delay,
+                    extra={"event": "watch", "result": "failure"},
+                )
+            await asyncio.sleep(delay)
+            # Back off while watching keeps failing at once; start over once it has worked.
+            worked = self._changes_seen > changes_before
+            delay = WATCH_RETRY_SECONDS if worked else min(2 * delay, WATCH_RETRY_MAX_SECONDS)
+            # An edit made while nobody watched would otherwise wait for the next one.
+            await self.reload("watch", only_if_changed=True)
+
+    async def _watch_folder(self, folder: Path) -> None:
+        """Reload on each change in `folder`, until the folder itself goes."""
+        async for changes in watchfiles.awatch(folder, debounce=300, step=50, recursive=False):
+            if any(Path(path) == folder for kind, path in changes if kind == Change.deleted):
+                return
+            self._changes_seen += 1
             await self.reload("watch", only_if_changed=True)
 
     def install_signal_handler(self) -> Callable[[], None]:
@@ -121,7 +180,13 @@ class LiveRouteTable:
         def on_signal() -> None:
             task = loop.create_task(self.reload("signal"))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(done)
+
+        def done(task: asyncio.Task[ReloadResult]) -> None:
+            tasks.discard(task)
+            # reload() reports its own failures; this only catches one in the reporting.
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                logger.error("reload on SIGHUP failed", exc_info=exc)
 
         try:
             loop.add_signal_handler(signal.SIGHUP, on_signal)

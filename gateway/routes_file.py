@@ -3,20 +3,26 @@
 Every problem found is reported, each naming the file, the entry (index and line) and what is
 wrong, so an operator can fix a broken edit in one go. Nothing here touches the table in force:
 callers swap a table in only once it has been built without error.
+
+Whatever the file holds (binary garbage, a control character, an alias bomb, a FIFO or a folder
+in its place), the outcome is a table or a RoutesFileError: nothing else escapes, so whoever
+reloads can always say what went wrong. gateway.routes_yaml holds the YAML reading's bounds.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.behaviours.registry import BEHAVIOURS, TARGETS, entry_options
 from gateway.endpoints import sample_path
 from gateway.methods import HTTP_METHODS
+from gateway.routes_yaml import YamlProblems, load_yaml
 from gateway.sides import SideName
 from gateway.table import RouteEntry, RouteTable, TableError
 from gateway.templates import TemplateError, parse_template
@@ -30,6 +36,9 @@ _WHERE = ("path", "methods")
 _OPTION_NAMES = frozenset(
     name for behaviour in BEHAVIOURS.values() for name in behaviour.options.model_fields
 )
+# A table of 5,000 entries is about 300 KiB, and reading YAML costs about 4 s per MiB here (the
+# round-trip loader is pure Python): a larger file is a mistake, or an attack on the reload.
+MAX_FILE_BYTES = 1 << 20
 
 
 class RoutesFileError(ValueError):
@@ -78,12 +87,42 @@ class RoutesSpec(BaseModel):
 
 
 def read_routes_file(path: Path) -> bytes:
+    """The file's bytes, or RoutesFileError; never blocks (a FIFO in its place is refused)."""
+    source = str(path)
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise RoutesFileError(str(path), ["file not found"]) from None
+        raise RoutesFileError(source, ["file not found"]) from None
     except OSError as exc:
-        raise RoutesFileError(str(path), [f"cannot read: {exc.strerror}"]) from None
+        raise RoutesFileError(source, [f"cannot read: {exc.strerror}"]) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise RoutesFileError(source, ["is a directory, not a routes file"])
+        if not stat.S_ISREG(mode):
+            raise RoutesFileError(source, ["is not a regular file"])
+        content = _read_at_most(fd, MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise RoutesFileError(source, [f"cannot read: {exc.strerror}"]) from None
+    finally:
+        os.close(fd)
+    _check_size(content, source)
+    return content
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    while limit > 0 and (chunk := os.read(fd, limit)):  # a read may return less than asked
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return b"".join(chunks)
+
+
+def _check_size(content: bytes, source: str) -> None:
+    if len(content) > MAX_FILE_BYTES:
+        raise RoutesFileError(
+            source, [f"larger than {MAX_FILE_BYTES >> 20} MiB, the most a routes file may hold"]
+        )
 
 
 def parse_routes(content: bytes, source: str, checks: Sequence[EntryCheck] = ()) -> RouteTable:
@@ -120,36 +159,21 @@ def parse_routes(content: bytes, source: str, checks: Sequence[EntryCheck] = ())
 
 def _load_yaml(content: bytes, source: str) -> tuple[Any, dict[int, int]]:
     """The document, and the line of each entry of `routes` by index (1-based lines)."""
+    _check_size(content, source)
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RoutesFileError(source, [f"not UTF-8 text (byte {exc.start})"]) from None
-    loader = yaml.SafeLoader(text)
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise RoutesFileError(source, [f"line {line}: not UTF-8 text (byte {exc.start})"]) from None
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise RoutesFileError(source, [f"{where}invalid YAML: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise RoutesFileError(source, [f"invalid YAML: {exc}"]) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
+        document = load_yaml(text)
+    except YamlProblems as exc:
+        raise RoutesFileError(source, exc.problems) from None
+    if not isinstance(document.data, dict):
         raise RoutesFileError(
             source, ["expected a mapping with 'default' and 'routes' at the top level"]
         )
-    return data, _route_lines(node)
-
-
-def _route_lines(node: yaml.Node | None) -> dict[int, int]:
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    for key, value in node.value:
-        if key.value == "routes" and isinstance(value, yaml.SequenceNode):
-            return {index: item.start_mark.line + 1 for index, item in enumerate(value.value)}
-    return {}
+    return document.data, document.item_lines("routes")
 
 
 def _entry(

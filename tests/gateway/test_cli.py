@@ -82,12 +82,84 @@ def test_check_reports_every_problem_and_fails(
         assert message in done.stderr
     assert path in done.stderr
     assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(messages)  # one line per problem
+    assert all(line.startswith(f"error: {path}: ") for line in errors)
+
+
+def alias_bomb() -> bytes:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            b"default: legacy\x07\n",
+            "line 1, column 16: invalid YAML: character U+0007 is not allowed",
+            id="control-byte",
+        ),
+        pytest.param(
+            b"routes: []\n# caf\xe9\n", "line 2: not UTF-8 text (byte 16)", id="invalid-utf8"
+        ),
+        pytest.param(
+            b"routes: " + b"[" * 5000 + b"\n",
+            "line 1, column 58: nested deeper than 50 levels",
+            id="deep-nesting",
+        ),
+        pytest.param(
+            alias_bomb(), "aliases add more than 100,000 values (an alias bomb?)", id="alias-bomb"
+        ),
+        pytest.param(
+            b"routes: []\n" + b"#" * (2 << 20),
+            "larger than 1 MiB, the most a routes file may hold",
+            id="huge",
+        ),
+        pytest.param(
+            b"routes:\n  - {path: /a, target: new, guard: on}\n",
+            "line 2, column 36: 'on' is the string 'on' in YAML 1.2",
+            id="yaml-1.1-boolean",
+        ),
+    ],
+)
+def test_check_reports_a_file_no_parser_could_read(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_bytes(content)
+    done = gateway("check", "--routes-file", str(path))
+    assert done.returncode == 1
+    (error,) = done.stderr.splitlines()
+    assert error.startswith(f"error: {path}: {message}")
 
 
 def test_check_on_a_missing_file(tmp_path: Path) -> None:
-    done = gateway("check", "--routes-file", str(tmp_path / "absent.yaml"))
+    path = tmp_path / "absent.yaml"
+    done = gateway("check", "--routes-file", str(path))
     assert done.returncode == 1
-    assert "absent.yaml: file not found" in done.stderr
+    assert done.stderr.splitlines() == [f"error: {path}: file not found"]
+
+
+def test_check_on_a_directory(tmp_path: Path) -> None:
+    done = gateway("check", "--routes-file", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"error: {tmp_path}: is a directory, not a routes file"]
+
+
+def test_help_reads_normally() -> None:
+    done = gateway("--help")
+    assert done.returncode == 0, done.stderr
+    assert "<bool>" not in done.stdout
+    options = [line.split() for line in done.stdout.splitlines() if line.strip().startswith("--")]
+    assert ["--help", "Show", "this", "message", "and", "exit."] in options
+    listed = [line.split() for line in done.stdout.split("Commands:")[1].splitlines() if line]
+    assert {words[0] for words in listed} == {"serve", "check", "routes"}
+    # Each description whole: Click cuts one too long for the line with "...".
+    assert all(not words[-1].endswith("...") for words in listed)
+    check = gateway("check", "--help")
+    assert "[env: GATEWAY_ROUTES_FILE]" in check.stdout and "<bool>" not in check.stdout
 
 
 def test_check_on_bad_settings(tmp_path: Path) -> None:

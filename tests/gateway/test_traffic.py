@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway.behaviours.canary import bucket_of
 
+from gateway.behaviours.canary import bucket_of
 from tests.gateway.test_server import metric, wait_for, waiting_at_gate, write_routes
 from tests.servers import ServerProcess, run_gateway
 
