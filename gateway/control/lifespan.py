@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-logger = logging.getLogger("gateway.lifespan")
+logger = logging.getLogger("gateway.control.lifespan")
 
 
 class LifespanFailed(RuntimeError):
