@@ -187,7 +187,7 @@ def create_app(
         side_header=settings.side_header,
     )
     lifespan = GatewayLifespan(
-        ChildLifespan(new_asgi, "the new app"),
+        [ChildLifespan(bridge, "the legacy bridge"), ChildLifespan(new_asgi, "the new app")],
         background=partial(_start_background, live, settings.watch_routes),
         on_shutdown=partial(setattr, own, "draining", True),
         drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),
