@@ -19,37 +19,37 @@ from a2wsgi import WSGIMiddleware
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
-from gateway.accounting import Accounting
-from gateway.admin import AdminAPI
 from gateway.behaviours.base import Serving
 from gateway.behaviours.facts import SessionReader, flask_session_reader
 from gateway.behaviours.registry import Context, build_behaviours
 from gateway.behaviours.shadow import ShadowRunner
+from gateway.control.lifespan import ChildLifespan, GatewayLifespan
+from gateway.control.reloading import LiveRouteTable, TableBuilder
+from gateway.control.route_state import RouteStates
 from gateway.dispatcher import Gateway
-from gateway.endpoints import (
+from gateway.http.error_shape import ErrorShape
+from gateway.importer import import_from_string
+from gateway.observe.accounting import Accounting
+from gateway.observe.admin import AdminAPI
+from gateway.observe.metrics import GatewayMetrics
+from gateway.observe.own_endpoints import OwnEndpoints
+from gateway.routing.endpoints import (
     flask_route_namer,
     starlette_routes,
     starlette_serves,
     starlette_templates,
     werkzeug_map,
 )
-from gateway.error_shape import ErrorShape
-from gateway.importer import import_from_string
-from gateway.lifespan import ChildLifespan, GatewayLifespan
-from gateway.metrics import GatewayMetrics
-from gateway.own_endpoints import OwnEndpoints
-from gateway.reloading import LiveRouteTable, TableBuilder
-from gateway.route_state import RouteStates
-from gateway.routes_file import (
+from gateway.routing.routes_file import (
     EntryCheck,
     new_side_check,
     parse_routes,
     session_sticky_check,
 )
+from gateway.routing.table import RouteTable
 from gateway.serving import SideCaller
 from gateway.settings import GatewaySettings
 from gateway.sides import Side
-from gateway.table import RouteTable
 from gateway.wsgi import WSGIBridge
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def create_app(
         side_header=settings.side_header,
     )
     lifespan = GatewayLifespan(
-        ChildLifespan(new_asgi, "the new app"),
+        [ChildLifespan(bridge, "the legacy bridge"), ChildLifespan(new_asgi, "the new app")],
         background=partial(_start_background, live, settings.watch_routes),
         on_shutdown=partial(setattr, own, "draining", True),
         drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),

@@ -28,17 +28,17 @@ from gateway.app import (
 )
 from gateway.behaviours.facts import flask_session_reader
 from gateway.behaviours.registry import BEHAVIOURS
-from gateway.endpoints import (
+from gateway.routing.endpoints import (
     Endpoint,
     flask_endpoints,
     starlette_endpoints,
     starlette_routes,
     werkzeug_map,
 )
-from gateway.routes_file import RoutesFileError, read_routes_file
+from gateway.routing.routes_file import RoutesFileError, read_routes_file
+from gateway.routing.table import RouteTable
 from gateway.settings import GatewaySettings, LogLevel
 from gateway.supervisor import run_workers
-from gateway.table import RouteTable
 
 cli = typer.Typer(
     help="A gateway serving a Flask app and its FastAPI rewrite, route by route.",

@@ -4,7 +4,7 @@ A request's path is put in its canonical form (or refused), the gateway's own en
 answered, the table in force is read once (the request keeps that table to its end), the entry
 matched, and the entry's behaviour serves it (gateway.behaviours: one module per target). A
 path no entry matches goes to the table's default side. Counting happens in one place
-(gateway.accounting), whichever way a request went.
+(gateway.observe.accounting), whichever way a request went.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import headers
-from gateway.accounting import Accounting
 from gateway.behaviours.base import Serving
 from gateway.behaviours.registry import Behaviour
+from gateway.control.reloading import LiveRouteTable
+from gateway.control.route_state import RouteStates
 from gateway.exchange import Exchange
-from gateway.metrics import REJECTED_ROUTE
-from gateway.own_endpoints import OwnEndpoints
-from gateway.paths import PathRejected, canonicalize
-from gateway.reloading import LiveRouteTable
-from gateway.responses import Refused
-from gateway.route_state import RouteStates
+from gateway.http import headers
+from gateway.http.responses import Refused
+from gateway.observe.accounting import Accounting
+from gateway.observe.metrics import REJECTED_ROUTE
+from gateway.observe.own_endpoints import OwnEndpoints
+from gateway.routing.paths import PathRejected, canonicalize
 from gateway.serving import GATEWAY_SIDE
 from gateway.sides import Side
 
@@ -124,7 +124,7 @@ class Gateway:
 def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
     """The canonical path (below the root path) and a copy of `scope` that carries it.
 
-    Raises PathRejected for a path the gateway does not route (see gateway.paths).
+    Raises PathRejected for a path the gateway does not route (see gateway.routing.paths).
     """
     root_path: str = scope.get("root_path", "")
     raw_root = root_path.encode("utf-8")

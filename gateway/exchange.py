@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from starlette.types import Scope
 
 if TYPE_CHECKING:
-    from gateway.route_state import EntryState
-    from gateway.table import RouteEntry
+    from gateway.control.route_state import EntryState
+    from gateway.routing.table import RouteEntry
 
 
 @dataclass(slots=True)

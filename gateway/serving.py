@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Message, Receive, Send
 
-from gateway import headers
-from gateway.error_shape import ErrorShape
 from gateway.exchange import Exchange, Failed, Outcome
-from gateway.metrics import GatewayMetrics
-from gateway.responses import Refused, send_json
+from gateway.http import headers
+from gateway.http.error_shape import ErrorShape
+from gateway.http.responses import Refused, send_json
+from gateway.observe.metrics import GatewayMetrics
 from gateway.sides import Side
 
 if TYPE_CHECKING:

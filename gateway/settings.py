@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.error_shape import DEFAULT_TEMPLATE, ErrorShape
+from gateway.http.error_shape import DEFAULT_TEMPLATE, ErrorShape
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 WSGIBridgeName = Literal["gateway", "a2wsgi"]

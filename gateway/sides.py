@@ -7,7 +7,7 @@ from typing import Literal
 
 from starlette.types import ASGIApp, Scope
 
-from gateway.endpoints import RouteNamer
+from gateway.routing.endpoints import RouteNamer
 
 SideName = Literal["legacy", "new"]
 SIDE_NAMES: tuple[SideName, ...] = ("legacy", "new")

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from starlette.types import Receive, Send
 
-from gateway.accounting import Accounting
 from gateway.behaviours.compare import Answer
 from gateway.exchange import Exchange, Outcome
-from gateway.metrics import GatewayMetrics
+from gateway.observe.accounting import Accounting
+from gateway.observe.metrics import GatewayMetrics
 from gateway.serving import SideCaller
 from gateway.sides import Side, SideName
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from gateway.behaviours.facts import SessionReader
     from gateway.behaviours.options import EntryOptions
     from gateway.behaviours.shadow import ShadowRunner
-    from gateway.route_state import EntryState
-    from gateway.table import RouteEntry
+    from gateway.control.route_state import EntryState
+    from gateway.routing.table import RouteEntry
 
 
 class Serving:

@@ -14,8 +14,8 @@ from gateway.exchange import Exchange
 from gateway.sides import SideName
 
 if TYPE_CHECKING:
-    from gateway.route_state import EntryState
-    from gateway.table import RouteEntry
+    from gateway.control.route_state import EntryState
+    from gateway.routing.table import RouteEntry
 
 
 class _Direct:

@@ -15,7 +15,7 @@ from flask import Flask
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
-from gateway.endpoints import unwrap
+from gateway.routing.endpoints import unwrap
 
 FactKind = Literal["header", "cookie", "query", "session"]
 FACT_KINDS: tuple[FactKind, ...] = ("header", "cookie", "query", "session")

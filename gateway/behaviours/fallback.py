@@ -15,9 +15,9 @@ import time
 from starlette.types import Receive, Send
 
 from gateway.behaviours.base import Context
-from gateway.bodies import read_body
 from gateway.exchange import Exchange, Failed, Outcome
-from gateway.methods import IDEMPOTENT_METHODS
+from gateway.http.bodies import read_body
+from gateway.routing.methods import IDEMPOTENT_METHODS
 from gateway.sides import SideName as Side
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.sides import SideName as Side
 
 if TYPE_CHECKING:
-    from gateway.route_state import EntryState
+    from gateway.control.route_state import EntryState
 
 
 class GuardOptions(BaseModel):

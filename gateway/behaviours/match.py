@@ -36,8 +36,8 @@ from gateway.exchange import Exchange
 from gateway.sides import SideName as Side
 
 if TYPE_CHECKING:
-    from gateway.route_state import EntryState
-    from gateway.table import RouteEntry
+    from gateway.control.route_state import EntryState
+    from gateway.routing.table import RouteEntry
 
 OTHERWISE = "otherwise"  # the `rule` label when no rule held
 _OPERATORS = ("equals", "in", "present")

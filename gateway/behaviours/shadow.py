@@ -28,19 +28,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import headers
 from gateway.behaviours.compare import Answer, Comparator, Difference
 from gateway.behaviours.options import FROZEN, EntryOptions
-from gateway.bodies import read_body
 from gateway.exchange import Exchange
-from gateway.methods import SAFE_METHODS
-from gateway.metrics import GatewayMetrics
+from gateway.http import headers
+from gateway.http.bodies import read_body
+from gateway.observe.metrics import GatewayMetrics
+from gateway.routing.methods import SAFE_METHODS
 from gateway.sides import SideName as Side
 
 if TYPE_CHECKING:
     from gateway.behaviours.base import Context
-    from gateway.route_state import EntryState
-    from gateway.table import RouteEntry
+    from gateway.control.route_state import EntryState
+    from gateway.routing.table import RouteEntry
 
 logger = logging.getLogger("gateway.behaviours.shadow")
 

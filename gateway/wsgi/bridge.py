@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.responses import send_json
+from gateway.http.responses import send_json
 from gateway.wsgi.environ import build_environ
 from gateway.wsgi.pipe import ClientGone, ResponsePipe
 from gateway.wsgi.pool import PoolClosed, WorkerPool

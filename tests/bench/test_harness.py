@@ -14,7 +14,7 @@ import pytest
 from bench.setups import SETUPS
 from bench.tables import LARGE_SIZE, routes_yaml
 from bench.wrk import parse_wrk
-from gateway.routes_file import parse_routes
+from gateway.routing.routes_file import parse_routes
 from tests.servers import REPO_ROOT
 
 WRK_OUTPUT = """\

@@ -1,4 +1,4 @@
-"""The built-in dashboard (`gateway/dashboard/index.html`) in a real browser, on a real gateway.
+"""The built-in dashboard (`gateway/observe/dashboard/`) in a real browser, on a real gateway.
 
 `gateway serve` gets steady, known traffic on both sides while headless chromium shows
 `/_gateway/`: the page must show every route of the table with figures for both sides, the

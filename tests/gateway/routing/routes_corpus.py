@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict
 
-from gateway.table import RouteTable
+from gateway.routing.table import RouteTable
 
 CORPUS_PATH = Path(__file__).with_name("routes_corpus.json")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.paths import CanonicalPath, PathRejected, canonicalize
+from gateway.routing.paths import CanonicalPath, PathRejected, canonicalize
 
 
 @pytest.mark.parametrize(

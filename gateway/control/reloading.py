@@ -24,9 +24,9 @@ from pathlib import Path
 import watchfiles
 from watchfiles import Change
 
-from gateway.metrics import GatewayMetrics
-from gateway.routes_file import RoutesFileError, read_routes_file
-from gateway.table import RouteTable
+from gateway.observe.metrics import GatewayMetrics
+from gateway.routing.routes_file import RoutesFileError, read_routes_file
+from gateway.routing.table import RouteTable
 
 logger = logging.getLogger("gateway.reload")
 

@@ -30,7 +30,7 @@ CONVERTOR_PATTERNS: dict[SegmentKind, re.Pattern[str]] = {
 _PARAM = re.compile(r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<convertor>[A-Za-z_]+))?\}")
 _CONVERTORS: dict[str, SegmentKind] = {"str": "str", "int": "int", "uuid": "uuid", "path": "path"}
 # Characters a literal segment may not hold: they are either template syntax or never present
-# in a canonical path (see gateway.paths), so a segment holding them could never match.
+# in a canonical path (see gateway.routing.paths), so a segment holding them could never match.
 _FORBIDDEN_IN_STATIC = re.compile(r"[{}%\\\x00-\x1f\x7f]")
 
 

@@ -5,8 +5,8 @@ import random
 import pytest
 
 from gateway.behaviours.registry import entry_options
-from gateway.table import RouteEntry, RouteTable, TableError, _Node
-from gateway.templates import parse_template
+from gateway.routing.table import RouteEntry, RouteTable, TableError, _Node
+from gateway.routing.templates import parse_template
 
 
 def entry(

@@ -22,10 +22,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 
 from gateway.behaviours.registry import entry_options
-from gateway.endpoints import flask_endpoints, flask_template, starlette_endpoints
-from gateway.paths import PathRejected, canonicalize
-from gateway.table import RouteEntry, RouteTable
-from gateway.templates import parse_template
+from gateway.routing.endpoints import flask_endpoints, flask_template, starlette_endpoints
+from gateway.routing.paths import PathRejected, canonicalize
+from gateway.routing.table import RouteEntry, RouteTable
+from gateway.routing.templates import parse_template
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=400)
 settings.register_profile("dev", deadline=None, max_examples=400)

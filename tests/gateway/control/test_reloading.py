@@ -22,10 +22,10 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import GatewayMetrics
-from gateway.reloading import LiveRouteTable
-from gateway.routes_file import RoutesFileError, parse_routes
-from gateway.table import RouteTable
+from gateway.control.reloading import LiveRouteTable
+from gateway.observe.metrics import GatewayMetrics
+from gateway.routing.routes_file import RoutesFileError, parse_routes
+from gateway.routing.table import RouteTable
 from tests.gateway.test_server import ROUTES, metric, side_of, wait_for, write_routes
 from tests.servers import ServerProcess, run_gateway
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from gateway.behaviours.canary import CanaryOptions
 from gateway.behaviours.guard import Guard, Rollback
 from gateway.behaviours.shadow import ShadowRoute, shadow_route
-from gateway.metrics import GatewayMetrics
-from gateway.table import RouteEntry, RouteTable
+from gateway.observe.metrics import GatewayMetrics
+from gateway.routing.table import RouteEntry, RouteTable
 
 logger = logging.getLogger("gateway.behaviours.guard")
 

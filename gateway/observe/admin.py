@@ -26,11 +26,11 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.registry import BEHAVIOURS
 from gateway.behaviours.shadow import SHADOW_OUTCOMES
-from gateway.headers import get as get_header
-from gateway.metrics import GatewayMetrics, collect, name_of
-from gateway.reloading import LiveRouteTable
-from gateway.responses import send_json
-from gateway.route_state import RouteStates
+from gateway.control.reloading import LiveRouteTable
+from gateway.control.route_state import RouteStates
+from gateway.http.headers import get as get_header
+from gateway.http.responses import send_json
+from gateway.observe.metrics import GatewayMetrics, collect, name_of
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
@@ -112,7 +112,7 @@ class AdminAPI:
         return await _json(send, 200, handler())
 
     async def _asset(self, send: Send, name: str) -> int:
-        folder = resources.files("gateway") / "dashboard"
+        folder = resources.files("gateway.observe") / "dashboard"
         asset = folder / name
         if "/" in name or name.startswith(".") or not asset.is_file():
             return await _json(send, 404, {"error": "not_found", "detail": name})

@@ -21,8 +21,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, MapAdapter
 from werkzeug.routing import Rule as WerkzeugRule
 
-from gateway.methods import AUTOMATIC_METHODS
-from gateway.templates import PathTemplate
+from gateway.routing.methods import AUTOMATIC_METHODS
+from gateway.routing.templates import PathTemplate
 
 # The attribute chain a wrapped application is found under (middleware usually keeps `.app`).
 _WRAPPED = ("app",)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.error_shape import ErrorShape
+from gateway.http.error_shape import ErrorShape
 
 
 def test_the_default_shape() -> None:

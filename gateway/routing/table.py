@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.behaviours.options import EntryOptions
-from gateway.methods import HTTP_METHODS
+from gateway.routing.methods import HTTP_METHODS
+from gateway.routing.templates import PRIORITY, PathTemplate, Segment, SegmentKind, split_path
 from gateway.sides import SideName
-from gateway.templates import PRIORITY, PathTemplate, Segment, SegmentKind, split_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ class RouteTable:
         return _clash(entry, node.end.add(entry))
 
     def match(self, path: str, method: str) -> RouteEntry | None:
-        """The entry for a canonical path (see gateway.paths), or None for the default."""
+        """The entry for a canonical path (see gateway.routing.paths), or None for the default."""
         return self._root.match(split_path(path), 0, method)
 
     def target_for(self, path: str, method: str) -> str:

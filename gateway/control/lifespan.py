@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-logger = logging.getLogger("gateway.lifespan")
+logger = logging.getLogger("gateway.control.lifespan")
 
 
 class LifespanFailed(RuntimeError):
@@ -64,21 +64,22 @@ class ChildLifespan:
 
 
 class GatewayLifespan:
-    """The gateway's lifespan: the new app's own, the routes watcher, and a graceful end.
+    """The gateway's lifespan: both sides' own, the routes watcher, and a graceful end.
 
     At shutdown the health endpoint says "draining" first, then the watcher stops, shadow
-    copies in flight get a few seconds to finish, and the new app's lifespan ends.
+    copies in flight get a few seconds to finish, and the sides' lifespans end in reverse
+    order (the new app's, then the WSGI bridge's, which stops its threads).
     """
 
     def __init__(
         self,
-        child: ChildLifespan,
+        children: list[ChildLifespan],
         *,
         background: Callable[[], list[Callable[[], object]]],
         on_shutdown: Callable[[], object],
         drain: Callable[[], Awaitable[None]],
     ) -> None:
-        self.child = child
+        self.children = children
         self.background = background  # starts background work, returns how to stop each
         self.on_shutdown = on_shutdown
         self.drain = drain
@@ -86,7 +87,8 @@ class GatewayLifespan:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
         try:
-            await self.child.startup(scope)
+            for child in self.children:
+                await child.startup(scope)
             stops = self.background()
         except Exception as exc:
             logger.exception("startup failed")
@@ -98,5 +100,6 @@ class GatewayLifespan:
         for stop in stops:
             stop()
         await self.drain()
-        await self.child.shutdown()
+        for child in reversed(self.children):
+            await child.shutdown()
         await send({"type": "lifespan.shutdown.complete"})

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway import headers
-from gateway.accounting import Accounting
-from gateway.admin import AdminAPI, is_admin_path, token_matches
 from gateway.exchange import Exchange
-from gateway.metrics import exposition
-from gateway.responses import send_json
+from gateway.http import headers
+from gateway.http.responses import send_json
+from gateway.observe.accounting import Accounting
+from gateway.observe.admin import AdminAPI, is_admin_path, token_matches
+from gateway.observe.metrics import exposition
 from gateway.serving import GATEWAY_SIDE
 
 HEALTH_PATH = "/_gateway/health"

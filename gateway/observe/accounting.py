@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from gateway.access_log import log_request
 from gateway.exchange import Exchange, Outcome
-from gateway.metrics import UNMATCHED_ROUTE, GatewayMetrics, method_label
+from gateway.observe.access_log import log_request
+from gateway.observe.metrics import UNMATCHED_ROUTE, GatewayMetrics, method_label
 from gateway.sides import Side, SideName
 
 if TYPE_CHECKING:
-    from gateway.route_state import RouteStates
+    from gateway.control.route_state import RouteStates
 
 
 class Accounting:

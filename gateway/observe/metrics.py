@@ -17,7 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway.methods import LABELLED_METHODS
+from gateway.routing.methods import LABELLED_METHODS
 
 # Requests whose path neither the table nor the answering side's router knows, and requests
 # the gateway refused before routing: fixed values, so scanners cannot grow the series count.

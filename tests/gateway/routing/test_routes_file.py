@@ -11,9 +11,14 @@ from hypothesis import strategies as st
 from bench.tables import LARGE_SIZE, dummy_paths, new_routes, routes_yaml
 from gateway.behaviours.canary import CanaryOptions
 from gateway.behaviours.shadow import ShadowEntryOptions
-from gateway.routes_file import RoutesFileError, new_side_check, parse_routes, read_routes_file
-from gateway.table import RouteEntry, RouteTable
-from tests.gateway.routes_corpus import CorpusDocument, canonical, corpus
+from gateway.routing.routes_file import (
+    RoutesFileError,
+    new_side_check,
+    parse_routes,
+    read_routes_file,
+)
+from gateway.routing.table import RouteEntry, RouteTable
+from tests.gateway.routing.routes_corpus import CorpusDocument, canonical, corpus
 
 
 def parse(text: str) -> object:

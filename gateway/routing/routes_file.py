@@ -6,7 +6,7 @@ callers swap a table in only once it has been built without error.
 
 Whatever the file holds (binary garbage, a control character, an alias bomb, a FIFO or a folder
 in its place), the outcome is a table or a RoutesFileError: nothing else escapes, so whoever
-reloads can always say what went wrong. gateway.routes_yaml holds the YAML reading's bounds.
+reloads can always say what went wrong. gateway.routing.routes_yaml holds the YAML reading's bounds.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.behaviours.registry import BEHAVIOURS, TARGETS, entry_options
-from gateway.endpoints import sample_path
-from gateway.methods import HTTP_METHODS
-from gateway.routes_yaml import YamlProblems, load_yaml
+from gateway.routing.endpoints import sample_path
+from gateway.routing.methods import HTTP_METHODS
+from gateway.routing.routes_yaml import YamlProblems, load_yaml
+from gateway.routing.table import RouteEntry, RouteTable, TableError
+from gateway.routing.templates import TemplateError, parse_template
 from gateway.sides import SideName
-from gateway.table import RouteEntry, RouteTable, TableError
-from gateway.templates import TemplateError, parse_template
 
 # Given an entry, what is wrong with it for the applications being served, or None.
 EntryCheck = Callable[[RouteEntry], str | None]

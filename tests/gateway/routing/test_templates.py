@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.templates import TemplateError, parse_template
+from gateway.routing.templates import TemplateError, parse_template
 
 
 def test_parses_literals_parameters_and_convertors() -> None:
