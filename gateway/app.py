@@ -17,6 +17,7 @@ from a2wsgi import WSGIMiddleware
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
+from gateway.body_limits import BodyLimits
 from gateway.canary import CanaryChooser, SessionReader, flask_session_reader
 from gateway.dispatcher import Gateway
 from gateway.endpoints import (
@@ -99,7 +100,13 @@ def wsgi_bridge(app: WSGIApp, settings: GatewaySettings, metrics: GatewayMetrics
         threads=settings.wsgi_threads,
         queue_limit=settings.wsgi_queue_limit,
         buffer_limit=settings.wsgi_buffer_limit,
+        timeout=settings.wsgi_timeout,
+        max_stuck=settings.wsgi_max_stuck,
+        body_buffer=settings.wsgi_body_buffer,
+        body_limits=BodyLimits(settings.body_timeout, settings.max_body),
         on_reject=metrics.wsgi_rejected.inc,
+        on_timeout=metrics.wsgi_timeouts.inc,
+        on_stuck=metrics.wsgi_stuck.set,
     )
 
 
@@ -163,5 +170,6 @@ def create_app(
         metrics_path=settings.metrics_path,
         watch_routes=settings.watch_routes,
         new_timeout=settings.new_timeout,
+        health_checks=(bridge.health_problem,) if isinstance(bridge, WSGIBridge) else (),
         error_shape=ErrorShape(settings.error_template),
     )
