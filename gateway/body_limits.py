@@ -81,11 +81,10 @@ def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
     """Whether the request has a body, and the length it declares (None: not declared)."""
     has_body = False
     length: int | None = None
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == b"transfer-encoding":
+    for name, value in headers:  # ASGI header names are lowercase
+        if name == b"transfer-encoding":
             has_body = True
-        elif lowered == b"content-length":
+        elif name == b"content-length":
             # The server checked it already (uvicorn refuses a malformed one): be safe anyway.
             length = int(value) if value.isdigit() else None
             has_body = has_body or length != 0

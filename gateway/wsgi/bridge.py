@@ -62,8 +62,9 @@ logger = logging.getLogger("gateway.wsgi")
 STREAM_LIMIT = 256 * 1024
 RETRY_AFTER_SECONDS = 1
 # A call still waiting for a thread this long after it was admitted gets a task that notices its
-# client leaving; one an idle thread takes at once never needs that task (15 us a request).
-LISTEN_AFTER = 0.05
+# client leaving, so that it is not run for nobody. Not sooner: the task costs about 15 us, and
+# under load most calls wait a little, while a client that gives up has waited seconds.
+LISTEN_AFTER = 0.5
 
 
 class ResponseCut(Exception):
@@ -102,6 +103,7 @@ class WSGIBridge:
         self.queue_limit = queue_limit
         self.buffer_limit = buffer_limit
         self.timeout = timeout
+        self.first_check = min(LISTEN_AFTER, timeout)  # when a call is first looked at
         self.body_buffer = body_buffer
         self.body_limits = body_limits or BodyLimits()
         self.on_reject = on_reject
@@ -205,6 +207,7 @@ class _Call:
         self.app = bridge.app
         self.buffer_limit = bridge.buffer_limit
         self.timeout = bridge.timeout
+        self.first_check = bridge.first_check
         self.pool = bridge.pool
         self.on_timeout = bridge.on_timeout
         self.release = bridge._release
@@ -291,7 +294,7 @@ class _Call:
 
     def watch(self) -> None:
         """Check on the call soon (is it waiting for a thread?), then whenever it may overrun."""
-        self.timer = self.loop.call_later(min(LISTEN_AFTER, self.timeout), self._check)
+        self.timer = self.loop.call_later(self.first_check, self._check)
 
     def _check(self) -> None:
         with self.lock:

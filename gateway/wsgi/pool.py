@@ -45,16 +45,12 @@ class WorkerPool:
         self._closed = False
         self._serving = 0  # threads taking work from the queue
         self._stuck: set[threading.Thread] = set()
+        self.lost = 0  # threads stuck beyond the cap, that no new thread replaced
         self._names = itertools.count()
 
     @property
     def stuck(self) -> int:
         return len(self._stuck)
-
-    @property
-    def lost(self) -> int:
-        """Threads stuck beyond the cap, that no new thread replaced."""
-        return max(0, len(self._stuck) - self.max_stuck)
 
     @property
     def at_cap(self) -> bool:
@@ -124,5 +120,7 @@ class WorkerPool:
             return False
 
     def _report(self) -> None:
+        """The caller holds the lock."""
+        self.lost = max(0, len(self._stuck) - self.max_stuck)
         if self.on_stuck is not None:
             self.on_stuck(len(self._stuck))
