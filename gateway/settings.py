@@ -55,8 +55,8 @@ class GatewaySettings(BaseSettings):
     wsgi_bridge: WSGIBridgeName = Field(
         "gateway",
         description="what serves the legacy app: the gateway's own WSGI bridge, or a2wsgi's "
-        "stock WSGIMiddleware (unbounded queue, no 503, wsgi_queue_limit and "
-        "wsgi_buffer_limit ignored)",
+        "stock WSGIMiddleware (unbounded queue, no 503, no timeouts nor body limits: the "
+        "wsgi_* limits and body_timeout, max_body are ignored)",
     )
     wsgi_queue_limit: int = Field(
         64,

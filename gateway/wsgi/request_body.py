@@ -1,12 +1,8 @@
-"""`wsgi.input` for a body that arrives after the call started: fed by the event loop.
+"""Request bodies on their way to the app: read ahead on the loop, or fed to `wsgi.input`.
 
-a2wsgi's `Body` does the reading (`read`, `readline`, iteration over lines); what changes is
-where its data comes from. a2wsgi has the worker thread call `receive()` on the event loop for
-each piece, one thread hop per piece, and reads an `http.disconnect` as a normal end of body, so
-an app handed a cut-off upload cannot tell. Here one task on the loop owns `receive()` (it keeps
-listening after the body, to notice a client that goes away), hands pieces over through a
-bounded buffer, and a disconnect mid-body raises `ClientDisconnected` in the reading thread, as
-gunicorn raises on a truncated body.
+`read_ahead` takes the first bytes of a body on the event loop before the call takes a thread:
+a body up to its limit (the usual case) is then whole at hand, and a client that sends it
+slowly holds no thread meanwhile. What is left of a larger body comes through `RequestBody`.
 """
 
 from __future__ import annotations
@@ -30,8 +26,10 @@ class BodyRefused(OSError):
 
 
 async def read_ahead(receive: Receive, limit: int) -> tuple[bytes, bool] | None:
-    """The body's first bytes (at least one message, then up to `limit` bytes) and whether
-    more follows; None if the client left first."""
+    """The body's first message, and more up to `limit` bytes; and whether more follows.
+
+    None if the client left first.
+    """
     message = await receive()
     if message["type"] != "http.request":
         return None
@@ -53,7 +51,16 @@ async def read_ahead(receive: Receive, limit: int) -> tuple[bytes, bool] | None:
 
 
 class RequestBody(Body):
-    """The body's pieces, put by the event loop (`feed`), read by the worker thread."""
+    """`wsgi.input` for a body that is still arriving: fed by the loop, read by the thread.
+
+    a2wsgi's `Body` does the reading (`read`, `readline`, iteration over lines); what changes is
+    where its data comes from. a2wsgi has the worker thread call `receive()` on the event loop
+    for each piece, one thread hop per piece, and reads an `http.disconnect` as a normal end of
+    body, so an app handed a cut-off upload cannot tell. Here one task on the loop owns
+    `receive()` (it keeps listening after the body, to notice a client that goes away), hands
+    pieces over through a bounded buffer, and a disconnect mid-body raises `ClientDisconnected`
+    in the reading thread, as gunicorn raises on a truncated body.
+    """
 
     def __init__(
         self,

@@ -111,6 +111,10 @@ def open_stream(port: int, target: bytes, headers: bytes = b"") -> socket.socket
     return sock
 
 
+def in_progress(server: ServerProcess) -> float:
+    return metric(server, "gateway_requests_in_progress", side="legacy")
+
+
 def abandon(sock: socket.socket) -> None:
     # RST rather than FIN, as a client killed mid-stream would; either must free the thread.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -118,18 +122,16 @@ def abandon(sock: socket.socket) -> None:
 
 
 def test_abandoned_streams_are_closed_and_free_their_threads(gateway: ServerProcess) -> None:
-    before = httpx.get(gateway.base_url + "/stats", timeout=10).json()
+    def stats() -> dict[str, int]:
+        return dict(httpx.get(gateway.base_url + "/stats", timeout=10).json())
+
+    before = stats()
     for _ in range(30):
         abandon(open_stream(gateway.port, b"/endless"))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        stats = httpx.get(gateway.base_url + "/stats", timeout=10).json()
-        if stats["closed"] - before["closed"] == 30:
-            break
-        time.sleep(0.05)
-    assert stats["opened"] - before["opened"] == 30
-    assert stats["closed"] - before["closed"] == 30  # close() ran: stream_with_context let go
-    assert metric(gateway, "gateway_requests_in_progress", side="legacy") == 0
+    # close() ran for each: stream_with_context let go.
+    wait_until(lambda: stats()["closed"] - before["closed"] == 30)
+    assert stats()["opened"] - before["opened"] == 30
+    wait_until(lambda: in_progress(gateway) == 0)
 
 
 def test_an_error_after_the_response_started_closes_the_connection(
@@ -156,16 +158,10 @@ def test_fifty_abandoned_event_streams_leave_the_legacy_app_answering(
     ) as server:
         for _ in range(50):
             abandon(open_stream(server.port, b"/api/stream/events", b"X-Token: admin-token\r\n"))
-        started = time.monotonic()
-        response = httpx.get(server.base_url + "/health", timeout=10)
-        assert response.status_code == 200
-        assert time.monotonic() - started < 1.0
+        # Answered at all (within a generous timeout): with a2wsgi it never was.
+        assert httpx.get(server.base_url + "/health", timeout=5).status_code == 200
         api = httpx.get(server.base_url + "/api/me", headers={"X-Token": "admin-token"})
         assert api.status_code == 200
-
-
-def in_progress(server: ServerProcess) -> float:
-    return metric(server, "gateway_requests_in_progress", side="legacy")
 
 
 def test_beyond_threads_and_queue_legacy_requests_get_503(routes_file: Path) -> None:
