@@ -254,6 +254,9 @@ class _Call:
         head = answer.head
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
         if isinstance(answer, Buffered):
+            # The thread answers this after close(): it is done with the app, nothing to watch.
+            if self.timer is not None:
+                self.timer.cancel()
             await send({"type": "http.response.body", "body": answer.body})
             return
         if self.listener is None:
