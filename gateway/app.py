@@ -27,6 +27,7 @@ from gateway.control.lifespan import ChildLifespan, GatewayLifespan
 from gateway.control.reloading import LiveRouteTable, TableBuilder
 from gateway.control.route_state import RouteStates
 from gateway.dispatcher import Gateway
+from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.importer import import_from_string
 from gateway.observe.accounting import Accounting
@@ -111,7 +112,13 @@ def wsgi_bridge(app: WSGIApp, settings: GatewaySettings, metrics: GatewayMetrics
         threads=settings.wsgi_threads,
         queue_limit=settings.wsgi_queue_limit,
         buffer_limit=settings.wsgi_buffer_limit,
+        timeout=settings.wsgi_timeout,
+        max_stuck=settings.wsgi_max_stuck,
+        body_buffer=settings.wsgi_body_buffer,
+        body_limits=BodyLimits(settings.body_timeout, settings.max_body),
         on_reject=metrics.wsgi_rejected.inc,
+        on_timeout=metrics.wsgi_timeouts.inc,
+        on_stuck=metrics.wsgi_stuck.set,
     )
 
 
@@ -165,6 +172,7 @@ def create_app(
         error_shape=ErrorShape(settings.error_template),
         new_timeout=settings.new_timeout,
         side_header=settings.side_header,
+        body_limits=BodyLimits(settings.body_timeout, settings.max_body),
     )
     serving = Serving(sides, caller, accounting)
     mismatches: deque[dict[str, Any]] = deque(maxlen=settings.shadow_history)
@@ -185,6 +193,7 @@ def create_app(
         metrics_path=settings.metrics_path,
         metrics_token=admin_token if settings.metrics_auth else None,
         side_header=settings.side_header,
+        health_checks=(bridge.health_problem,) if isinstance(bridge, WSGIBridge) else (),
     )
     lifespan = GatewayLifespan(
         [ChildLifespan(bridge, "the legacy bridge"), ChildLifespan(new_asgi, "the new app")],

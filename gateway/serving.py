@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Send
 
 from gateway.exchange import Exchange, Failed, Outcome
 from gateway.http import headers
+from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.responses import Refused, send_json
 from gateway.observe.metrics import GatewayMetrics
@@ -37,8 +38,11 @@ class SideCaller:
         error_shape: ErrorShape | None = None,
         new_timeout: float = 30.0,
         side_header: bool = True,
+        body_limits: BodyLimits | None = None,
     ) -> None:
         self.metrics = metrics
+        # The new side's request bodies; the WSGI bridge applies the same limits itself.
+        self.body_limits = body_limits or BodyLimits()
         self.error_shape = error_shape or ErrorShape()
         self.new_timeout = new_timeout
         self.side_header = side_header
@@ -65,10 +69,15 @@ class SideCaller:
             extra.append((headers.SIDE, side.name.encode("ascii")))
         refused = 0
         deadline: asyncio.Timeout | None = None
+        # A body limit the new app's read ran into: the app's answer to the exception it got
+        # (Starlette sends a 500) is dropped, and the gateway answers the refusal instead.
+        body_refusal: list[Refused] = []
 
         async def send_with_headers(message: Message) -> None:
             nonlocal refused
             kind = message["type"]
+            if body_refusal:
+                return
             if kind == "http.response.start":
                 if deadline is not None:
                     deadline.reschedule(None)
@@ -91,6 +100,8 @@ class SideCaller:
         in_progress = self.metrics.running(side.name)
         in_progress.inc()
         try:
+            if side.name == "new":
+                receive = self._limited(exchange, receive, body_refusal)
             async with asyncio.timeout(timeout) as deadline:
                 await side.app(exchange.child_scope, receive, send_with_headers)
         except TimeoutError as exc:
@@ -108,11 +119,29 @@ class SideCaller:
                 raise
             await self._refused(exchange, send, outcome, refusal)
         except Exception as exc:
-            await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
+            if body_refusal and not outcome.status:
+                await self._refused(exchange, send, outcome, body_refusal[0])
+            else:
+                await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
         finally:
             in_progress.dec()
+        if body_refusal and not outcome.status:  # the app caught it and answered: still refused
+            await self._refused(exchange, send, outcome, body_refusal[0])
         if refused:
             raise Failed("status", refused)
+
+    def _limited(self, exchange: Exchange, receive: Receive, refusals: list[Refused]) -> Receive:
+        """The new side's `receive` under the body limits; a refusal is kept in `refusals`."""
+        guarded = self.body_limits.guard(exchange.child_scope, receive)  # may raise Refused(413)
+
+        async def limited() -> Message:
+            try:
+                return await guarded()
+            except Refused as refusal:
+                refusals.append(refusal)
+                raise
+
+        return limited
 
     def timeout(self, exchange: Exchange) -> float:
         """The new side's timeout for this request: its entry's, or the default."""

@@ -55,8 +55,8 @@ class GatewaySettings(BaseSettings):
     wsgi_bridge: WSGIBridgeName = Field(
         "gateway",
         description="what serves the legacy app: the gateway's own WSGI bridge, or a2wsgi's "
-        "stock WSGIMiddleware (unbounded queue, no 503, wsgi_queue_limit and "
-        "wsgi_buffer_limit ignored)",
+        "stock WSGIMiddleware (unbounded queue, no 503, no timeouts nor body limits: the "
+        "wsgi_* limits and body_timeout, max_body are ignored)",
     )
     wsgi_queue_limit: int = Field(
         64,
@@ -67,8 +67,38 @@ class GatewaySettings(BaseSettings):
     wsgi_buffer_limit: int = Field(
         1024 * 1024,
         ge=0,
-        description="legacy responses with a Content-Length up to this many bytes are built "
-        "whole in the worker thread and sent in one piece; larger or unknown ones stream",
+        description="a legacy response whose first chunk holds its whole declared "
+        "Content-Length, up to this many bytes, is sent in one piece; anything else streams "
+        "chunk by chunk as the application produces it",
+    )
+    wsgi_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="a legacy call that moves no data (reads no request body, yields no response "
+        "bytes) for this many seconds is answered 504, or its response cut if it had started; "
+        "its thread counts as stuck (gateway_wsgi_stuck_threads) and is replaced",
+    )
+    wsgi_max_stuck: int | None = Field(
+        None,
+        ge=0,
+        description="stuck WSGI threads replaced at most (default: twice wsgi_threads); once "
+        "this many are stuck the gateway reports itself unhealthy",
+    )
+    wsgi_body_buffer: int = Field(
+        64 * 1024,
+        ge=0,
+        description="request bodies up to this many bytes are read on the event loop before the "
+        "legacy call takes a thread, so a slow client holds none; larger ones stream to the app",
+    )
+    body_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="seconds to wait for the next piece of a request body; then 408",
+    )
+    max_body: int | None = Field(
+        None,
+        ge=0,
+        description="largest request body accepted, in bytes (default: no limit); beyond it 413",
     )
     worker_timeout: int = Field(
         30,

@@ -150,6 +150,19 @@ class GatewayMetrics:
             ["route", "reason"],
             registry=registry,
         )
+        # Hung legacy calls (gateway/wsgi/): a thread cannot be killed, so it stays stuck until
+        # its call returns; the bridge replaces it up to a cap.
+        self.wsgi_timeouts = Counter(
+            "gateway_wsgi_timeouts_total",
+            "Legacy calls that moved no data for GATEWAY_WSGI_TIMEOUT seconds (504, or cut).",
+            registry=registry,
+        )
+        self.wsgi_stuck = Gauge(
+            "gateway_wsgi_stuck_threads",
+            "WSGI threads still running a call that timed out.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self._published: set[tuple[str, ...]] = set()
         # Children of the per-request metrics by label values: prometheus-client's labels()
         # takes a lock and validates its arguments on every call, a few microseconds each.

@@ -5,16 +5,27 @@ from the worker thread to the event loop at least three times (head, each chunk,
 halves throughput next to gunicorn; its queue of waiting calls has no bound; an abandoned
 stream keeps its thread until the generator ends, if ever. What the bridge does instead:
 
-- A response whose `Content-Length` is known and at most `buffer_limit` (what Werkzeug declares
-  for every non-streamed response) is collected in the worker thread: the app is called, its
-  iterable read and closed there, and the loop receives the whole answer in one hop.
-- Anything else streams through a bounded `ResponsePipe`; its head goes out with the first
-  chunk, so a generator's first chunk reaches the client while the generator still runs.
+- A response that is whole when its first chunk comes (what Werkzeug produces for every
+  non-streamed response: one chunk holding the declared Content-Length) is collected in the
+  worker thread: the app is called, its iterable read and closed there, and the loop receives
+  the whole answer in one hop.
+- Anything else streams through a bounded `ResponsePipe`, whatever its Content-Length (a length
+  says how many bytes will come, not how soon): its head goes out with the first chunk, and
+  the chunks that pile up while the loop is busy go out together.
 - `close()` on the app's iterable is always called, in the worker thread, before the response
   ends: success, app error, or a client that left (the pipe then refuses the next chunk).
+- A request body up to `body_buffer` bytes is read on the loop before the call takes a thread,
+  so a slow client holds no thread; a larger one streams to the app. `body_limits` bound the
+  wait for each piece and the size (408, 413).
 - Requests admitted but not finished (running or waiting for a thread) are bounded by
-  `threads + queue_limit`; beyond it the answer is 503 with Retry-After, and `on_reject` is
-  called (the gateway counts it).
+  `threads + queue_limit`; beyond it `Refused(503)` is raised, with Retry-After, and
+  `on_reject` is called (the gateway counts it). A call whose client leaves while it waits for
+  a thread is not run.
+- A call that moves no data (reads no body, yields nothing) for `timeout` seconds is answered
+  504, or its response cut if it had started. Its thread cannot be killed: it counts as stuck
+  and is replaced (see `WorkerPool`); the bridge is `unhealthy` once too many are stuck.
+- The gateway answers its own refusals: the bridge raises `Refused` before any response
+  starts, and the caller renders it.
 - The context (contextvars) of the request's task is copied into the worker thread.
 """
 
@@ -25,18 +36,20 @@ import contextvars
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from gateway.http.responses import send_json
+from gateway.http.body_limits import CLOSE, BodyLimits
+from gateway.http.responses import Refused
 from gateway.wsgi.environ import build_environ
 from gateway.wsgi.pipe import ClientGone, ResponsePipe
 from gateway.wsgi.pool import PoolClosed, WorkerPool
-from gateway.wsgi.request_body import RequestBody
+from gateway.wsgi.request_body import BodyRefused, RequestBody, read_ahead
 from gateway.wsgi.response import ResponseHead, parse_head
 
 if TYPE_CHECKING:
@@ -48,10 +61,14 @@ logger = logging.getLogger("gateway.wsgi")
 # Bytes in flight between the loop and a worker thread, each way, for one request.
 STREAM_LIMIT = 256 * 1024
 RETRY_AFTER_SECONDS = 1
-_OVERLOADED = {
-    "error": "overloaded",
-    "detail": "the legacy application is at capacity; retry later",
-}
+# A call still waiting for a thread this long after it was admitted gets a task that notices its
+# client leaving, so that it is not run for nobody. Not sooner: the task costs about 15 us, and
+# under load most calls wait a little, while a client that gives up has waited seconds.
+LISTEN_AFTER = 0.5
+
+
+class ResponseCut(Exception):
+    """Raised on the loop to end a response that had started: the server drops the connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +90,50 @@ class WSGIBridge:
         threads: int = 16,
         queue_limit: int = 64,
         buffer_limit: int = 1024 * 1024,
-        on_reject: Callable[[], None] | None = None,
+        timeout: float = 30.0,
+        max_stuck: int | None = None,
+        body_buffer: int = 64 * 1024,
+        body_limits: BodyLimits | None = None,
+        on_reject: Callable[[], object] | None = None,
+        on_timeout: Callable[[], object] | None = None,
+        on_stuck: Callable[[int], object] | None = None,
     ) -> None:
         self.app = app
         self.threads = threads
         self.queue_limit = queue_limit
         self.buffer_limit = buffer_limit
+        self.timeout = timeout
+        self.first_check = min(LISTEN_AFTER, timeout)  # when a call is first looked at
+        self.body_buffer = body_buffer
+        self.body_limits = body_limits or BodyLimits()
         self.on_reject = on_reject
-        self.pool = WorkerPool(threads)
+        self.on_timeout = on_timeout
+        self.pool = WorkerPool(threads, max_stuck=max_stuck, on_stuck=on_stuck)
         self._capacity = threads + queue_limit
-        self._admitted = 0  # calls submitted and not finished; decremented by worker threads
+        self._admitted = 0  # calls submitted and not finished (or stuck); guarded by the lock
         self._admitted_lock = threading.Lock()
+
+    @property
+    def admitted(self) -> int:
+        """Calls running or waiting for a thread, stuck ones excepted."""
+        return self._admitted
+
+    @property
+    def unhealthy(self) -> bool:
+        """Stuck threads reached the cap: the next hung call takes a thread for good.
+
+        A thread cannot be killed, so only a restart gives them back: a health check reads this.
+        """
+        return self.pool.at_cap
+
+    def health_problem(self) -> str | None:
+        """For the gateway's health endpoint: why this process should be restarted, or None."""
+        if not self.unhealthy:
+            return None
+        return (
+            f"{self.pool.stuck} WSGI threads are stuck in calls that timed out "
+            f"(at most {self.pool.max_stuck} are replaced)"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -94,22 +144,23 @@ class WSGIBridge:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Read the first body message here: for a request without a body (or a small one),
-        # the whole body is then at hand and the worker thread never waits on the loop for it.
-        first = await receive()
-        if first["type"] != "http.request":
+        receive = self.body_limits.guard(scope, receive)
+        # On the loop, before the call takes a thread: a small body (the usual case) is then
+        # whole at hand, and the worker thread never waits on the client for it.
+        ahead = await read_ahead(receive, self.body_buffer)
+        if ahead is None:
             return  # the client left before the request was complete
         if not self._admit():
             if self.on_reject is not None:
                 self.on_reject()
-            await _send_overloaded(send)
-            return
-        call = _Call(self, asyncio.get_running_loop(), scope, receive, first)
+            raise _overloaded()
+        call = _Call(self, asyncio.get_running_loop(), scope, receive, *ahead)
         try:
             self.pool.submit(partial(contextvars.copy_context().run, call.run))
         except PoolClosed:
             self._release()
             raise
+        call.watch()
         try:
             await call.respond(send)
         finally:
@@ -117,7 +168,8 @@ class WSGIBridge:
 
     def _admit(self) -> bool:
         with self._admitted_lock:
-            if self._admitted >= self._capacity:
+            # Stuck threads beyond the cap were not replaced: the capacity shrinks with them.
+            if self._admitted >= self._capacity - self.pool.lost:
                 return False
             self._admitted += 1
             return True
@@ -137,8 +189,10 @@ class WSGIBridge:
 class _Call:
     """One request's WSGI call: run in a worker thread (`run`), answered on the loop (`respond`).
 
-    Both sides share this object; each attribute is written by one side only, except the pipe
-    and the request body, which lock.
+    Both sides share this object. Each attribute is written by one side only, except the pipe
+    and the request body, which lock, and the call's fate (started, finished, abandoned, stuck),
+    decided under `lock` so that a call is never both run and given up, nor a thread marked
+    stuck after its call returned.
     """
 
     def __init__(
@@ -147,42 +201,62 @@ class _Call:
         loop: asyncio.AbstractEventLoop,
         scope: Scope,
         receive: Receive,
-        first: Message,
+        body: bytes,
+        more_body: bool,
     ) -> None:
         self.app = bridge.app
         self.buffer_limit = bridge.buffer_limit
+        self.timeout = bridge.timeout
+        self.first_check = bridge.first_check
+        self.pool = bridge.pool
+        self.on_timeout = bridge.on_timeout
         self.release = bridge._release
         self.loop = loop
         self.receive = receive
         self.method: str = scope["method"]
-        self.outcome: asyncio.Future[Buffered | Streamed] = loop.create_future()
+        # None: the client left before the call ran, there is nothing to answer.
+        self.outcome: asyncio.Future[Buffered | Streamed | None] = loop.create_future()
         # Made by the worker thread if the response streams, before the loop learns it does.
         self.pipe: ResponsePipe | None = None
-        self.abandoned = False  # the loop is done with this request
         self.gone = False  # the client disconnected
-        piece: bytes = first.get("body", b"")
         self.body: RequestBody | None = None
-        stream: Any = io.BytesIO(piece)
-        if first.get("more_body", False):
-            stream = self.body = RequestBody(loop, receive, piece, STREAM_LIMIT)
+        stream: Any = io.BytesIO(body)
+        if more_body:
+            stream = self.body = RequestBody(loop, receive, body, STREAM_LIMIT, self._progressed)
         self.environ = build_environ(scope, stream)
         self.listener: asyncio.Task[None] | None = None
         if self.body is not None:
             self.listener = loop.create_task(self._listen())
+        self.timer: asyncio.TimerHandle | None = None
+        self.admitted = time.monotonic()
+        # The call's fate, under `lock`.
+        self.lock = threading.Lock()
+        self.started = False  # a thread took the call
+        self.finished = False  # ... and is done with it
+        self.abandoned = False  # the loop is done with it: a thread must not start it
+        self.stuck = False  # it timed out running: its thread was marked stuck
+        self.thread: threading.Thread | None = None
+        self.progress = 0.0  # when the thread last moved data (time.monotonic)
         # Worker-thread state.
         self.head: ResponseHead | None = None
         self.head_sent = False
         self.streaming = False
         self.written: list[bytes] = []  # from write(), and the collected body when buffered
+        self.collected = 0  # bytes in `written`
         self.remaining: int | None = None  # bytes still allowed by the declared Content-Length
 
     # --- event loop ---------------------------------------------------------------------------
 
     async def respond(self, send: Send) -> None:
         answer = await self.outcome
+        if answer is None:
+            return  # the client left while the call waited for a thread
         head = answer.head
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
         if isinstance(answer, Buffered):
+            # The thread answers this after close(): it is done with the app, nothing to watch.
+            if self.timer is not None:
+                self.timer.cancel()
             await send({"type": "http.response.body", "body": answer.body})
             return
         if self.listener is None:
@@ -201,21 +275,93 @@ class _Call:
         uvicorn's `send` returns silently once the client is gone, so `receive` answering
         `http.disconnect` is the only sign of it. The task is cancelled when the response ends.
         """
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                break
+        try:
+            while True:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    break
+                if self.body is not None:
+                    await self.body.feed(message.get("body", b""), message.get("more_body", False))
+        except Refused as refusal:  # a body limit: the app's read fails, the client is refused
             if self.body is not None:
-                await self.body.feed(message.get("body", b""), message.get("more_body", False))
+                self.body.disconnect(BodyRefused(refusal.detail))
+            self._fail(refusal)
+            return
         self.gone = True  # set before reading self.pipe: the thread sets them the other way round
+        with self.lock:
+            waiting = not self.started
+            self.abandoned = self.abandoned or waiting
+        if waiting and not self.outcome.done():
+            self.outcome.set_result(None)
         self._stop()
+
+    def watch(self) -> None:
+        """Check on the call soon (is it waiting for a thread?), then whenever it may overrun."""
+        self.timer = self.loop.call_later(self.first_check, self._check)
+
+    def _check(self) -> None:
+        with self.lock:
+            if self.finished or (self.abandoned and not self.started):
+                return  # done, or never to run
+            since = self.progress if self.started else self.admitted
+            left = since + self.timeout - time.monotonic()
+            if left <= 0:
+                refusal = self._time_out()
+            else:
+                self.timer = self.loop.call_later(left, self._check)
+                if not self.started and self.listener is None:
+                    self.listener = self.loop.create_task(self._listen())
+                return
+        if self.on_timeout is not None:
+            self.on_timeout()
+        self._fail(refusal)
+
+    def _time_out(self) -> Refused:
+        """Under the lock: the call waited or ran too long. Returns the refusal for its client."""
+        seconds = f"{self.timeout:g} s"
+        if not self.started:
+            self.abandoned = True  # a thread will skip it
+            return Refused(
+                504, "timeout", f"no legacy thread was free within {seconds}", side="legacy"
+            )
+        if self.body is not None and self.body.waiting:
+            detail = f"no part of the request body arrived for {seconds}"
+            refusal = Refused(408, "body_timeout", detail, headers=[CLOSE])
+        elif self.pipe is not None and self.pipe.waiting:
+            refusal = Refused(504, "timeout", f"the client took nothing for {seconds}")
+        else:
+            # The app itself hangs; its thread is lost until the call returns, if ever. Its
+            # admission is given back now: a new thread takes its place.
+            self.stuck = True
+            if self.thread is not None:
+                self.pool.mark_stuck(self.thread)
+            self.release()
+            detail = f"the legacy application produced nothing for {seconds}"
+            return Refused(504, "timeout", detail, side="legacy")
+        # Waiting on the client: failing the call frees the thread at once. If it then hangs
+        # in the app (in close(), say), the next check finds it stuck.
+        self.progress = time.monotonic()
+        self.timer = self.loop.call_later(self.timeout, self._check)
+        return refusal
+
+    def _fail(self, refusal: Refused) -> None:
+        """Have `refusal` answered if nothing was sent yet; else cut the response."""
+        if not self.outcome.done():
+            self.outcome.set_exception(refusal)
+        elif self.pipe is not None:
+            self.pipe.close(ResponseCut(refusal.detail))
 
     def abandon(self) -> None:
         """The response is over (or failed, or was cancelled): release the worker thread."""
-        self.abandoned = True
+        with self.lock:
+            self.abandoned = True
+            running = self.started and not self.finished
         if self.listener is not None:
             self.listener.cancel()
         self._stop()
+        # A call still running stays watched: it may hang after its client was answered.
+        if not running and self.timer is not None:
+            self.timer.cancel()
 
     def _stop(self) -> None:
         if self.pipe is not None:
@@ -226,11 +372,23 @@ class _Call:
     # --- worker thread ------------------------------------------------------------------------
 
     def run(self) -> None:
+        with self.lock:
+            wanted = not self.abandoned  # still wanted after waiting in the queue
+            self.started = True
+            self.thread = threading.current_thread()
+            self.progress = time.monotonic()
         try:
-            if not self.abandoned:  # still wanted after waiting in the queue
+            if wanted:
                 self._run()
         finally:
-            self.release()
+            with self.lock:
+                self.finished = True
+                stuck = self.stuck
+            if not stuck:  # a stuck call gave its admission back when it was marked
+                self.release()
+
+    def _progressed(self) -> None:
+        self.progress = time.monotonic()
 
     def _run(self) -> None:
         try:
@@ -252,15 +410,39 @@ class _Call:
             self.pipe.finish(result if isinstance(result, BaseException) else None)
 
     def _read(self, iterable: Iterable[bytes]) -> Buffered | None:
+        chunks = iter(iterable)
+        for chunk in chunks:
+            self.progress = time.monotonic()
+            self.written.append(chunk)
+            self.collected += len(chunk)
+            if not self._whole():
+                self._stream(chunks)
+                return None
+        return self._buffered()
+
+    def _whole(self) -> bool:
+        """Whether the chunks collected make the whole response: it then goes out in one piece.
+
+        Only a body complete at hand qualifies: a generator may take its time between chunks
+        even with a Content-Length, and its first chunk must not wait for the last.
+        """
         head = self.head
-        if head is not None and (
-            not head.has_body or (head.length is not None and head.length <= self.buffer_limit)
-        ):
-            for chunk in iterable:
-                self.written.append(chunk)
-            head = self.head or head  # start_response may have been called again (exc_info)
-            body = b"".join(self.written) if head.has_body else b""
-            return Buffered(head, body if head.length is None else body[: head.length])
+        if head is None:
+            return False
+        if not head.has_body:
+            return True
+        length = head.length
+        return length is not None and length <= self.buffer_limit and self.collected >= length
+
+    def _buffered(self) -> Buffered:
+        head = self.head
+        if head is None:
+            raise RuntimeError("the WSGI response ended without a head")
+        body = b"".join(self.written) if head.has_body else b""
+        return Buffered(head, body if head.length is None else body[: head.length])
+
+    def _stream(self, chunks: Iterator[bytes]) -> None:
+        """Hand each chunk over as it comes; the first one (already collected) sends the head."""
         self.streaming = True
         self.pipe = ResponsePipe(self.loop, STREAM_LIMIT)
         if self.gone or self.abandoned:
@@ -268,11 +450,9 @@ class _Call:
         written, self.written = self.written, []
         for chunk in written:
             self._emit(chunk)
-        for chunk in iterable:
+        for chunk in chunks:
+            self.progress = time.monotonic()
             self._emit(chunk)
-        if not self.head_sent:
-            self._send_head()
-        return None
 
     def _start_response(
         self,
@@ -293,10 +473,12 @@ class _Call:
 
     def _write(self, data: bytes) -> None:
         """The `write` callable of PEP 3333, for apps written before iterables."""
+        self.progress = time.monotonic()
         if self.streaming:
             self._emit(data)
         else:
             self.written.append(data)
+            self.collected += len(data)
 
     def _emit(self, chunk: bytes) -> None:
         if not self.head_sent:
@@ -320,9 +502,10 @@ class _Call:
 
 
 def _settle(
-    outcome: asyncio.Future[Buffered | Streamed], answer: Buffered | Streamed | BaseException
+    outcome: asyncio.Future[Buffered | Streamed | None],
+    answer: Buffered | Streamed | BaseException,
 ) -> None:
-    if outcome.done():  # the request was cancelled meanwhile
+    if outcome.done():  # the request was cancelled, timed out or refused meanwhile
         return
     if isinstance(answer, BaseException):
         outcome.set_exception(answer)
@@ -350,6 +533,11 @@ def _close(iterable: Iterable[bytes]) -> None:
         logger.exception("close() on the WSGI response failed")
 
 
-async def _send_overloaded(send: Send) -> None:
-    retry_after = str(RETRY_AFTER_SECONDS).encode("ascii")
-    await send_json(send, 503, _OVERLOADED, [(b"retry-after", retry_after)])
+def _overloaded() -> Refused:
+    return Refused(
+        503,
+        "overloaded",
+        "the legacy application is at capacity; retry later",
+        headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode("ascii"))],
+        side="legacy",
+    )

@@ -4,7 +4,8 @@ Bounded in bytes, so a generator faster than the client waits instead of piling 
 memory; batched, so the loop takes whatever has accumulated in one go and the thread wakes the
 loop only when the loop is waiting (a2wsgi hops once per chunk, `run_coroutine_threadsafe` and a
 wait for its result). Closing it from the loop (the client left) makes the thread's next `put`
-raise `ClientGone`, which ends the WSGI iteration.
+raise `ClientGone`, which ends the WSGI iteration; closing it with an error (the call timed out)
+also makes the loop's `get` raise that error, so the response ends cut rather than complete.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ResponsePipe:
         self._finished = False
         self._error: BaseException | None = None
         self._closed = False
+        self.waiting = False  # the thread waits for the loop to take what it put (a slow client)
         self._waiter: asyncio.Future[None] | None = None
 
     # --- worker thread ------------------------------------------------------------------------
@@ -34,7 +36,9 @@ class ResponsePipe:
     def put(self, chunk: bytes) -> None:
         with self._lock:
             while self._size >= self._limit and not self._closed:
+                self.waiting = True
                 self._lock.wait()
+            self.waiting = False
             if self._closed:
                 raise ClientGone
             self._chunks.append(chunk)
@@ -46,7 +50,8 @@ class ResponsePipe:
     def finish(self, error: BaseException | None = None) -> None:
         with self._lock:
             self._finished = True
-            self._error = error
+            if not self._closed:  # a pipe closed with an error keeps that error
+                self._error = error
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
             self._loop.call_soon_threadsafe(_wake, waiter)
@@ -66,21 +71,22 @@ class ResponsePipe:
                     self._size = 0
                     self._lock.notify()
                     return data, not self._finished or self._error is not None
-                if self._closed:
-                    return b"", False
-                if self._finished:
+                if self._closed or self._finished:
                     if self._error is not None:
                         raise self._error
                     return b"", False
                 waiter = self._waiter = self._loop.create_future()
             await waiter
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         """The client is gone: stop the producer at its next chunk and the consumer now.
 
-        Called from either side (the thread closes a pipe it made after the client left).
+        Called from either side (the thread closes a pipe it made after the client left). With
+        an `error`, the consumer's `get` raises it: the response is cut, not complete.
         """
         with self._lock:
+            if error is not None and not self._closed:
+                self._error = error
             self._closed = True
             self._lock.notify()
             waiter, self._waiter = self._waiter, None

@@ -1,13 +1,20 @@
-"""The worker threads that run WSGI calls: a fixed set of threads reading one queue.
+"""The worker threads that run WSGI calls: threads reading one queue, stuck ones replaced.
 
 `ThreadPoolExecutor.submit` builds a Future and a work item and takes two locks and a
 semaphore (written in Python) for every call; the bridge needs none of that, since each call
 reports its own outcome to the event loop. Here a submit is one `SimpleQueue.put`, done in C.
 Threads are daemons: a WSGI call stuck for good must not keep the process from exiting.
+
+A Python thread cannot be killed, so a call that hangs keeps its thread until it returns, if
+ever. The bridge marks such a thread stuck (`mark_stuck`); the pool then starts another one, so
+`size` threads keep serving, as long as no more than `max_stuck` threads are stuck. When a stuck
+call returns, its thread goes back to work if the pool is short of threads, and ends otherwise:
+the pool never grows beyond `size` serving threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -20,39 +27,100 @@ class PoolClosed(RuntimeError):
 
 
 class WorkerPool:
-    def __init__(self, threads: int, name: str = "wsgi") -> None:
+    def __init__(
+        self,
+        threads: int,
+        name: str = "wsgi",
+        *,
+        max_stuck: int | None = None,
+        on_stuck: Callable[[int], object] | None = None,
+    ) -> None:
         self.size = threads
         self.name = name
+        self.max_stuck = 2 * threads if max_stuck is None else max_stuck
+        self.on_stuck = on_stuck  # called with the number of stuck threads when it changes
         self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._started = False
         self._closed = False
-        self._start_lock = threading.Lock()
+        self._serving = 0  # threads taking work from the queue
+        self._stuck: set[threading.Thread] = set()
+        self.lost = 0  # threads stuck beyond the cap, that no new thread replaced
+        self._names = itertools.count()
+
+    @property
+    def stuck(self) -> int:
+        return len(self._stuck)
+
+    @property
+    def at_cap(self) -> bool:
+        """No further stuck thread would be replaced: the process is losing capacity."""
+        return len(self._stuck) >= max(self.max_stuck, 1)
 
     def submit(self, work: Callable[[], object]) -> None:
         """Run `work()` in a worker thread; `work` must handle its own exceptions."""
         if self._closed:
             raise PoolClosed("the worker pool was shut down")
-        if not self._threads:
+        if not self._started:
             self._start()
         self._queue.put(work)
 
+    def mark_stuck(self, thread: threading.Thread) -> None:
+        """`thread` runs a call that overran: replace it while fewer than `max_stuck` are stuck.
+
+        Called before the call returns (the bridge makes sure of it), so that the thread sees
+        the mark once its call is done.
+        """
+        with self._lock:
+            self._stuck.add(thread)
+            self._serving -= 1
+            if len(self._stuck) <= self.max_stuck and not self._closed:
+                self._spawn()
+            self._report()
+
     def shutdown(self) -> None:
-        """Let the threads finish the calls already queued, then end."""
-        self._closed = True
-        for _ in self._threads:
+        """Let the serving threads finish the calls already queued, then end."""
+        with self._lock:
+            self._closed = True
+            serving = self._serving
+        for _ in range(serving):
             self._queue.put(_STOP)
 
     def _start(self) -> None:
-        with self._start_lock:
-            if self._threads:
+        with self._lock:
+            if self._started:
                 return
-            for index in range(self.size):
-                thread = threading.Thread(
-                    target=self._work, name=f"{self.name}-{index}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
+            for _ in range(self.size):
+                self._spawn()
+            self._started = True
+
+    def _spawn(self) -> None:
+        """Start one serving thread; the caller holds the lock."""
+        thread = threading.Thread(
+            target=self._work, name=f"{self.name}-{next(self._names)}", daemon=True
+        )
+        thread.start()
+        self._serving += 1
 
     def _work(self) -> None:
+        thread = threading.current_thread()
         while (work := self._queue.get()) is not None:
             work()
+            if self._stuck and thread in self._stuck and not self._rejoin(thread):
+                return
+
+    def _rejoin(self, thread: threading.Thread) -> bool:
+        """A stuck call returned: serve again if the pool is short of threads, else end."""
+        with self._lock:
+            self._stuck.discard(thread)
+            self._report()
+            if self._serving < self.size and not self._closed:
+                self._serving += 1
+                return True
+            return False
+
+    def _report(self) -> None:
+        """The caller holds the lock."""
+        self.lost = max(0, len(self._stuck) - self.max_stuck)
+        if self.on_stuck is not None:
+            self.on_stuck(len(self._stuck))

@@ -265,3 +265,8 @@ async def new_hold(seconds: float = 3.0) -> StreamingResponse:
         yield b"done\n"
 
     return StreamingResponse(body(), media_type="text/plain")
+
+
+@fastapi_app.post("/echo")
+async def new_echo_body(request: Request) -> dict[str, object]:
+    return {"app": "new", "size": len(await request.body())}

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from starlette.types import Message
 
+from gateway.http.responses import Refused
 from gateway.wsgi import WSGIBridge
 from gateway.wsgi.bridge import STREAM_LIMIT
+from gateway.wsgi.pool import PoolClosed
 from gateway.wsgi.request_body import ClientDisconnected
 from gateway.wsgi.response import InvalidResponse
-from tests.gateway.wsgi.asgi_driver import Exchange, drive, http_scope
+from tests.gateway.wsgi.asgi_driver import Exchange, drive, eventually, http_scope
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -157,8 +159,10 @@ def test_request_body_read_by_lines() -> None:
 
 def test_client_leaving_mid_body_raises_in_the_reader() -> None:
     raised: list[BaseException] = []
+    running = threading.Event()
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        running.set()
         try:
             environ["wsgi.input"].read()
         except OSError as exc:
@@ -167,12 +171,14 @@ def test_client_leaving_mid_body_raises_in_the_reader() -> None:
         return []
 
     async def main() -> None:
-        bridge = serve(app)
+        bridge = serve(app, body_buffer=4)  # "part" fills the buffer: the rest streams
 
         async def receive() -> Message:
             if not sent:
                 sent.append(True)
                 return {"type": "http.request", "body": b"part", "more_body": True}
+            # Once the call runs: a client leaving before that means the call never runs.
+            await asyncio.to_thread(running.wait, 10)
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
@@ -205,6 +211,32 @@ def test_stream_starts_before_the_generator_ends() -> None:
     assert seen_by_generator == [True]
     assert exchange.body == b"firstsecond"
     assert exchange.header(b"content-length") is None
+
+
+@pytest.mark.parametrize(
+    "first", [pytest.param(b"a", id="first-byte"), pytest.param(b"", id="empty-first-chunk")]
+)
+def test_a_slow_generator_streams_whatever_its_content_length(first: bytes) -> None:
+    """httpbin's /drip: a generator that takes its time, with a Content-Length."""
+    first_chunk_sent = threading.Event()
+    seen_by_generator: list[bool] = []
+    rest = b"abcd"[len(first) :]
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [*TEXT, ("Content-Length", "4")])
+        yield first
+        seen_by_generator.append(first_chunk_sent.wait(timeout=5))
+        yield rest
+
+    async def on_send(exchange: Exchange, message: Message) -> None:
+        # The head goes out with the first chunk, even an empty one.
+        if message["type"] == "http.response.start" or message.get("body") == first:
+            first_chunk_sent.set()
+
+    exchange = asyncio.run(drive(serve(app), on_send=on_send))
+    assert seen_by_generator == [True]
+    assert exchange.body == b"abcd"
+    assert exchange.header(b"content-length") == b"4"
 
 
 def test_large_known_length_streams_in_bounded_pieces() -> None:
@@ -343,7 +375,7 @@ def test_context_variables_reach_the_worker_thread() -> None:
     assert asyncio.run(main()) == b"alice"
 
 
-def test_beyond_threads_and_queue_the_answer_is_503() -> None:
+def test_beyond_threads_and_queue_the_call_is_refused_503() -> None:
     release = threading.Event()
     rejected: list[bool] = []
 
@@ -354,18 +386,20 @@ def test_beyond_threads_and_queue_the_answer_is_503() -> None:
     async def main() -> list[Exchange]:
         bridge = serve(app, threads=1, queue_limit=1, on_reject=lambda: rejected.append(True))
         busy = [asyncio.create_task(drive(bridge)) for _ in range(2)]  # one runs, one waits
-        await asyncio.sleep(0.1)
-        refused = await drive(bridge)
+        await eventually(lambda: bridge.admitted == 2)
+        with pytest.raises(Refused) as refused:
+            await drive(bridge)
+        assert (refused.value.status, refused.value.error) == (503, "overloaded")
+        assert refused.value.headers == [(b"retry-after", b"1")]
+        assert refused.value.side == "legacy"
         release.set()
         answered = await asyncio.gather(*busy)
+        await eventually(lambda: bridge.admitted == 0)
         again = await drive(bridge)  # capacity is back once the calls finished
-        return [refused, *answered, again]
+        return [*answered, again]
 
-    refused, first, second, again = asyncio.run(main())
-    assert refused.status == 503
-    assert refused.header(b"retry-after") == b"1"
+    assert [exchange.status for exchange in asyncio.run(main())] == [200, 200, 200]
     assert rejected == [True]
-    assert [first.status, second.status, again.status] == [200, 200, 200]
 
 
 @pytest.mark.parametrize(
@@ -500,6 +534,23 @@ def test_exc_info_after_the_head_was_sent_reraises() -> None:
         asyncio.run(drive(serve(app)))
 
 
+def test_a_response_without_head_or_body_fails() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return []
+
+    with pytest.raises(RuntimeError, match="ended without a head"):
+        asyncio.run(drive(serve(app)))
+
+
+def test_write_after_the_stream_started() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        write = start_response("200 OK", TEXT)
+        yield b"iterated "
+        write(b"then written")
+
+    assert asyncio.run(drive(serve(app))).body == b"iterated then written"
+
+
 def test_start_response_twice_without_exc_info_fails() -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", TEXT)
@@ -520,6 +571,32 @@ def test_file_wrapper_reads_large_blocks() -> None:
 
     exchange = asyncio.run(drive(serve(app)))
     assert exchange.body == b"z" * 200_000
+
+
+def test_a_failing_close_is_logged_and_the_answer_kept(caplog: pytest.LogCaptureFixture) -> None:
+    class FailingClose(Closing):
+        def close(self) -> None:
+            raise OSError("cleanup failed")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Length", "4")])
+        return FailingClose([b"done"])
+
+    assert asyncio.run(drive(serve(app))).body == b"done"
+    assert "close() on the WSGI response failed" in caplog.text
+
+
+def test_after_shutdown_a_request_is_refused_and_counts_for_nothing() -> None:
+    async def main() -> WSGIBridge:
+        bridge = serve(hello)
+        assert (await drive(bridge)).status == 200
+        await eventually(lambda: bridge.admitted == 0)  # the thread is done with the call
+        bridge.pool.shutdown()
+        with pytest.raises(PoolClosed):
+            await drive(bridge)
+        return bridge
+
+    assert asyncio.run(main()).admitted == 0
 
 
 def test_websocket_is_refused_and_lifespan_completes() -> None:

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from gateway.wsgi.pool import PoolClosed, WorkerPool
+from tests.gateway.wsgi.asgi_driver import wait_until
 
 
 def test_work_runs_in_the_pool_threads() -> None:
@@ -33,3 +34,80 @@ def test_a_shut_down_pool_refuses_work() -> None:
     assert ran.wait(5)
     with pytest.raises(PoolClosed):
         pool.submit(ran.set)
+
+
+def pool_threads(name: str) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith(name + "-")]
+
+
+class Hang:
+    """Work that blocks its thread until released, and says which thread it holds."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.release = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        self.thread = threading.current_thread()
+        self.running.set()
+        self.release.wait(timeout=30)
+
+    def held(self) -> threading.Thread:
+        assert self.running.wait(5)
+        assert self.thread is not None
+        return self.thread
+
+
+def test_a_stuck_thread_is_replaced_and_retires_when_its_call_returns() -> None:
+    reported: list[int] = []
+    pool = WorkerPool(1, name="replaced", on_stuck=reported.append)
+    hang = Hang()
+    pool.submit(hang)
+    pool.mark_stuck(hang.held())
+    served = threading.Event()
+    pool.submit(served.set)  # the only thread hangs: a new one serves
+    assert served.wait(5)
+    assert (pool.stuck, pool.at_cap, len(pool_threads("replaced"))) == (1, False, 2)
+    hang.release.set()
+    # Its call returned: the pool has its one serving thread already, so this one ends.
+    wait_until(lambda: len(pool_threads("replaced")) == 1)
+    assert reported == [1, 0]
+    assert pool.stuck == 0
+    pool.shutdown()
+    wait_until(lambda: not pool_threads("replaced"))
+
+
+def test_beyond_the_cap_stuck_threads_are_not_replaced_and_rejoin_on_return() -> None:
+    pool = WorkerPool(2, name="capped", max_stuck=1)
+    first, second = Hang(), Hang()
+    pool.submit(first)
+    pool.submit(second)
+    pool.mark_stuck(first.held())
+    assert (pool.stuck, pool.lost, pool.at_cap) == (1, 0, True)
+    pool.mark_stuck(second.held())
+    assert (pool.stuck, pool.lost) == (2, 1)
+    assert len(pool_threads("capped")) == 3  # two stuck, one replacement
+    second.release.set()
+    wait_until(lambda: pool.stuck == 1)
+    # The pool was short of a thread: the returning one serves again.
+    both = threading.Barrier(3, timeout=5)
+    pool.submit(both.wait)
+    pool.submit(both.wait)
+    both.wait()
+    assert (pool.lost, len(pool_threads("capped"))) == (0, 3)
+    first.release.set()
+    wait_until(lambda: len(pool_threads("capped")) == 2)
+    pool.shutdown()
+    wait_until(lambda: not pool_threads("capped"))
+
+
+def test_a_stuck_thread_returning_after_shutdown_ends() -> None:
+    pool = WorkerPool(1, name="closing")
+    hang = Hang()
+    pool.submit(hang)
+    pool.mark_stuck(hang.held())
+    pool.shutdown()
+    hang.release.set()
+    wait_until(lambda: not pool_threads("closing"))
+    assert pool.stuck == 0

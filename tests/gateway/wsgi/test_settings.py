@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.http.body_limits import BodyLimits
 from gateway.settings import GatewaySettings
 from gateway.wsgi import WSGIBridge
 from tests.servers import SAMPLE_LEGACY, SAMPLE_NEW
@@ -38,6 +39,37 @@ def test_the_gateway_bridge_is_the_default(tmp_path: Path) -> None:
     assert registry.get_sample_value("gateway_wsgi_rejected_total") == 1
 
 
+def test_timeouts_and_body_limits_reach_the_bridge(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    values = {
+        "wsgi_threads": 3,
+        "wsgi_timeout": 2.5,
+        "wsgi_max_stuck": 5,
+        "wsgi_body_buffer": 1000,
+        "body_timeout": 4.0,
+        "max_body": 2000,
+    }
+    app = create_app(settings(tmp_path, **values), registry=registry)
+    bridge = app.sides["legacy"].app
+    assert isinstance(bridge, WSGIBridge)
+    assert (bridge.timeout, bridge.pool.max_stuck, bridge.body_buffer) == (2.5, 5, 1000)
+    assert bridge.body_limits == BodyLimits(idle_timeout=4.0, max_size=2000)
+    assert app.own.health_checks == (bridge.health_problem,)
+    assert bridge.on_timeout is not None and bridge.pool.on_stuck is not None
+    bridge.on_timeout()
+    bridge.pool.on_stuck(2)
+    assert registry.get_sample_value("gateway_wsgi_timeouts_total") == 1
+    assert registry.get_sample_value("gateway_wsgi_stuck_threads") == 2
+
+
+def test_by_default_twice_the_threads_may_be_stuck(tmp_path: Path) -> None:
+    app = create_app(settings(tmp_path, wsgi_threads=4), registry=CollectorRegistry())
+    bridge = app.sides["legacy"].app
+    assert isinstance(bridge, WSGIBridge)
+    assert (bridge.timeout, bridge.pool.max_stuck, bridge.body_buffer) == (30.0, 8, 65536)
+    assert bridge.body_limits == BodyLimits(idle_timeout=10.0, max_size=None)
+
+
 def test_a2wsgi_stays_available(tmp_path: Path) -> None:
     app = create_app(settings(tmp_path, wsgi_bridge="a2wsgi"), registry=CollectorRegistry())
     assert isinstance(app.sides["legacy"].app, WSGIMiddleware)
@@ -47,7 +79,14 @@ def test_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("GATEWAY_WSGI_BRIDGE", "a2wsgi")
     monkeypatch.setenv("GATEWAY_WSGI_QUEUE_LIMIT", "0")
     monkeypatch.setenv("GATEWAY_WSGI_BUFFER_LIMIT", "65536")
+    monkeypatch.setenv("GATEWAY_WSGI_TIMEOUT", "1.5")
+    monkeypatch.setenv("GATEWAY_WSGI_MAX_STUCK", "0")
+    monkeypatch.setenv("GATEWAY_WSGI_BODY_BUFFER", "0")
+    monkeypatch.setenv("GATEWAY_BODY_TIMEOUT", "2")
+    monkeypatch.setenv("GATEWAY_MAX_BODY", "100")
     read = GatewaySettings()
+    assert (read.wsgi_timeout, read.wsgi_max_stuck, read.wsgi_body_buffer) == (1.5, 0, 0)
+    assert (read.body_timeout, read.max_body) == (2.0, 100)
     assert (read.wsgi_bridge, read.wsgi_queue_limit, read.wsgi_buffer_limit) == (
         "a2wsgi",
         0,
@@ -61,6 +100,11 @@ def test_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
         pytest.param("wsgi_bridge", "starlette", id="unknown-bridge"),
         pytest.param("wsgi_queue_limit", -1, id="negative-queue"),
         pytest.param("wsgi_buffer_limit", -1, id="negative-buffer"),
+        pytest.param("wsgi_timeout", 0, id="no-timeout"),
+        pytest.param("wsgi_max_stuck", -1, id="negative-max-stuck"),
+        pytest.param("wsgi_body_buffer", -1, id="negative-body-buffer"),
+        pytest.param("body_timeout", 0, id="no-body-timeout"),
+        pytest.param("max_body", -1, id="negative-max-body"),
     ],
 )
 def test_invalid_settings_are_refused(tmp_path: Path, name: str, value: object) -> None:

@@ -1,0 +1,280 @@
+"""Calls that hang, wait too long for a thread, or lose their client while they wait.
+
+Each test drives the bridge in-process; the calls that hang block on an event the test sets,
+so nothing here depends on how fast the machine is, except the (short) timeouts themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from starlette.types import Message
+
+from gateway.http.body_limits import BodyLimits
+from gateway.http.responses import Refused
+from gateway.wsgi import WSGIBridge
+from gateway.wsgi.bridge import ResponseCut
+from tests.gateway.wsgi.asgi_driver import Exchange, drive, eventually, http_scope
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+TEXT = [("Content-Type", "text/plain")]
+
+
+class Gated:
+    """`/hang` blocks until `release` is set; `/first-then-hang` does so after one chunk.
+
+    Every other path answers at once. `ran` counts the calls that reached the app, by path.
+    """
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.ran: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        with self._lock:
+            self.ran[path] += 1
+        if path == "/hang":
+            self.release.wait(timeout=30)
+        if path == "/first-then-hang":
+            start_response("200 OK", TEXT)
+            return self._first_then_hang()
+        start_response("200 OK", [*TEXT, ("Content-Length", "2")])
+        return [b"ok"]
+
+    def _first_then_hang(self) -> Iterator[bytes]:
+        yield b"first"
+        self.release.wait(timeout=30)
+        yield b"late"
+
+
+def serve(app: Gated, **kwargs: Any) -> WSGIBridge:
+    kwargs.setdefault("threads", 1)
+    # Long enough that a call that does not hang never overruns, even on a loaded machine.
+    kwargs.setdefault("timeout", 0.5)
+    return WSGIBridge(app, **kwargs)
+
+
+async def get(bridge: WSGIBridge, path: str) -> Exchange:
+    return await drive(bridge, http_scope(path=path))
+
+
+def test_a_hung_call_is_answered_504_and_its_thread_replaced() -> None:
+    app = Gated()
+    stuck: list[int] = []
+    timeouts: list[bool] = []
+    threads_before = threading.active_count()
+
+    async def main() -> None:
+        bridge = serve(app, on_stuck=stuck.append, on_timeout=lambda: timeouts.append(True))
+        with pytest.raises(Refused) as refused:
+            await get(bridge, "/hang")
+        assert (refused.value.status, refused.value.error) == (504, "timeout")
+        assert refused.value.side == "legacy"
+        assert (bridge.pool.stuck, bridge.unhealthy, bridge.health_problem()) == (1, False, None)
+        # The only thread hangs, and yet another call is served: a new thread took its place.
+        assert (await get(bridge, "/quick")).body == b"ok"
+        app.release.set()
+        await eventually(lambda: bridge.pool.stuck == 0)
+        assert (await get(bridge, "/quick")).status == 200
+        bridge.pool.shutdown()
+        await eventually(lambda: threading.active_count() == threads_before)
+
+    asyncio.run(main())
+    assert stuck == [1, 0]
+    assert timeouts == [True]
+
+
+def test_at_the_cap_the_bridge_is_unhealthy_and_hung_threads_cost_capacity() -> None:
+    app = Gated()
+
+    async def main() -> None:
+        bridge = serve(app, max_stuck=1, queue_limit=0)
+        with pytest.raises(Refused, match="504 timeout"):
+            await get(bridge, "/hang")
+        assert bridge.unhealthy
+        assert bridge.health_problem() == (
+            "1 WSGI threads are stuck in calls that timed out (at most 1 are replaced)"
+        )
+        assert (await get(bridge, "/quick")).status == 200  # the one stuck thread was replaced
+        await eventually(lambda: bridge.admitted == 0)  # its thread is done with /quick
+        with pytest.raises(Refused, match="504 timeout"):
+            await get(bridge, "/hang")
+        # Beyond the cap no thread replaces the second one: no thread is left for a new call.
+        with pytest.raises(Refused, match="503 overloaded") as refused:
+            await get(bridge, "/quick")
+        assert refused.value.headers == [(b"retry-after", b"1")]
+        app.release.set()
+        await eventually(lambda: bridge.pool.stuck == 0)
+        assert not bridge.unhealthy
+        assert (await get(bridge, "/quick")).status == 200
+
+    asyncio.run(main())
+
+
+def test_a_stream_that_stops_producing_is_cut() -> None:
+    app = Gated()
+    sent: list[Message] = []
+
+    async def record(exchange: Exchange, message: Message) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        bridge = serve(app)
+        with pytest.raises(ResponseCut, match="produced nothing for 0.5 s"):
+            await drive(bridge, http_scope(path="/first-then-hang"), on_send=record)
+        assert bridge.pool.stuck == 1
+        app.release.set()
+        await eventually(lambda: bridge.pool.stuck == 0)
+
+    asyncio.run(main())
+    assert [m.get("body") for m in sent] == [None, b"first"]
+    assert sent[-1]["more_body"]  # never a complete response
+
+
+def test_a_slow_but_steady_stream_is_not_timed_out() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", TEXT)
+        for index in range(12):
+            time.sleep(0.1)  # each chunk well within the timeout, all of them beyond it
+            yield str(index % 10).encode()
+
+    exchange = asyncio.run(drive(WSGIBridge(app, threads=1, timeout=1.0)))
+    assert exchange.body == b"012345678901"
+
+
+def test_a_client_that_takes_nothing_is_cut_and_frees_the_thread() -> None:
+    """A thread waiting for the client to take its output is not stuck: it returns at once."""
+    closed = threading.Event()
+    unblock = asyncio.Event()
+
+    def endless() -> Iterator[bytes]:
+        try:
+            while True:
+                yield b"x" * 65536
+        finally:
+            closed.set()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", TEXT)
+        return endless()
+
+    async def stall(exchange: Exchange, message: Message) -> None:
+        if message["type"] == "http.response.body":
+            await unblock.wait()  # a client that stopped reading
+
+    async def main() -> None:
+        timeouts: list[bool] = []
+        bridge = WSGIBridge(app, threads=1, timeout=0.5, on_timeout=lambda: timeouts.append(True))
+        client = asyncio.create_task(drive(bridge, on_send=stall))
+        await eventually(closed.is_set)  # while the send is still blocked
+        assert timeouts == [True]
+        assert bridge.pool.stuck == 0
+        unblock.set()
+        with pytest.raises(ResponseCut):
+            await client
+
+    asyncio.run(main())
+
+
+def test_a_call_that_waited_too_long_for_a_thread_is_refused_and_never_runs() -> None:
+    app = Gated()
+
+    async def main() -> None:
+        bridge = serve(app, max_stuck=0)  # the hung thread is not replaced: /count must wait
+        hung = asyncio.create_task(get(bridge, "/hang"))
+        await eventually(lambda: app.ran["/hang"] == 1)
+        with pytest.raises(Refused, match="no legacy thread was free within 0.5 s"):
+            await get(bridge, "/count")
+        with pytest.raises(Refused, match="produced nothing"):
+            await hung
+        app.release.set()
+        # One thread, first in first out: /quick runs after the thread skipped /count.
+        assert (await get(bridge, "/quick")).status == 200
+
+    asyncio.run(main())
+    assert app.ran["/count"] == 0
+
+
+def test_a_call_whose_client_left_while_it_waited_is_not_run() -> None:
+    app = Gated()
+    listening = asyncio.Event()
+    left = asyncio.Event()
+    calls = 0
+
+    async def leaving_receive() -> Message:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        listening.set()  # the bridge watches the waiting call for its client leaving
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    async def main() -> list[Message]:
+        bridge = serve(app, timeout=30)
+        hung = asyncio.create_task(get(bridge, "/hang"))
+        await eventually(lambda: app.ran["/hang"] == 1)
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        waiting = asyncio.create_task(bridge(http_scope(path="/count"), leaving_receive, send))
+        await asyncio.wait_for(listening.wait(), 10)
+        left.set()
+        await asyncio.wait_for(waiting, 10)  # it returns without an answer: nobody to answer
+        app.release.set()
+        assert (await hung).status == 200
+        assert (await get(bridge, "/quick")).status == 200  # after the thread skipped /count
+        return sent
+
+    assert asyncio.run(main()) == []
+    assert app.ran["/count"] == 0
+
+
+def test_a_thread_waiting_for_a_slow_body_is_not_stuck() -> None:
+    """With a body timeout longer than the call's, the call's timeout ends the wait: 408."""
+    read_failed = threading.Event()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except OSError:
+            read_failed.set()
+            raise
+        start_response("200 OK", TEXT)
+        return [b"never"]
+
+    async def receive() -> Message:
+        if not sent:
+            sent.append(True)
+            return {"type": "http.request", "body": b"part", "more_body": True}
+        await asyncio.Event().wait()  # the client sends nothing more
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"nothing is sent: {message}")
+
+    sent: list[bool] = []
+
+    async def main() -> None:
+        limits = BodyLimits(idle_timeout=30)
+        bridge = WSGIBridge(app, threads=1, timeout=0.5, body_buffer=4, body_limits=limits)
+        chunked = http_scope("POST", headers=[(b"transfer-encoding", b"chunked")])
+        with pytest.raises(Refused, match="408 body_timeout: no part of the request body arrived"):
+            await bridge(chunked, receive, send)
+        await asyncio.to_thread(read_failed.wait, 10)
+        assert bridge.pool.stuck == 0
+
+    asyncio.run(main())
+    assert read_failed.is_set()
