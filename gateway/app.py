@@ -20,13 +20,13 @@ from starlette.types import ASGIApp
 from gateway.canary import CanaryChooser, SessionReader, flask_session_reader
 from gateway.dispatcher import Gateway
 from gateway.endpoints import (
-    flask_route_namer,
     starlette_routes,
     starlette_serves,
     starlette_templates,
-    werkzeug_map,
 )
 from gateway.error_shape import ErrorShape
+from gateway.frameworks import legacy_namer
+from gateway.frameworks import starlette as starlette_adapter
 from gateway.importer import import_from_string
 from gateway.metrics import GatewayMetrics
 from gateway.reloading import LiveRouteTable, TableBuilder
@@ -136,16 +136,16 @@ def create_app(
     if settings.metrics_auth and admin_token is None:
         raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=states.sync)
-    url_map = werkzeug_map(legacy_wsgi)
     new_routes = starlette_routes(new_asgi)
     bridge = wsgi_bridge(legacy_wsgi, settings, metrics)
     sides = {
-        "legacy": Side(
-            "legacy",
-            bridge,
-            flask_route_namer(url_map) if url_map is not None else None,
+        "legacy": Side("legacy", bridge, legacy_namer(legacy_wsgi)),
+        "new": Side(
+            "new",
+            new_asgi,
+            starlette_adapter.namer(new_asgi),
+            templates=starlette_templates(new_routes or []),
         ),
-        "new": Side("new", new_asgi, templates=starlette_templates(new_routes or [])),
     }
     return Gateway(
         live=live,

@@ -27,11 +27,10 @@ from gateway.app import (
 from gateway.canary import flask_session_reader
 from gateway.endpoints import (
     Endpoint,
-    flask_endpoints,
     starlette_endpoints,
     starlette_routes,
-    werkzeug_map,
 )
+from gateway.frameworks import find_router
 from gateway.routes_file import RoutesFileError, read_routes_file
 from gateway.settings import GatewaySettings, LogLevel
 from gateway.supervisor import run_workers
@@ -245,13 +244,13 @@ def routes(
     """List every endpoint of both apps and which side the table sends it to."""
     settings = _settings(routes_file, legacy_app, new_app)
     table, legacy, new = _load_table(settings)
-    url_map = werkzeug_map(legacy)
+    legacy_router = find_router(legacy)
     new_routes = starlette_routes(new)
     listing: list[tuple[str, Endpoint]] = []
-    if url_map is None:
+    if legacy_router is None:
         typer.echo(f"(the legacy app {settings.legacy_app} does not list its routes)", err=True)
     else:
-        listing += [("legacy", endpoint) for endpoint in flask_endpoints(url_map)]
+        listing += [("legacy", route.endpoint()) for route in legacy_router.routes()]
     if new_routes is None:
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
