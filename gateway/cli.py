@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, check, routes."""
+"""The `gateway` command: serve, check, routes, inventory, openapi."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ from gateway.endpoints import (
     starlette_routes,
 )
 from gateway.frameworks import find_router
+from gateway.guide.inventory import Catalogue, records
+from gateway.guide.render import InventoryFormat, render
+from gateway.guide.traffic import MetricsFetchError
+from gateway.guide.traffic import fetch as fetch_traffic
 from gateway.routes_file import RoutesFileError, read_routes_file
 from gateway.settings import GatewaySettings, LogLevel
 from gateway.supervisor import run_workers
@@ -269,6 +273,46 @@ def routes(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
             f"({100 * moved / len(served):.0f}%); {trying} more in canary or shadow."
         )
+
+
+MetricsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metrics",
+        help="A gateway's full /metrics URL, for traffic share and p99 (repeatable: summed).",
+    ),
+]
+
+
+@cli.command()
+def inventory(
+    output: Annotated[
+        InventoryFormat, typer.Option("--format", help="table, json or markdown.")
+    ] = "table",
+    metrics: MetricsOption = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token for /metrics [env: GATEWAY_ADMIN_TOKEN].", hidden=True),
+    ] = None,
+    routes_file: RoutesOption = None,
+    legacy_app: LegacyOption = None,
+    new_app: NewOption = None,
+) -> None:
+    """Every legacy endpoint: its view, hooks, request-local state, target, traffic, and a
+    suggested migration order (busiest and least coupled first)."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    table, legacy, new = _load_table(settings)
+    traffic = None
+    if metrics:
+        secret = token or (
+            settings.admin_token.get_secret_value() if settings.admin_token else None
+        )
+        try:
+            traffic = fetch_traffic(metrics, secret)
+        except MetricsFetchError as exc:
+            _fail(str(exc))
+    catalogue = Catalogue.build(legacy, new)
+    typer.echo(render(records(catalogue, table, traffic), output))
 
 
 def main() -> None:
