@@ -27,6 +27,7 @@ from gateway.endpoints import (
 from gateway.error_shape import ErrorShape
 from gateway.frameworks import legacy_namer
 from gateway.frameworks import starlette as starlette_adapter
+from gateway.guide.service import Guide
 from gateway.importer import import_from_string
 from gateway.metrics import GatewayMetrics
 from gateway.reloading import LiveRouteTable, TableBuilder
@@ -147,6 +148,9 @@ def create_app(
             templates=starlette_templates(new_routes or []),
         ),
     }
+    if settings.openapi_path == settings.metrics_path:
+        raise GatewayConfigError("GATEWAY_OPENAPI_PATH and GATEWAY_METRICS_PATH are the same path")
+    guide = Guide(legacy_app=legacy_wsgi, new_app=new_asgi, live=live, registry=registry)
     return Gateway(
         live=live,
         states=states,
@@ -164,4 +168,6 @@ def create_app(
         watch_routes=settings.watch_routes,
         new_timeout=settings.new_timeout,
         error_shape=ErrorShape(settings.error_template),
+        guide=guide,
+        openapi_path=settings.openapi_path,
     )

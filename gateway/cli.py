@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -32,6 +33,8 @@ from gateway.endpoints import (
 )
 from gateway.frameworks import find_router
 from gateway.guide.inventory import Catalogue, records
+from gateway.guide.openapi import merged as merged_openapi
+from gateway.guide.openapi import new_document
 from gateway.guide.render import InventoryFormat, render
 from gateway.guide.traffic import MetricsFetchError
 from gateway.guide.traffic import fetch as fetch_traffic
@@ -313,6 +316,18 @@ def inventory(
             _fail(str(exc))
     catalogue = Catalogue.build(legacy, new)
     typer.echo(render(records(catalogue, table, traffic), output))
+
+
+@cli.command()
+def openapi(
+    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+) -> None:
+    """Print one OpenAPI document for both apps: the new app's operations where the table
+    sends them to the new side, the legacy endpoints everywhere else."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    table, legacy, new = _load_table(settings)
+    document = merged_openapi(Catalogue.build(legacy, new), table, new_document(new), new)
+    typer.echo(json.dumps(document, indent=2))
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from gateway.bodies import read_body
 from gateway.canary import CanaryChooser
 from gateway.compare import Answer
 from gateway.error_shape import ErrorShape
+from gateway.guide.service import Guide, GuideUnavailable
 from gateway.lifespan import ChildLifespan
 from gateway.metrics import (
     REJECTED_ROUTE,
@@ -115,6 +116,8 @@ class Gateway:
         new_timeout: float = 30.0,
         error_shape: ErrorShape | None = None,
         health_checks: tuple[Callable[[], str | None], ...] = (),
+        guide: Guide | None = None,
+        openapi_path: str | None = None,
     ) -> None:
         self.live = live
         self.sides = sides
@@ -138,7 +141,11 @@ class Gateway:
             states=states,
             mismatches=self.mismatches,
             registry=registry,
+            guide=guide,
         )
+        self.guide = guide
+        # Where API consumers get the merged OpenAPI document without a token (None: nowhere).
+        self.openapi_path = openapi_path if guide is not None else None
         self.new_timeout = new_timeout
         self.error_shape = error_shape or ErrorShape()
         # Each returns why the process cannot serve (e.g. WSGI threads stuck at their cap), or None.
@@ -175,6 +182,7 @@ class Gateway:
             path == HEALTH_PATH
             or (path == self.metrics_path and self.metrics_path)
             or is_admin_path(path)
+            or path == self.openapi_path
         ):
             own = Exchange(scope, scope, method, path, request_id, started)
             await self._serve_own(own, receive, send)
@@ -500,6 +508,11 @@ class Gateway:
             await self._serve_health(send_with_headers)
         elif exchange.path == self.metrics_path:
             await self._serve_metrics(exchange.scope, send_with_headers)
+        elif exchange.path == self.openapi_path:
+            await self._serve_openapi(send_with_headers)
+            if self.access_log:
+                duration = time.perf_counter() - exchange.started
+                self._log(exchange, GATEWAY_ROUTE, GATEWAY_SIDE, status, duration)
         else:
             await self.admin(exchange.scope, receive, send_with_headers, exchange.path)
             if self.access_log:
@@ -514,6 +527,16 @@ class Gateway:
             problems.insert(0, "draining: the process is shutting down")
         body = {"status": "unhealthy" if problems else "ok", "problems": problems}
         await send_json(send, 503 if problems else 200, body, [(b"cache-control", b"no-store")])
+
+    async def _serve_openapi(self, send: Send) -> None:
+        assert self.guide is not None  # openapi_path is None without a guide
+        try:
+            document = await self.guide.openapi()
+        except GuideUnavailable as exc:
+            body = {"error": "openapi_unavailable", "detail": str(exc)}
+            await send_json(send, 503, body, [(b"cache-control", b"no-store")])
+            return
+        await send_json(send, 200, document, [(b"cache-control", b"no-cache")])
 
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         if self.metrics_token is not None and not token_matches(

@@ -94,12 +94,28 @@ class GatewaySettings(BaseSettings):
         description="JSON shape of the answers the gateway gives itself (400, 408, 413, 500, "
         "503, 504); placeholders {status}, {error}, {detail}, {side}, {request_id}",
     )
+    openapi_path: str | None = Field(
+        None,
+        description="also serve the merged OpenAPI document of both apps here, without a token "
+        "(e.g. /openapi.json); unset: only at /_gateway/openapi.json, with the admin token",
+    )
     log_level: LogLevel = "info"
 
     @field_validator("error_template")
     @classmethod
     def _error_template_is_valid(cls, value: str) -> str:
         ErrorShape(value)  # raises ValueError saying what is wrong
+        return value
+
+    @field_validator("openapi_path")
+    @classmethod
+    def _openapi_path_is_public(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        if value == "/_gateway" or value.startswith("/_gateway/"):
+            raise ValueError("must be outside /_gateway/ (the admin document is there already)")
         return value
 
     @field_validator("metrics_path")

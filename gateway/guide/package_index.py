@@ -91,7 +91,10 @@ class PackageIndex:
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):
             return None
         path = Path(spec.origin)
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return None  # not followed: calls into it add nothing
         module = Module(name, path, tree, is_package=path.name == "__init__.py")
         _Indexer(module).visit(tree)
         return module
