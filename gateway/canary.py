@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
@@ -98,6 +98,10 @@ def flask_session_reader(app: object) -> SessionReader | None:
 
 
 def _flask_app(app: object) -> Any:
+    if "flask" not in sys.modules:  # a Flask app imported it; other apps never need Flask
+        return None
+    from flask import Flask
+
     for candidate in unwrap(app):
         if isinstance(candidate, Flask):
             return candidate

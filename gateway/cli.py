@@ -258,7 +258,9 @@ def routes(
         typer.echo(f"(the legacy app {settings.legacy_app} does not list its routes)", err=True)
     else:
         listing += [("legacy", route.endpoint()) for route in legacy_router.routes()]
-    if new_routes is None:
+    if new is None:
+        typer.echo("(no new app: GATEWAY_NEW_APP is not set)", err=True)
+    elif new_routes is None:
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
         listing += [("new", endpoint) for endpoint in starlette_endpoints(new_routes)]

@@ -20,7 +20,10 @@ class GatewaySettings(BaseSettings):
     legacy_app: str = Field(
         "legacy_app.wsgi:app", description="WSGI application served as the legacy side"
     )
-    new_app: str = Field("new_app.main:app", description="ASGI application served as the new side")
+    new_app: str | None = Field(
+        "new_app.main:app",
+        description="ASGI application served as the new side; empty: none (every entry legacy)",
+    )
     routes_file: Path = Field(Path("config/routes.yaml"), description="the route table")
     watch_routes: bool = Field(
         True, description="reload the route table when the routes file changes"
@@ -106,6 +109,11 @@ class GatewaySettings(BaseSettings):
     def _error_template_is_valid(cls, value: str) -> str:
         ErrorShape(value)  # raises ValueError saying what is wrong
         return value
+
+    @field_validator("new_app")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("openapi_path")
     @classmethod

@@ -102,6 +102,15 @@ def _kind(converter: BaseConverter | None, convertor: str | None) -> str:
     return ""
 
 
+def _any_items(converter: AnyConverter) -> tuple[str, ...] | None:
+    items = getattr(converter, "items", None)  # Werkzeug 2.2+
+    if items is None:
+        # Werkzeug 2.0 and 2.1 keep only the regex: `(?:one|two)`, each item escaped.
+        inner = converter.regex.removeprefix("(?:").removesuffix(")")
+        items = [re.sub(r"\\(.)", r"\1", item) for item in re.split(r"(?<!\\)\|", inner)]
+    return tuple(sorted(items)) if items else None
+
+
 def _parameter(name: str, converter: BaseConverter) -> Parameter:
     if isinstance(converter, IntegerConverter):
         return Parameter(name, "integer", minimum=None if converter.signed else 0)
@@ -110,8 +119,7 @@ def _parameter(name: str, converter: BaseConverter) -> Parameter:
     if isinstance(converter, UUIDConverter):
         return Parameter(name, format="uuid")
     if isinstance(converter, AnyConverter):
-        items = getattr(converter, "items", None)
-        return Parameter(name, enum=tuple(sorted(items)) if items else None)
+        return Parameter(name, enum=_any_items(converter))
     if isinstance(converter, PathConverter):
         return Parameter(name, description="the rest of the path: it may hold '/'")
     if isinstance(converter, UnicodeConverter):
