@@ -29,15 +29,13 @@ WORKDIR /src
 # Dependencies first, read from pyproject.toml, so this layer is rebuilt only when they change,
 # not on every source edit.
 COPY pyproject.toml README.md ./
-RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+RUN python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["examples"]))' \
         > /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt
 
-# Then the project itself (the gateway and both example apps), as a regular, non-editable
+# Then the gateway itself, as a regular, non-editable
 # install: the runtime image needs no source tree.
 COPY gateway/ gateway/
-COPY legacy_app/ legacy_app/
-COPY new_app/ new_app/
 # pip compiles the bytecode here, as the runtime user cannot write to /opt/venv. The runtime
 # never installs anything, so the installer (and the old setuptools that venv bundles) go.
 RUN pip install --no-cache-dir --no-deps . \
@@ -66,6 +64,9 @@ WORKDIR /app
 # Default configuration, owned by root and read-only for the gateway; mount your own folder
 # over /app/config (it is watched: edits to routes.yaml are picked up without a restart).
 COPY config/ /app/config/
+# The example apps are not part of the installed package: served from the working directory.
+COPY legacy_app/ /app/legacy_app/
+COPY new_app/ /app/new_app/
 # The SQLite database lives in /app/data, the one folder the gateway may write to.
 RUN mkdir -p /app/data \
  && chown gateway:gateway /app/data \

@@ -18,13 +18,13 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[examples]'
 	touch $(RUN_STAMP)
 
 # The test extra, and the bench extra too: mypy checks bench/ and tests/bench runs it.
 # It includes the package, so `make run` has nothing left to install afterwards.
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench,examples]'
 	touch $(DEV_STAMP) $(RUN_STAMP)
 
 # Everything a developer needs: the package, the test and the benchmark tools.

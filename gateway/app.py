@@ -27,22 +27,25 @@ from gateway.control.lifespan import ChildLifespan, GatewayLifespan
 from gateway.control.reloading import LiveRouteTable, TableBuilder
 from gateway.control.route_state import RouteStates
 from gateway.dispatcher import Gateway
+from gateway.frameworks import legacy_namer
+from gateway.frameworks import starlette as starlette_adapter
+from gateway.guide.service import Guide
 from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.importer import import_from_string
+from gateway.no_new_app import NOT_SET, legacy_only_check, no_new_app
 from gateway.observe.accounting import Accounting
 from gateway.observe.admin import AdminAPI
 from gateway.observe.metrics import GatewayMetrics
 from gateway.observe.own_endpoints import OwnEndpoints
 from gateway.routing.endpoints import (
-    flask_route_namer,
     starlette_routes,
     starlette_serves,
     starlette_templates,
-    werkzeug_map,
 )
 from gateway.routing.routes_file import (
     EntryCheck,
+    RoutesFileError,
     new_side_check,
     parse_routes,
     session_sticky_check,
@@ -67,13 +70,16 @@ class GatewayConfigError(ValueError):
     """Settings that cannot make a gateway; the message says which and why."""
 
 
-def load_apps(settings: GatewaySettings) -> tuple[WSGIApp, ASGIApp]:
-    """The legacy WSGI app and the new ASGI app named by the settings."""
-    apps = []
+def load_apps(settings: GatewaySettings) -> tuple[WSGIApp, ASGIApp | None]:
+    """The legacy WSGI app and the new ASGI app named by the settings (None: no new app)."""
+    apps: list[object] = []
     for setting, import_str in (
         ("GATEWAY_LEGACY_APP", settings.legacy_app),
         ("GATEWAY_NEW_APP", settings.new_app),
     ):
+        if import_str is None:
+            apps.append(None)
+            continue
         try:
             app = import_from_string(import_str)
         except ValueError as exc:
@@ -81,16 +87,18 @@ def load_apps(settings: GatewaySettings) -> tuple[WSGIApp, ASGIApp]:
         if not callable(app):
             raise GatewayConfigError(f'{setting}: "{import_str}" is not an application')
         apps.append(app)
-    return cast(WSGIApp, apps[0]), cast(ASGIApp, apps[1])
+    return cast(WSGIApp, apps[0]), cast(ASGIApp | None, apps[1])
 
 
 def table_builder(
-    settings: GatewaySettings, new_app: object, session: SessionReader | None
+    settings: GatewaySettings, new_app: object | None, session: SessionReader | None
 ) -> TableBuilder:
     checks: list[EntryCheck] = [session_sticky_check(session is not None, settings.legacy_app)]
-    routes = starlette_routes(new_app)
-    if routes is not None:
-        checks.append(new_side_check(partial(starlette_serves, routes), settings.new_app))
+    routes = starlette_routes(new_app) if new_app is not None else None
+    if new_app is None:
+        checks.append(legacy_only_check())
+    elif routes is not None:
+        checks.append(new_side_check(partial(starlette_serves, routes), str(settings.new_app)))
     else:
         logger.warning(
             "the new app (%s) does not list its routes: entries sent to it are not checked",
@@ -98,7 +106,10 @@ def table_builder(
         )
 
     def build(content: bytes, source: str) -> RouteTable:
-        return parse_routes(content, source, checks)
+        table = parse_routes(content, source, checks)
+        if new_app is None and table.default == "new":
+            raise RoutesFileError(source, [f"default: new, but {NOT_SET}: it must be legacy"])
+        return table
 
     return build
 
@@ -146,25 +157,28 @@ def create_app(
 ) -> Gateway:
     settings = settings or GatewaySettings()
     registry = registry or CollectorRegistry()
-    legacy_wsgi, new_asgi = load_apps(settings)
+    legacy_wsgi, new_app = load_apps(settings)
+    if new_app is None:
+        logger.warning("%s: every request is served by the legacy app", NOT_SET)
+    new_asgi = new_app or no_new_app
     metrics = GatewayMetrics(registry)
     session = flask_session_reader(legacy_wsgi)
-    build = table_builder(settings, new_asgi, session)
+    build = table_builder(settings, new_app, session)
     states = RouteStates(metrics)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if settings.metrics_auth and admin_token is None:
         raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=states.sync)
-    url_map = werkzeug_map(legacy_wsgi)
-    new_routes = starlette_routes(new_asgi)
+    new_routes = starlette_routes(new_app) if new_app is not None else None
     bridge = wsgi_bridge(legacy_wsgi, settings, metrics)
     sides = {
-        "legacy": Side(
-            "legacy",
-            bridge,
-            flask_route_namer(url_map) if url_map is not None else None,
+        "legacy": Side("legacy", bridge, legacy_namer(legacy_wsgi)),
+        "new": Side(
+            "new",
+            new_asgi,
+            starlette_adapter.namer(new_app) if new_app is not None else None,
+            templates=starlette_templates(new_routes or []),
         ),
-        "new": Side("new", new_asgi, templates=starlette_templates(new_routes or [])),
     }
     accounting = Accounting(metrics, states, settings.access_log)
     caller = SideCaller(
@@ -178,7 +192,11 @@ def create_app(
     mismatches: deque[dict[str, Any]] = deque(maxlen=settings.shadow_history)
     shadow = ShadowRunner(metrics, {"legacy": bridge, "new": new_asgi}, mismatches)
     context = Context(serving, metrics, session, shadow, settings.fallback_body_limit)
+    if settings.openapi_path == settings.metrics_path:
+        raise GatewayConfigError("GATEWAY_OPENAPI_PATH and GATEWAY_METRICS_PATH are the same path")
+    guide = Guide(legacy_app=legacy_wsgi, new_app=new_app, live=live, registry=registry)
     admin = AdminAPI(
+        guide=guide,
         token=admin_token,
         live=live,
         states=states,
@@ -194,6 +212,8 @@ def create_app(
         metrics_token=admin_token if settings.metrics_auth else None,
         side_header=settings.side_header,
         health_checks=(bridge.health_problem,) if isinstance(bridge, WSGIBridge) else (),
+        guide=guide,
+        openapi_path=settings.openapi_path,
     )
     lifespan = GatewayLifespan(
         [ChildLifespan(bridge, "the legacy bridge"), ChildLifespan(new_asgi, "the new app")],

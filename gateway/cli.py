@@ -1,7 +1,8 @@
-"""The `gateway` command: serve, check, routes."""
+"""The `gateway` command: serve, check, routes, inventory, openapi."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -28,12 +29,17 @@ from gateway.app import (
 )
 from gateway.behaviours.facts import flask_session_reader
 from gateway.behaviours.registry import BEHAVIOURS
+from gateway.frameworks import find_router
+from gateway.guide.inventory import Catalogue, records
+from gateway.guide.openapi import merged as merged_openapi
+from gateway.guide.openapi import new_document
+from gateway.guide.render import InventoryFormat, render
+from gateway.guide.traffic import MetricsFetchError
+from gateway.guide.traffic import fetch as fetch_traffic
 from gateway.routing.endpoints import (
     Endpoint,
-    flask_endpoints,
     starlette_endpoints,
     starlette_routes,
-    werkzeug_map,
 )
 from gateway.routing.routes_file import RoutesFileError, read_routes_file
 from gateway.routing.table import RouteTable
@@ -273,14 +279,16 @@ def routes(
     """List every endpoint of both apps and which side the table sends it to."""
     settings = _settings(routes_file, legacy_app, new_app)
     table, legacy, new = _load_table(settings)
-    url_map = werkzeug_map(legacy)
+    legacy_router = find_router(legacy)
     new_routes = starlette_routes(new)
     listing: list[tuple[str, Endpoint]] = []
-    if url_map is None:
+    if legacy_router is None:
         typer.echo(f"(the legacy app {settings.legacy_app} does not list its routes)", err=True)
     else:
-        listing += [("legacy", endpoint) for endpoint in flask_endpoints(url_map)]
-    if new_routes is None:
+        listing += [("legacy", route.endpoint()) for route in legacy_router.routes()]
+    if new is None:
+        typer.echo("(no new app: GATEWAY_NEW_APP is not set)", err=True)
+    elif new_routes is None:
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
         listing += [("new", endpoint) for endpoint in starlette_endpoints(new_routes)]
@@ -298,6 +306,58 @@ def routes(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
             f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."
         )
+
+
+MetricsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metrics",
+        help="A gateway's full /metrics URL, for traffic share and p99 (repeatable: summed).",
+    ),
+]
+
+
+@cli.command(short_help="Every legacy endpoint, what it depends on, and where it stands.")
+def inventory(
+    output: Annotated[
+        InventoryFormat, typer.Option("--format", help="table, json or markdown.")
+    ] = "table",
+    metrics: MetricsOption = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token for /metrics [env: GATEWAY_ADMIN_TOKEN].", hidden=True),
+    ] = None,
+    routes_file: RoutesOption = None,
+    legacy_app: LegacyOption = None,
+    new_app: NewOption = None,
+) -> None:
+    """Every legacy endpoint: its view, hooks, request-local state, target, traffic, and a
+    suggested migration order (busiest and least coupled first)."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    table, legacy, new = _load_table(settings)
+    traffic = None
+    if metrics:
+        secret = token or (
+            settings.admin_token.get_secret_value() if settings.admin_token else None
+        )
+        try:
+            traffic = fetch_traffic(metrics, secret)
+        except MetricsFetchError as exc:
+            _fail(str(exc))
+    catalogue = Catalogue.build(legacy, new)
+    typer.echo(render(records(catalogue, table, traffic), output))
+
+
+@cli.command(short_help="One OpenAPI document for both apps.")
+def openapi(
+    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+) -> None:
+    """Print one OpenAPI document for both apps: the new app's operations where the table
+    sends them to the new side, the legacy endpoints everywhere else."""
+    settings = _settings(routes_file, legacy_app, new_app)
+    table, legacy, new = _load_table(settings)
+    document = merged_openapi(Catalogue.build(legacy, new), table, new_document(new), new)
+    typer.echo(json.dumps(document, indent=2))
 
 
 def main() -> None:

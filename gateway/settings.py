@@ -20,7 +20,10 @@ class GatewaySettings(BaseSettings):
     legacy_app: str = Field(
         "legacy_app.wsgi:app", description="WSGI application served as the legacy side"
     )
-    new_app: str = Field("new_app.main:app", description="ASGI application served as the new side")
+    new_app: str | None = Field(
+        "new_app.main:app",
+        description="ASGI application served as the new side; empty: none (every entry legacy)",
+    )
     routes_file: Path = Field(Path("config/routes.yaml"), description="the route table")
     watch_routes: bool = Field(
         True, description="reload the route table when the routes file changes"
@@ -124,12 +127,33 @@ class GatewaySettings(BaseSettings):
         description="JSON shape of the answers the gateway gives itself (400, 408, 413, 500, "
         "503, 504); placeholders {status}, {error}, {detail}, {side}, {request_id}",
     )
+    openapi_path: str | None = Field(
+        None,
+        description="also serve the merged OpenAPI document of both apps here, without a token "
+        "(e.g. /openapi.json); unset: only at /_gateway/openapi.json, with the admin token",
+    )
     log_level: LogLevel = "info"
 
     @field_validator("error_template")
     @classmethod
     def _error_template_is_valid(cls, value: str) -> str:
         ErrorShape(value)  # raises ValueError saying what is wrong
+        return value
+
+    @field_validator("new_app")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("openapi_path")
+    @classmethod
+    def _openapi_path_is_public(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        if value == "/_gateway" or value.startswith("/_gateway/"):
+            raise ValueError("must be outside /_gateway/ (the admin document is there already)")
         return value
 
     @field_validator("metrics_path")

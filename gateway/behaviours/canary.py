@@ -74,6 +74,10 @@ class CanaryOptions(EntryOptions):
         return True
 
     @property
+    def moved(self) -> bool:
+        return self.weight == 100
+
+    @property
     def reads_session(self) -> bool:
         return self.sticky is not None and self.sticky.kind == "session"
 

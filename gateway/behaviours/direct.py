@@ -50,6 +50,10 @@ class NewOptions(EntryOptions):
     def serves_new(self) -> bool:
         return True
 
+    @property
+    def moved(self) -> bool:
+        return True
+
 
 class Legacy(_Direct):
     name: ClassVar[str] = "legacy"

@@ -7,11 +7,11 @@ tampered or expired cookie gives no fact at all, never a value chosen by the cli
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from flask import Flask
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
@@ -105,6 +105,10 @@ def flask_session_reader(app: object) -> SessionReader | None:
 
 
 def _flask_app(app: object) -> Any:
+    if "flask" not in sys.modules:  # a Flask app imported it; other apps never need Flask
+        return None
+    from flask import Flask
+
     for candidate in unwrap(app):
         if isinstance(candidate, Flask):
             return candidate

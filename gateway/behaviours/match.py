@@ -140,6 +140,10 @@ class MatchOptions(EntryOptions):
         return self.otherwise == "new" or any(rule.side == "new" for rule in self.rules)
 
     @property
+    def moved(self) -> bool:
+        return self.otherwise == "new" and all(rule.side == "new" for rule in self.rules)
+
+    @property
     def reads_session(self) -> bool:
         return any(rule.session is not None for rule in self.rules)
 

@@ -54,6 +54,11 @@ class EntryOptions(BaseModel):
         return False
 
     @property
+    def moved(self) -> bool:
+        """Whether the new side answers every request of the entry (the route has moved)."""
+        return False
+
+    @property
     def reaches_new(self) -> bool:
         """Whether the new side gets this route's requests at all, served or shadowed."""
         return self.serves_new

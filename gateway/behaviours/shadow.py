@@ -109,6 +109,10 @@ class ShadowEntryOptions(EntryOptions):
         return self.primary == "new"
 
     @property
+    def moved(self) -> bool:
+        return self.primary == "new"
+
+    @property
     def reaches_new(self) -> bool:
         return True
 

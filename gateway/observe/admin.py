@@ -16,7 +16,7 @@ import hmac
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any
 
@@ -28,12 +28,14 @@ from gateway.behaviours.registry import BEHAVIOURS
 from gateway.behaviours.shadow import SHADOW_OUTCOMES
 from gateway.control.reloading import LiveRouteTable
 from gateway.control.route_state import RouteStates
+from gateway.guide.service import Guide, GuideUnavailable
 from gateway.http.headers import get as get_header
 from gateway.http.responses import send_json
 from gateway.observe.metrics import GatewayMetrics, collect, name_of
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
+OPENAPI_PATH = PREFIX + "/openapi.json"  # the merged document of both apps (gateway.guide)
 
 NO_STORE = [
     (b"cache-control", b"no-store"),
@@ -75,8 +77,10 @@ class AdminAPI:
         mismatches: Iterable[dict[str, Any]],
         registry: CollectorRegistry,
         metrics: GatewayMetrics,
+        guide: Guide | None = None,
     ) -> None:
         self.token = token
+        self.guide = guide
         self.live = live
         self.states = states
         self.mismatches = mismatches
@@ -102,6 +106,9 @@ class AdminAPI:
             body = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
             extra = [(b"www-authenticate", b'Bearer realm="gateway"')]
             return await _json(send, 401, body, extra)
+        guided = self._guided(path)
+        if guided is not None:
+            return await self._answer_guided(scope, send, guided)
         handler = (
             self._api.get(path.removeprefix(API_PREFIX)) if path.startswith(API_PREFIX) else None
         )
@@ -110,6 +117,24 @@ class AdminAPI:
         if scope["method"] not in ("GET", "HEAD"):
             return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
         return await _json(send, 200, handler())
+
+    def _guided(self, path: str) -> Callable[[], Awaitable[dict[str, Any]]] | None:
+        if self.guide is None:
+            return None
+        return {
+            OPENAPI_PATH: self.guide.openapi,
+            API_PREFIX + "inventory": self.guide.inventory,
+        }.get(path)
+
+    async def _answer_guided(
+        self, scope: Scope, send: Send, build: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> int:
+        if scope["method"] not in ("GET", "HEAD"):
+            return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
+        try:
+            return await _json(send, 200, await build())
+        except GuideUnavailable as exc:
+            return await _json(send, 503, {"error": "guide_unavailable", "detail": str(exc)})
 
     async def _asset(self, send: Send, name: str) -> int:
         folder = resources.files("gateway.observe") / "dashboard"

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.exchange import Exchange
+from gateway.guide.service import Guide, GuideUnavailable
 from gateway.http import headers
 from gateway.http.responses import send_json
 from gateway.observe.accounting import Accounting
@@ -37,6 +38,8 @@ class OwnEndpoints:
         metrics_token: str | None = None,
         side_header: bool = True,
         health_checks: tuple[Callable[[], str | None], ...] = (),
+        guide: Guide | None = None,
+        openapi_path: str | None = None,
     ) -> None:
         self.admin = admin
         self.registry = registry
@@ -47,12 +50,16 @@ class OwnEndpoints:
         # Each returns why the process cannot serve (e.g. WSGI threads stuck at their cap), or None.
         self.health_checks = health_checks
         self.draining = False  # set when the server begins to shut down
+        self.guide = guide
+        # Where API consumers get the merged OpenAPI document without a token (None: nowhere).
+        self.openapi_path = openapi_path if guide is not None else None
 
     def owns(self, path: str) -> bool:
         return (
             path == HEALTH_PATH
             or (path == self.metrics_path and bool(self.metrics_path))
             or is_admin_path(path)
+            or path == self.openapi_path
         )
 
     async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
@@ -73,7 +80,10 @@ class OwnEndpoints:
         elif exchange.path == self.metrics_path:
             await self._metrics(exchange.scope, send_with_headers)
         else:
-            await self.admin(exchange.scope, receive, send_with_headers, exchange.path)
+            if exchange.path == self.openapi_path:
+                await self._openapi(send_with_headers)
+            else:
+                await self.admin(exchange.scope, receive, send_with_headers, exchange.path)
             if self.accounting.access_log:
                 duration = time.perf_counter() - exchange.started
                 self.accounting.log(exchange, GATEWAY_ROUTE, GATEWAY_SIDE, status, duration)
@@ -86,6 +96,16 @@ class OwnEndpoints:
             problems.insert(0, "draining: the process is shutting down")
         body = {"status": "unhealthy" if problems else "ok", "problems": problems}
         await send_json(send, 503 if problems else 200, body, [(b"cache-control", b"no-store")])
+
+    async def _openapi(self, send: Send) -> None:
+        assert self.guide is not None  # openapi_path is None without a guide
+        try:
+            document = await self.guide.openapi()
+        except GuideUnavailable as exc:
+            body = {"error": "openapi_unavailable", "detail": str(exc)}
+            await send_json(send, 503, body, [(b"cache-control", b"no-store")])
+            return
+        await send_json(send, 200, document, [(b"cache-control", b"no-cache")])
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         if self.metrics_token is not None and not token_matches(

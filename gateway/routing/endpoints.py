@@ -156,6 +156,11 @@ def _walk(routes: list[BaseRoute], prefix: str) -> Iterator[tuple[str, BaseRoute
             yield prefix + route.path, route
 
 
+def starlette_walk(routes: list[BaseRoute]) -> Iterator[tuple[str, BaseRoute]]:
+    """Every endpoint route of a Starlette router, with its full template."""
+    return _walk(routes, "")
+
+
 def starlette_templates(routes: list[BaseRoute]) -> dict[int, str]:
     """Full templates by route object: Starlette records the route it matched in
     `scope["route"]`, but a route of an included router only knows its path within it."""

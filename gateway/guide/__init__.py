@@ -1,0 +1,1 @@
+"""A migration guide: the legacy endpoints, what each depends on, and one OpenAPI document."""

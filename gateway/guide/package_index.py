@@ -1,0 +1,256 @@
+"""The modules of one Python package, parsed with `ast` and never imported: what each defines,
+imports and names as constants, and what a dotted name in it refers to.
+
+Used by gateway.guide.flask_analysis to follow calls from a Flask view into the application's
+own code. Only the package's files are read; anything outside it (Flask, SQLAlchemy, the
+standard library) is a boundary the analysis does not cross.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+# Where Flask's context locals and `abort` come from, whichever public module a codebase uses.
+FLASK_MODULES = frozenset({"flask", "flask.globals", "flask.helpers", "werkzeug.exceptions"})
+PROXIES = frozenset({"g", "request", "session", "current_app"})
+BUILTINS = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    module: str
+    qualname: str
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.qualname}"
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """What a name refers to: a package function or class, a module, a Flask context local
+    (`proxy`), Flask's `abort`, an HTTP exception class (`status`), or a constant."""
+
+    kind: str  # "function", "class", "module", "proxy", "abort", "status", "constant", "outside"
+    module: str = ""
+    name: str = ""
+    value: object = None
+
+    @property
+    def ref(self) -> FunctionRef:
+        return FunctionRef(self.module, self.name)
+
+
+@dataclass(slots=True)
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+    is_package: bool
+    functions: dict[str, FunctionNode] = field(default_factory=dict)  # by qualname
+    classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+    imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # (module, attr)
+    constants: dict[str, object] = field(default_factory=dict)
+
+
+class PackageIndex:
+    """Lazily parsed modules of `package` (a top-level package name)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self._modules: dict[str, Module | None] = {}
+        spec = importlib.util.find_spec(package)
+        origin = spec.origin if spec is not None else None
+        self.root = Path(origin).parent.parent if origin else Path(".")
+        self._method_names: dict[str, list[FunctionRef]] | None = None
+
+    def owns(self, module: str) -> bool:
+        return module == self.package or module.startswith(self.package + ".")
+
+    def relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def module(self, name: str) -> Module | None:
+        if name not in self._modules:
+            self._modules[name] = self._load(name) if self.owns(name) else None
+        return self._modules[name]
+
+    def _load(self, name: str) -> Module | None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return None
+        path = Path(spec.origin)
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return None  # not followed: calls into it add nothing
+        module = Module(name, path, tree, is_package=path.name == "__init__.py")
+        _Indexer(module).visit(tree)
+        return module
+
+    def function(self, ref: FunctionRef) -> tuple[Module, FunctionNode] | None:
+        module = self.module(ref.module)
+        if module is None or ref.qualname not in module.functions:
+            return None
+        return module, module.functions[ref.qualname]
+
+    def resolve(self, module: Module, name: str, depth: int = 0) -> Symbol | None:
+        """What a module-level name of `module` is (following re-exports in the package)."""
+        if name in module.functions:
+            return Symbol("function", module.name, name)
+        if name in module.classes:
+            return Symbol("class", module.name, name)
+        if name in module.imports:
+            source, attr = module.imports[name]
+            if attr is None:
+                return self._module_symbol(source)
+            return self.member(source, attr, depth + 1)
+        if name in module.constants:
+            return Symbol("constant", module.name, name, module.constants[name])
+        return None
+
+    def member(self, source: str, attr: str, depth: int = 0) -> Symbol | None:
+        """`source.attr`, where `source` is a module name."""
+        if source in FLASK_MODULES:
+            if attr in PROXIES:
+                return Symbol("proxy", source, attr)
+            if attr == "abort":
+                return Symbol("abort", source, attr)
+            status = _http_status(source, attr)
+            if status is not None:
+                return Symbol("status", source, attr, status)
+            return Symbol("outside", source, attr)
+        if not self.owns(source) or depth > 8:
+            return Symbol("outside", source, attr)
+        submodule = f"{source}.{attr}"
+        if self.module(submodule) is not None:
+            return Symbol("module", submodule)
+        module = self.module(source)
+        if module is None:
+            return Symbol("outside", source, attr)
+        return self.resolve(module, attr, depth + 1)
+
+    def _module_symbol(self, name: str) -> Symbol:
+        if self.owns(name) or name in FLASK_MODULES:
+            return Symbol("module", name)
+        return Symbol("outside", name)
+
+    def methods_named(self, name: str) -> list[FunctionRef]:
+        """Methods of the package's classes called `name` (for calls on objects of unknown type)."""
+        if self._method_names is None:
+            self._method_names = {}
+            for module_name in self.all_modules():
+                module = self.module(module_name)
+                assert module is not None
+                for qualname in module.functions:
+                    owner, _, method = qualname.rpartition(".")
+                    if owner in module.classes:
+                        self._method_names.setdefault(method, []).append(
+                            FunctionRef(module_name, qualname)
+                        )
+        return self._method_names.get(name, [])
+
+    def all_modules(self) -> list[str]:
+        top = self.module(self.package)
+        if top is None:
+            return []
+        names = [self.package]
+        if top.is_package:
+            for path in sorted(top.path.parent.rglob("*.py")):
+                parts = path.relative_to(top.path.parent).with_suffix("").parts
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                if parts:
+                    names.append(".".join((self.package, *parts)))
+        return [name for name in names if self.module(name) is not None]
+
+
+class _Indexer(ast.NodeVisitor):
+    """Fills a Module: definitions by qualname (as Python spells `__qualname__`), every import
+    (at any depth: Flask apps import inside factories), module-level constants."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.scope: list[str] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._function(node)
+
+    def _function(self, node: FunctionNode) -> None:
+        qualname = ".".join([*self.scope, node.name])
+        self.module.functions[qualname] = node
+        self.scope += [node.name, "<locals>"]
+        self.generic_visit(node)
+        del self.scope[-2:]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.module.classes[".".join([*self.scope, node.name])] = node
+        self.scope.append(node.name)
+        self.generic_visit(node)
+        self.scope.pop()
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self.module.imports[alias.asname] = (alias.name, None)
+            else:
+                top = alias.name.partition(".")[0]
+                self.module.imports[top] = (top, None)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        source = _absolute(self.module, node.module, node.level)
+        for alias in node.names:
+            if alias.name != "*":
+                self.module.imports[alias.asname or alias.name] = (source, alias.name)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if not self.scope and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self.module.constants[target.id] = node.value.value
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if (
+            not self.scope
+            and isinstance(node.target, ast.Name)
+            and isinstance(node.value, ast.Constant)
+        ):
+            self.module.constants[node.target.id] = node.value.value
+        self.generic_visit(node)
+
+
+def _absolute(module: Module, name: str | None, level: int) -> str:
+    if level == 0:
+        return name or ""
+    parts = module.name.split(".")
+    base = parts if module.is_package else parts[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join([*base, name] if name else base)
+
+
+def _http_status(source: str, attr: str) -> int | None:
+    """The status of an HTTP exception class Werkzeug defines (`NotFound` -> 404)."""
+    if source not in ("werkzeug.exceptions", "flask"):
+        return None
+    import werkzeug.exceptions
+
+    found = getattr(werkzeug.exceptions, attr, None)
+    code = getattr(found, "code", None)
+    if isinstance(found, type) and isinstance(code, int):
+        return code
+    return None
