@@ -2,14 +2,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from new_app.database import DbSession
+from new_app.database import Db
 
 router = APIRouter()
 
 
 @router.get("/health")
-def health(db: DbSession) -> dict[str, str]:
+async def health(db: Db) -> dict[str, str]:
     # A process without its database is down, whatever its event loop says.
-    db.execute(text("SELECT 1"))
+    await db.run(_select_one)
     return {"status": "ok"}
+
+
+def _select_one(db: Session) -> None:
+    db.execute(text("SELECT 1"))
