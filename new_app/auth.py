@@ -12,6 +12,7 @@ from legacy_app.settings import Settings
 from new_app.database import get_database
 from new_app.errors import ApiError
 from new_app.legacy_session import LegacySessionReader
+from new_app.session_vary import mark_session_read
 
 
 async def authenticate(request: Request) -> User:
@@ -28,6 +29,7 @@ async def authenticate(request: Request) -> User:
         if user is None:
             raise ApiError(401, "Invalid API token")
         return user
+    mark_session_read(request)
     user_id = _session_reader(request).user_id(request.cookies.get(_cookie_name(request)))
     session_user = await db.run(get_row, User, user_id) if user_id is not None else None
     if session_user is None:

@@ -18,6 +18,7 @@ from new_app.database import DEFAULT_THREADS, Database
 from new_app.errors import install_error_handlers
 from new_app.head import HeadAsGetMiddleware
 from new_app.legacy_session import LegacySessionReader
+from new_app.session_vary import SessionVaryMiddleware
 
 API_PREFIX = "/api"
 API_ROUTERS: tuple[APIRouter, ...] = (users.router, tickets.router, comments.router)
@@ -56,6 +57,7 @@ def create_app(
     app.state.legacy_sessions = LegacySessionReader(settings.secret_key)
     install_error_handlers(app)
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(SessionVaryMiddleware)
     app.include_router(health.router)
     # The legacy /api blueprint authenticated in before_request, before parsing anything;
     # router dependencies run before the endpoint's own, which keeps that order.
