@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from legacy_app.db import init_db
 from legacy_app.settings import Settings
 from new_app import comments, health, tickets, users
+from new_app.allowed_methods import AllowedMethods
 from new_app.context import bind_request_context
 from new_app.database import DEFAULT_THREADS, Database
 from new_app.errors import install_error_handlers
@@ -55,7 +56,7 @@ def create_app(
     app.state.database_threads = database_threads
     app.state.started = False
     app.state.legacy_sessions = LegacySessionReader(settings.secret_key)
-    install_error_handlers(app)
+    install_error_handlers(app, AllowedMethods(migrated_endpoints()))
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(SessionVaryMiddleware)
     app.include_router(health.router)
