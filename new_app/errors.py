@@ -13,14 +13,17 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from werkzeug.exceptions import default_exceptions
 
 from new_app.allowed_methods import AllowedMethods
 from new_app.validation_messages import describe_validation_error
 
 logger = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499
 
 ERROR_CODES: dict[int, str] = {
     400: "bad_request",
@@ -100,6 +103,14 @@ async def _handle_validation_error(_request: Request, exc: Exception) -> JSONRes
     return error_response(status, message)
 
 
+async def _handle_client_disconnect(_request: Request, _exc: Exception) -> Response:
+    # The client left before its body arrived (a load generator's timeout, most often): nothing
+    # was changed and nobody will read the answer. Unhandled, it would be a 500 with a
+    # traceback in the log for every such request. 499 is nginx's "client closed request",
+    # so access logs and metrics count it on the client's side.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # Starlette's ServerErrorMiddleware calls this, then re-raises so the server logs it.
     return error_response(500, default_message(500))
@@ -109,4 +120,5 @@ def install_error_handlers(app: FastAPI, allowed: AllowedMethods) -> None:
     app.add_exception_handler(ApiError, _handle_api_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler(allowed))
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(ClientDisconnect, _handle_client_disconnect)
     app.add_exception_handler(Exception, _handle_unexpected)
