@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from legacy_app.models import Comment, User, utcnow
+from legacy_app.models import Comment, utcnow
 from new_app import audit
+from new_app.auth import Caller
 from new_app.context import CurrentUser
 from new_app.database import Db
 from new_app.errors import ApiError
@@ -41,7 +42,7 @@ async def create_comment(
     return await db.run(_create_comment, ticket_id, body, user)
 
 
-def _create_comment(db: Session, ticket_id: int, body: CommentCreate, user: User) -> CommentOut:
+def _create_comment(db: Session, ticket_id: int, body: CommentCreate, user: Caller) -> CommentOut:
     ticket = get_visible_ticket(db, ticket_id)
     if ticket.status == "closed":
         raise ApiError(409, f"Ticket {ticket_id} is closed")

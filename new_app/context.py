@@ -14,13 +14,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from legacy_app.models import User
-from new_app.auth import authenticate
+from new_app.auth import Caller, authenticate
 
 
 @dataclass(frozen=True)
 class RequestContext:
-    user: User
+    user: Caller
     remote_addr: str | None
     request_id: str | None
 
@@ -37,7 +36,7 @@ def current() -> RequestContext:
         ) from None
 
 
-async def bind_request_context(request: Request) -> AsyncIterator[User]:
+async def bind_request_context(request: Request) -> AsyncIterator[Caller]:
     user = await authenticate(request)
     # Must be async: a sync dependency runs in a worker thread, and a ContextVar set there
     # would never reach the endpoint.
@@ -53,4 +52,4 @@ async def bind_request_context(request: Request) -> AsyncIterator[User]:
         _current.reset(token)
 
 
-CurrentUser = Annotated[User, Depends(bind_request_context)]
+CurrentUser = Annotated[Caller, Depends(bind_request_context)]

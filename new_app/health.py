@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 from new_app.database import Db
 
@@ -12,9 +11,9 @@ router = APIRouter()
 @router.get("/health")
 async def health(db: Db) -> dict[str, str]:
     # A process without its database is down, whatever its event loop says.
-    await db.run(_select_one)
+    await db.run_core(_select_one)
     return {"status": "ok"}
 
 
-def _select_one(db: Session) -> None:
-    db.execute(text("SELECT 1"))
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))

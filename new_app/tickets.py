@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from legacy_app.db import get_row
 from legacy_app.models import STAFF_ROLES, Ticket, User, utcnow
 from new_app import audit
+from new_app.auth import Caller
 from new_app.context import CurrentUser
 from new_app.database import Db
 from new_app.errors import ApiError, invalid_field
@@ -34,14 +35,14 @@ def get_visible_ticket(db: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def visible_tickets(user: User) -> Select[Ticket]:
+def visible_tickets(user: Caller) -> Select[Ticket]:
     stmt = select(Ticket).order_by(Ticket.id)
     if not is_staff():
         stmt = stmt.where(Ticket.requester_id == user.id)
     return stmt
 
 
-def filtered_tickets(user: User, filters: TicketFilters) -> Select[Ticket]:
+def filtered_tickets(user: Caller, filters: TicketFilters) -> Select[Ticket]:
     stmt = visible_tickets(user)
     if filters.status:
         stmt = stmt.where(Ticket.status == filters.status)
@@ -71,7 +72,7 @@ async def create_ticket(
     return ticket
 
 
-def _create_ticket(db: Session, body: TicketCreate, user: User) -> TicketOut:
+def _create_ticket(db: Session, body: TicketCreate, user: Caller) -> TicketOut:
     set_fields = [
         name
         for name, value in (("assignee_id", body.assignee_id), ("requester_id", body.requester_id))

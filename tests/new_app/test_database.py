@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
@@ -55,6 +55,17 @@ def test_an_error_in_the_work_reaches_the_caller_and_frees_the_connection(engine
 
     with pytest.raises(LookupError, match="no such thing"):
         anyio.run(main)
+    assert checked_out(engine) == 0
+
+
+def test_run_core_gives_a_connection_and_takes_it_back(engine: Engine) -> None:
+    def count_users(connection: Connection) -> int:
+        return len(connection.execute(select(User.id)).all())
+
+    async def main() -> int:
+        return await Database(engine).run_core(count_users)
+
+    assert anyio.run(main) == 5
     assert checked_out(engine) == 0
 
 
