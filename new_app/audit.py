@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
 from legacy_app.models import AuditEvent
 from new_app.context import current
 
@@ -11,7 +13,8 @@ logger = logging.getLogger(__name__)
 _REQUEST_ID_MAX_LENGTH = 200
 
 
-def record(action: str, target: str) -> AuditEvent:
+def record(db: Session, action: str, target: str) -> AuditEvent:
+    """Adds the event to `db`, the session of the change: it commits or rolls back with it."""
     context = current()
     request_id = context.request_id
     event = AuditEvent(
@@ -21,7 +24,7 @@ def record(action: str, target: str) -> AuditEvent:
         remote_addr=context.remote_addr,
         request_id=request_id[:_REQUEST_ID_MAX_LENGTH] if request_id else None,
     )
-    context.db.add(event)
+    db.add(event)
     logger.info(
         "%s %s by user %s from %s (request %s)",
         action,

@@ -1,7 +1,7 @@
 """Request-local state for helpers deep in the code: the FastAPI answer to Flask's `g`.
 
-A dependency with `yield` sets a ContextVar before the endpoint runs. Sync endpoints and their
-helpers run in a worker thread that gets a copy of the context, so `current()` works there
+A dependency with `yield` sets a ContextVar before the endpoint runs. Database work runs in a
+worker thread that gets a copy of the context (`Database.run`), so `current()` works there
 too, and concurrent requests each see their own value.
 """
 
@@ -13,17 +13,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
-from legacy_app.models import User
-from new_app.auth import load_current_user
-from new_app.database import DbSession
+from new_app.auth import Caller, authenticate
 
 
 @dataclass(frozen=True)
 class RequestContext:
-    user: User
-    db: Session
+    user: Caller
     remote_addr: str | None
     request_id: str | None
 
@@ -40,16 +36,12 @@ def current() -> RequestContext:
         ) from None
 
 
-async def bind_request_context(
-    request: Request,
-    user: Annotated[User, Depends(load_current_user)],
-    db: DbSession,
-) -> AsyncIterator[User]:
+async def bind_request_context(request: Request) -> AsyncIterator[Caller]:
+    user = await authenticate(request)
     # Must be async: a sync dependency runs in a worker thread, and a ContextVar set there
     # would never reach the endpoint.
     context = RequestContext(
         user=user,
-        db=db,
         remote_addr=request.client.host if request.client else None,
         request_id=request.headers.get("x-request-id"),
     )
@@ -60,4 +52,4 @@ async def bind_request_context(
         _current.reset(token)
 
 
-CurrentUser = Annotated[User, Depends(bind_request_context)]
+CurrentUser = Annotated[Caller, Depends(bind_request_context)]

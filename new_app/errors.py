@@ -8,18 +8,22 @@ Clients of the Flask app parse this shape, so FastAPI's `{"detail": ...}` must n
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from werkzeug.exceptions import default_exceptions
 
+from new_app.allowed_methods import AllowedMethods
 from new_app.validation_messages import describe_validation_error
 
 logger = logging.getLogger(__name__)
+
+CLIENT_CLOSED_REQUEST = 499
 
 ERROR_CODES: dict[int, str] = {
     400: "bad_request",
@@ -72,10 +76,25 @@ async def _handle_api_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.message)
 
 
-async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    # Keeps `Allow` on 405s; the body is always ours.
-    return error_response(exc.status_code, default_message(exc.status_code), exc.headers)
+def _http_exception_handler(
+    allowed: AllowedMethods,
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed.header(_route_path(request))
+        # The body is always ours.
+        return error_response(exc.status_code, default_message(exc.status_code), headers)
+
+    return handle
+
+
+def _route_path(request: Request) -> str:
+    # What Starlette's routes match against: the path below the app's mount point.
+    path: str = request.scope["path"]
+    root_path: str = request.scope.get("root_path", "")
+    return path.removeprefix(root_path) if root_path else path
 
 
 async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -84,13 +103,22 @@ async def _handle_validation_error(_request: Request, exc: Exception) -> JSONRes
     return error_response(status, message)
 
 
+async def _handle_client_disconnect(_request: Request, _exc: Exception) -> Response:
+    # The client left before its body arrived (a load generator's timeout, most often): nothing
+    # was changed and nobody will read the answer. Unhandled, it would be a 500 with a
+    # traceback in the log for every such request. 499 is nginx's "client closed request",
+    # so access logs and metrics count it on the client's side.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # Starlette's ServerErrorMiddleware calls this, then re-raises so the server logs it.
     return error_response(500, default_message(500))
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, allowed: AllowedMethods) -> None:
     app.add_exception_handler(ApiError, _handle_api_error)
-    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler(allowed))
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(ClientDisconnect, _handle_client_disconnect)
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from new_app.database import DbSession
+from new_app.database import Db
 
 router = APIRouter()
 
 
 @router.get("/health")
-def health(db: DbSession) -> dict[str, str]:
+async def health(db: Db) -> dict[str, str]:
     # A process without its database is down, whatever its event loop says.
-    db.execute(text("SELECT 1"))
+    await db.run_core(_select_one)
     return {"status": "ok"}
+
+
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))

@@ -10,13 +10,16 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from legacy_app.db import create_session_factory, init_db
+from legacy_app.db import init_db
 from legacy_app.settings import Settings
 from new_app import comments, health, tickets, users
+from new_app.allowed_methods import AllowedMethods
 from new_app.context import bind_request_context
+from new_app.database import DEFAULT_THREADS, Database
 from new_app.errors import install_error_handlers
 from new_app.head import HeadAsGetMiddleware
 from new_app.legacy_session import LegacySessionReader
+from new_app.session_vary import SessionVaryMiddleware
 
 API_PREFIX = "/api"
 API_ROUTERS: tuple[APIRouter, ...] = (users.router, tickets.router, comments.router)
@@ -32,7 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # Off the event loop: first start creates tables and hashes the demo password (scrypt).
     engine = await to_thread.run_sync(init_db, settings.database_url)
-    app.state.session_factory = create_session_factory(engine)
+    app.state.database = Database(engine, app.state.database_threads)
     app.state.started = True
     try:
         yield
@@ -40,15 +43,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, database_threads: int = DEFAULT_THREADS
+) -> FastAPI:
+    """`database_threads`: how many requests may use the database at once (see database.py)."""
+    if database_threads < 1:
+        raise ValueError(f"database_threads must be at least 1, got {database_threads}")
     settings = settings or Settings.from_env()
     # No slash redirects: Flask answers 404 for "/api/tickets/", and so must we.
     app = FastAPI(title="Help desk (new)", lifespan=lifespan, redirect_slashes=False)
     app.state.settings = settings
+    app.state.database_threads = database_threads
     app.state.started = False
     app.state.legacy_sessions = LegacySessionReader(settings.secret_key)
-    install_error_handlers(app)
+    install_error_handlers(app, AllowedMethods(migrated_endpoints()))
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(SessionVaryMiddleware)
     app.include_router(health.router)
     # The legacy /api blueprint authenticated in before_request, before parsing anything;
     # router dependencies run before the endpoint's own, which keeps that order.

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 from legacy_app.db import get_row
 from legacy_app.models import STAFF_ROLES, Ticket, User, utcnow
 from new_app import audit
+from new_app.auth import Caller
 from new_app.context import CurrentUser
-from new_app.database import DbSession
+from new_app.database import Db
 from new_app.errors import ApiError, invalid_field
 from new_app.json_body import json_body
 from new_app.pagination import paginate
@@ -34,14 +35,14 @@ def get_visible_ticket(db: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def visible_tickets(user: User) -> Select[Ticket]:
+def visible_tickets(user: Caller) -> Select[Ticket]:
     stmt = select(Ticket).order_by(Ticket.id)
     if not is_staff():
         stmt = stmt.where(Ticket.requester_id == user.id)
     return stmt
 
 
-def filtered_tickets(user: User, filters: TicketFilters) -> Select[Ticket]:
+def filtered_tickets(user: Caller, filters: TicketFilters) -> Select[Ticket]:
     stmt = visible_tickets(user)
     if filters.status:
         stmt = stmt.where(Ticket.status == filters.status)
@@ -55,16 +56,23 @@ def filtered_tickets(user: User, filters: TicketFilters) -> Select[Ticket]:
 
 
 @router.get("/tickets")
-def list_tickets(
-    user: CurrentUser, db: DbSession, filters: Filters, paging: Paging
+async def list_tickets(
+    user: CurrentUser, db: Db, filters: Filters, paging: Paging
 ) -> Page[TicketOut]:
-    return paginate(db, filtered_tickets(user, filters), paging, TicketOut.model_validate)
+    stmt = filtered_tickets(user, filters)
+    return await db.run(paginate, stmt, paging, TicketOut.model_validate)
 
 
 @router.post("/tickets", status_code=201)
-def create_ticket(
-    body: NewTicketBody, user: CurrentUser, db: DbSession, response: Response
+async def create_ticket(
+    body: NewTicketBody, user: CurrentUser, db: Db, response: Response
 ) -> TicketOut:
+    ticket = await db.run(_create_ticket, body, user)
+    response.headers["Location"] = f"/api/tickets/{ticket.id}"
+    return ticket
+
+
+def _create_ticket(db: Session, body: TicketCreate, user: Caller) -> TicketOut:
     set_fields = [
         name
         for name, value in (("assignee_id", body.assignee_id), ("requester_id", body.requester_id))
@@ -86,9 +94,8 @@ def create_ticket(
     )
     db.add(ticket)
     db.flush()
-    audit.record("ticket.create", f"ticket:{ticket.id}")
+    audit.record(db, "ticket.create", f"ticket:{ticket.id}")
     db.commit()
-    response.headers["Location"] = f"/api/tickets/{ticket.id}"
     return TicketOut.model_validate(ticket)
 
 
@@ -106,13 +113,21 @@ def _check_requester(db: Session, requester_id: int | None) -> None:
 
 
 @router.get("/tickets/{ticket_id:int}")
-def get_ticket(ticket_id: int, db: DbSession) -> TicketOut:
+async def get_ticket(ticket_id: int, db: Db) -> TicketOut:
+    return await db.run(_visible_ticket_out, ticket_id)
+
+
+def _visible_ticket_out(db: Session, ticket_id: int) -> TicketOut:
     return TicketOut.model_validate(get_visible_ticket(db, ticket_id))
 
 
 @router.patch("/tickets/{ticket_id:int}")
-def update_ticket(ticket_id: int, body: TicketChangesBody, db: DbSession) -> TicketOut:
+async def update_ticket(ticket_id: int, body: TicketChangesBody, db: Db) -> TicketOut:
     changes = body.model_dump(include=body.model_fields_set)
+    return await db.run(_update_ticket, ticket_id, changes)
+
+
+def _update_ticket(db: Session, ticket_id: int, changes: dict[str, object]) -> TicketOut:
     ticket = get_visible_ticket(db, ticket_id)
     if not can_edit(ticket):
         raise ApiError(403, f"You cannot edit ticket {ticket_id}")
@@ -129,5 +144,5 @@ def _apply(db: Session, ticket: Ticket, changes: dict[str, object]) -> None:
     for field, value in changes.items():
         setattr(ticket, field, value)
     ticket.updated_at = utcnow()
-    audit.record("ticket.update", f"ticket:{ticket.id}")
+    audit.record(db, "ticket.update", f"ticket:{ticket.id}")
     db.commit()

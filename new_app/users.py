@@ -9,5 +9,5 @@ router = APIRouter()
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> UserOut:
+async def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)

@@ -67,6 +67,8 @@ def test_cookie_from_legacy_login_works(client: httpx.Client, legacy: ServerProc
         pytest.param(flask_cookie(SECRET_KEY, {"user_id": 1}, 32 * 86400), id="expired"),
         pytest.param(flask_cookie(SECRET_KEY, {"user_id": 999}), id="unknown-user"),
         pytest.param(flask_cookie(SECRET_KEY, {"user_id": True}), id="not-an-id"),
+        pytest.param(flask_cookie(SECRET_KEY, {"user_id": 2**63}), id="id-beyond-sqlite"),
+        pytest.param(flask_cookie(SECRET_KEY, {"user_id": 0}), id="id-zero"),
         pytest.param("garbage", id="garbage"),
     ],
 )

@@ -23,10 +23,15 @@ def test_lifespan_initialises_the_app(tmp_path: Path) -> None:
     async def run() -> None:
         async with app.router.lifespan_context(app):
             assert app.state.started is True
-            assert app.state.session_factory is not None
+            assert app.state.database is not None
 
     asyncio.run(run())
     assert (tmp_path / "x.db").exists()
+
+
+def test_database_threads_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="database_threads must be at least 1, got 0"):
+        create_app(Settings(secret_key="k"), database_threads=0)
 
 
 def test_current_outside_a_request_is_a_clear_error() -> None:
