@@ -67,7 +67,8 @@ class PackageIndex:
         spec = importlib.util.find_spec(package)
         origin = spec.origin if spec is not None else None
         self.root = Path(origin).parent.parent if origin else Path(".")
-        self._method_names: dict[str, list[FunctionRef]] | None = None
+        self._methods: dict[str, list[FunctionRef]] = {}  # of classes in modules read
+        self._expanded: set[str] = set()  # modules whose imports were read too
 
     def owns(self, module: str) -> bool:
         return module == self.package or module.startswith(self.package + ".")
@@ -97,6 +98,10 @@ class PackageIndex:
             return None  # not followed: calls into it add nothing
         module = Module(name, path, tree, is_package=path.name == "__init__.py")
         _Indexer(module).visit(tree)
+        for qualname in module.functions:
+            owner, _, method = qualname.rpartition(".")
+            if owner in module.classes:
+                self._methods.setdefault(method, []).append(FunctionRef(name, qualname))
         return module
 
     def function(self, ref: FunctionRef) -> tuple[Module, FunctionNode] | None:
@@ -147,33 +152,25 @@ class PackageIndex:
         return Symbol("outside", name)
 
     def methods_named(self, name: str) -> list[FunctionRef]:
-        """Methods of the package's classes called `name` (for calls on objects of unknown type)."""
-        if self._method_names is None:
-            self._method_names = {}
-            for module_name in self.all_modules():
-                module = self.module(module_name)
-                assert module is not None
-                for qualname in module.functions:
-                    owner, _, method = qualname.rpartition(".")
-                    if owner in module.classes:
-                        self._method_names.setdefault(method, []).append(
-                            FunctionRef(module_name, qualname)
-                        )
-        return self._method_names.get(name, [])
+        """Methods called `name` of the classes the analysis can reach (for calls on objects
+        of unknown type): those of every module read so far and of the package modules they
+        import, transitively. Not the whole package: a big one would be read for nothing."""
+        self._read_imported()
+        return self._methods.get(name, [])
 
-    def all_modules(self) -> list[str]:
-        top = self.module(self.package)
-        if top is None:
-            return []
-        names = [self.package]
-        if top.is_package:
-            for path in sorted(top.path.parent.rglob("*.py")):
-                parts = path.relative_to(top.path.parent).with_suffix("").parts
-                if parts[-1] == "__init__":
-                    parts = parts[:-1]
-                if parts:
-                    names.append(".".join((self.package, *parts)))
-        return [name for name in names if self.module(name) is not None]
+    def _read_imported(self) -> None:
+        pending = [m for m in self._modules.values() if m is not None]
+        while pending:
+            module = pending.pop()
+            if module.name in self._expanded:
+                continue
+            self._expanded.add(module.name)
+            for source, attr in module.imports.values():
+                for candidate in (source, f"{source}.{attr}" if attr else ""):
+                    if self.owns(candidate) and candidate not in self._modules:
+                        found = self.module(candidate)
+                        if found is not None:
+                            pending.append(found)
 
 
 class _Indexer(ast.NodeVisitor):

@@ -4,6 +4,7 @@ and it serves a legacy app alone when there is no new app."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -31,6 +32,13 @@ def test_the_examples_frameworks_are_an_extra_not_a_dependency() -> None:
 
 
 def test_the_wheel_holds_the_gateway_and_not_the_example_apps(tmp_path: Path) -> None:
+    # Built from a copy: setuptools leaves a build/ folder beside the sources it builds.
+    source = tmp_path / "source"
+    shutil.copytree(
+        REPO_ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "*.db", "test-artifacts"),
+    )
     done = subprocess.run(
         [
             sys.executable,
@@ -41,7 +49,7 @@ def test_the_wheel_holds_the_gateway_and_not_the_example_apps(tmp_path: Path) ->
             "-q",
             "-w",
             str(tmp_path),
-            str(REPO_ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,
