@@ -55,6 +55,7 @@ class LoadRun:
     p99_ms: float
     statuses: dict[int, int]
     socket_errors: int
+    socket_error_kinds: dict[str, int]
     unexpected: int  # answers that are neither 2xx nor the gateway's own 503
     recovered_ms: float  # a request right after the load stopped
     rss_mib: float
@@ -116,6 +117,7 @@ def load_round(server: Server, round_number: int, args: argparse.Namespace) -> l
             result.p99_ms,
             result.statuses,
             result.socket_errors,
+            result.socket_error_kinds,
             unexpected(result),
             recovered,
             server.rss_bytes() / 2**20,
@@ -157,7 +159,8 @@ def _describe(run: LoadRun) -> str:
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(run.statuses.items()))
     return (
         f"{run.requests_per_second:,.0f} req/s, p99 {run.p99_ms:.0f} ms, {statuses}, "
-        f"socket errors {run.socket_errors}, then answered in {run.recovered_ms:.0f} ms, "
+        f"socket errors {run.socket_errors} {run.socket_error_kinds or ''}, "
+        f"then answered in {run.recovered_ms:.0f} ms, "
         f"RSS {run.rss_mib:.0f} MiB"
     )
 

@@ -32,6 +32,8 @@ class WrkResult:
     errors: int  # non-2xx/3xx answers and socket errors (timeouts, resets)
     socket_errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)  # with STATUS_SCRIPT only
+    # wrk's socket errors by kind: connect, read, write, timeout (no answer within 5 s)
+    socket_error_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def wrk_path() -> str:
@@ -78,7 +80,9 @@ def parse_wrk(output: str) -> WrkResult:
         raise WrkError(f"cannot read wrk's report:\n{output}")
     errors = sum(int(m[1]) for m in _NON_2XX.finditer(output))
     found = _SOCKET_ERRORS.search(output)
-    socket_errors = sum(int(count) for count in found.groups()) if found is not None else 0
+    kinds = ("connect", "read", "write", "timeout")
+    socket_kinds = dict(zip(kinds, map(int, found.groups()), strict=True)) if found else {}
+    socket_errors = sum(socket_kinds.values())
     statuses: dict[int, int] = {}
     for match in _STATUS.finditer(output):
         statuses[int(match[1])] = statuses.get(int(match[1]), 0) + int(match[2])
@@ -90,4 +94,5 @@ def parse_wrk(output: str) -> WrkResult:
         errors + socket_errors,
         socket_errors,
         statuses,
+        {kind: count for kind, count in socket_kinds.items() if count},
     )
