@@ -353,9 +353,11 @@ class _Call:
 
     def abandon(self) -> None:
         """The response is over (or failed, or was cancelled): release the worker thread."""
-        with self.lock:
-            self.abandoned = True
-            running = self.started and not self.finished
+        # Without the lock: this runs for every request, and a race costs nothing worse than
+        # a call run for nobody (it started as this was set) or one more check of a finished
+        # call. The decisions that matter (run or not, stuck or not) are made under the lock.
+        self.abandoned = True
+        running = self.started and not self.finished
         if self.listener is not None:
             self.listener.cancel()
         self._stop()
