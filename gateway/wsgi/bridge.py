@@ -204,13 +204,8 @@ class _Call:
         body: bytes,
         more_body: bool,
     ) -> None:
+        self.bridge = bridge
         self.app = bridge.app
-        self.buffer_limit = bridge.buffer_limit
-        self.timeout = bridge.timeout
-        self.first_check = bridge.first_check
-        self.pool = bridge.pool
-        self.on_timeout = bridge.on_timeout
-        self.release = bridge._release
         self.loop = loop
         self.receive = receive
         self.method: str = scope["method"]
@@ -297,14 +292,14 @@ class _Call:
 
     def watch(self) -> None:
         """Check on the call soon (is it waiting for a thread?), then whenever it may overrun."""
-        self.timer = self.loop.call_later(self.first_check, self._check)
+        self.timer = self.loop.call_later(self.bridge.first_check, self._check)
 
     def _check(self) -> None:
         with self.lock:
             if self.finished or (self.abandoned and not self.started):
                 return  # done, or never to run
             since = self.progress if self.started else self.admitted
-            left = since + self.timeout - time.monotonic()
+            left = since + self.bridge.timeout - time.monotonic()
             if left <= 0:
                 refusal = self._time_out()
             else:
@@ -312,13 +307,14 @@ class _Call:
                 if not self.started and self.listener is None:
                     self.listener = self.loop.create_task(self._listen())
                 return
-        if self.on_timeout is not None:
-            self.on_timeout()
+        on_timeout = self.bridge.on_timeout
+        if on_timeout is not None:
+            on_timeout()
         self._fail(refusal)
 
     def _time_out(self) -> Refused:
         """Under the lock: the call waited or ran too long. Returns the refusal for its client."""
-        seconds = f"{self.timeout:g} s"
+        seconds = f"{self.bridge.timeout:g} s"
         if not self.started:
             self.abandoned = True  # a thread will skip it
             return Refused(
@@ -334,14 +330,14 @@ class _Call:
             # admission is given back now: a new thread takes its place.
             self.stuck = True
             if self.thread is not None:
-                self.pool.mark_stuck(self.thread)
-            self.release()
+                self.bridge.pool.mark_stuck(self.thread)
+            self.bridge._release()
             detail = f"the legacy application produced nothing for {seconds}"
             return Refused(504, "timeout", detail, side="legacy")
         # Waiting on the client: failing the call frees the thread at once. If it then hangs
         # in the app (in close(), say), the next check finds it stuck.
         self.progress = time.monotonic()
-        self.timer = self.loop.call_later(self.timeout, self._check)
+        self.timer = self.loop.call_later(self.bridge.timeout, self._check)
         return refusal
 
     def _fail(self, refusal: Refused) -> None:
@@ -353,9 +349,11 @@ class _Call:
 
     def abandon(self) -> None:
         """The response is over (or failed, or was cancelled): release the worker thread."""
-        with self.lock:
-            self.abandoned = True
-            running = self.started and not self.finished
+        # Without the lock: this runs for every request, and a race costs nothing worse than
+        # a call run for nobody (it started as this was set) or one more check of a finished
+        # call. The decisions that matter (run or not, stuck or not) are made under the lock.
+        self.abandoned = True
+        running = self.started and not self.finished
         if self.listener is not None:
             self.listener.cancel()
         self._stop()
@@ -385,7 +383,7 @@ class _Call:
                 self.finished = True
                 stuck = self.stuck
             if not stuck:  # a stuck call gave its admission back when it was marked
-                self.release()
+                self.bridge._release()
 
     def _progressed(self) -> None:
         self.progress = time.monotonic()
@@ -432,7 +430,8 @@ class _Call:
         if not head.has_body:
             return True
         length = head.length
-        return length is not None and length <= self.buffer_limit and self.collected >= length
+        limit = self.bridge.buffer_limit
+        return length is not None and length <= limit and self.collected >= length
 
     def _buffered(self) -> Buffered:
         head = self.head
