@@ -114,7 +114,9 @@ def table_builder(
     return build
 
 
-def wsgi_bridge(app: WSGIApp, settings: GatewaySettings, metrics: GatewayMetrics) -> ASGIApp:
+def wsgi_bridge(
+    app: WSGIApp, settings: GatewaySettings, metrics: GatewayMetrics, body_limits: BodyLimits
+) -> ASGIApp:
     """The legacy app as an ASGI app, through the bridge the settings name."""
     if settings.wsgi_bridge == "a2wsgi":
         return cast(ASGIApp, WSGIMiddleware(app, workers=settings.wsgi_threads))  # type: ignore[arg-type]
@@ -126,7 +128,7 @@ def wsgi_bridge(app: WSGIApp, settings: GatewaySettings, metrics: GatewayMetrics
         timeout=settings.wsgi_timeout,
         max_stuck=settings.wsgi_max_stuck,
         body_buffer=settings.wsgi_body_buffer,
-        body_limits=BodyLimits(settings.body_timeout, settings.max_body),
+        body_limits=body_limits,
         on_reject=metrics.wsgi_rejected.inc,
         on_timeout=metrics.wsgi_timeouts.inc,
         on_stuck=metrics.wsgi_stuck.set,
@@ -170,7 +172,10 @@ def create_app(
         raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=states.sync)
     new_routes = starlette_routes(new_app) if new_app is not None else None
-    bridge = wsgi_bridge(legacy_wsgi, settings, metrics)
+    # One set of request-body limits for both sides: the bridge applies them to legacy, the
+    # side caller to the new side.
+    body_limits = BodyLimits(settings.body_timeout, settings.max_body)
+    bridge = wsgi_bridge(legacy_wsgi, settings, metrics, body_limits)
     sides = {
         "legacy": Side("legacy", bridge, legacy_namer(legacy_wsgi)),
         "new": Side(
@@ -186,7 +191,7 @@ def create_app(
         error_shape=ErrorShape(settings.error_template),
         new_timeout=settings.new_timeout,
         side_header=settings.side_header,
-        body_limits=BodyLimits(settings.body_timeout, settings.max_body),
+        body_limits=body_limits,
     )
     serving = Serving(sides, caller, accounting)
     mismatches: deque[dict[str, Any]] = deque(maxlen=settings.shadow_history)

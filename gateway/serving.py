@@ -133,6 +133,8 @@ class SideCaller:
     def _limited(self, exchange: Exchange, receive: Receive, refusals: list[Refused]) -> Receive:
         """The new side's `receive` under the body limits; a refusal is kept in `refusals`."""
         guarded = self.body_limits.guard(exchange.child_scope, receive)  # may raise Refused(413)
+        if guarded is receive:  # no body, nothing to guard: no wrapper on the common path
+            return receive
 
         async def limited() -> Message:
             try:
