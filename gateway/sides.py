@@ -10,7 +10,6 @@ from starlette.types import ASGIApp, Scope
 from gateway.routing.endpoints import RouteNamer
 
 SideName = Literal["legacy", "new"]
-SIDE_NAMES: tuple[SideName, ...] = ("legacy", "new")
 
 
 @dataclass(frozen=True, slots=True)
