@@ -133,11 +133,18 @@ def log_config(level: LogLevel) -> dict[str, Any]:
             "formatter": "line",
             "stream": "ext://sys.stdout",
         },
+        "events_json": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stderr",
+        },
     }
     config["loggers"] = {
         **config["loggers"],
         "gateway": {"handlers": ["default"], "level": level.upper(), "propagate": False},
         "gateway.access": {"handlers": ["access_json"], "level": "INFO", "propagate": False},
+        # Mismatch and other events: JSON lines, unprefixed, on stderr beside uvicorn's log.
+        "gateway.events": {"handlers": ["events_json"], "level": "INFO", "propagate": False},
     }
     return config
 

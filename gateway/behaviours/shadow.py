@@ -16,8 +16,8 @@ as mismatches.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import os
 import random
 import time
 from collections import deque
@@ -29,11 +29,13 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.behaviours.compare import Answer, Comparator, Difference
+from gateway.behaviours.copy_headers import NO_RULES, RequestHeaderRules, ResolvedRules
 from gateway.behaviours.options import FROZEN, EntryOptions
 from gateway.exchange import Exchange
 from gateway.http import headers
 from gateway.http.bodies import read_body
 from gateway.observe.metrics import GatewayMetrics
+from gateway.observe.mismatch_log import MismatchLog
 from gateway.routing.methods import SAFE_METHODS
 from gateway.sides import SideName as Side
 
@@ -81,6 +83,16 @@ class ShadowOptions(BaseModel):
     noise_sample: float = Field(
         0.0, ge=0, le=100, description="percentage of copies that also run the primary twice"
     )
+    request_headers: RequestHeaderRules | None = Field(
+        None, description="headers of the copy dropped or set (the other side's own logins)"
+    )
+    summary_every: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="seconds between summary lines of a repeated header-only mismatch "
+        "(0: log each one)",
+    )
 
     @field_validator("headers", "ignore_headers")
     @classmethod
@@ -125,10 +137,14 @@ class ShadowRoute:
     options: ShadowOptions
     unsafe_allowed: bool
     comparator: Comparator = field(init=False)
+    header_rules: ResolvedRules = field(init=False)
     noise: set[str] = field(default_factory=set)
     in_flight: int = 0
 
     def __post_init__(self) -> None:
+        rules = self.options.request_headers
+        # Environment references are read once, as the entry is loaded (validated then too).
+        self.header_rules = rules.resolve(os.environ) if rules is not None else NO_RULES
         self.comparator = Comparator(
             self.options.headers,
             self.options.ignore_headers,
@@ -194,10 +210,12 @@ class ShadowRunner:
         apps: dict[Side, ASGIApp],
         mismatches: deque[dict[str, Any]],
         rng: random.Random | None = None,
+        mismatch_log: MismatchLog | None = None,
     ) -> None:
         self.metrics = metrics
         self.apps = apps
         self.mismatches = mismatches
+        self.mismatch_log = mismatch_log or MismatchLog()
         self._random = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -228,6 +246,7 @@ class ShadowRunner:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
+        self.mismatch_log.flush()
 
     async def _run(self, copy: Copy) -> None:
         try:
@@ -243,18 +262,22 @@ class ShadowRunner:
         primary, primary_duration = copy.primary, copy.primary_duration
         options = route.options
         shadow_side: Side = "new" if primary_side == "legacy" else "legacy"
-        copy_scope = dict(scope)
-        copy_scope["headers"] = [*scope["headers"], (SHADOW_HEADER, b"1")]
-        copy_scope["state"] = dict(scope.get("state", {}))
+        # The primary's second run (noise) gets the request as the client sent it; the other
+        # side gets it with the route's header rules applied (its own logins, say).
+        rerun_scope = {**scope, "headers": [*scope["headers"], (SHADOW_HEADER, b"1")]}
+        copy_scope = {
+            **scope,
+            "headers": [*route.header_rules.apply(scope["headers"]), (SHADOW_HEADER, b"1")],
+        }
         again = scope["method"] in SAFE_METHODS and (
             self._random.random() * 100 < options.noise_sample
         )
         started = time.perf_counter()
 
         async def timed(side: Side) -> tuple[Answer, float]:
-            answer = await call_for_answer(
-                self.apps[side], dict(copy_scope), body, options.max_body
-            )
+            side_scope = copy_scope if side == shadow_side else rerun_scope
+            side_scope = {**side_scope, "state": dict(scope.get("state", {}))}
+            answer = await call_for_answer(self.apps[side], side_scope, body, options.max_body)
             return answer, time.perf_counter() - started
 
         try:
@@ -320,7 +343,11 @@ class ShadowRunner:
             "more_differences": max(0, len(differences) - MAX_DIFFERENCES_KEPT),
         }
         self.mismatches.append(record)
-        logger.warning(json.dumps(record))  # escaped: one line per record
+        # The admin API keeps epoch seconds (the dashboard sorts on them); the log line has the
+        # access log's ISO time instead, written by the event log.
+        logged = {key: value for key, value in record.items() if key not in ("time", "event")}
+        fields = [d.field for d in differences]
+        self.mismatch_log.report(str(record["event"]), logged, fields, route.options.summary_every)
 
 
 class Shadow:

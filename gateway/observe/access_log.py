@@ -17,6 +17,11 @@ from datetime import UTC, datetime
 logger = logging.getLogger("gateway.access")
 
 
+def log_time() -> str:
+    """Now, as every JSON line the gateway writes gives it: ISO 8601, UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 def log_request(
     *,
     request_id: str,
@@ -35,7 +40,7 @@ def log_request(
     if not logger.isEnabledFor(logging.INFO):
         return
     record: dict[str, object] = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "time": log_time(),
         "event": "request",
         "request_id": request_id,
         "method": method,
