@@ -41,6 +41,7 @@ from gateway.routing.endpoints import (
     starlette_endpoints,
     starlette_routes,
 )
+from gateway.routing.entry_defaults import effective_options
 from gateway.routing.routes_file import RoutesFileError, read_routes_file
 from gateway.routing.table import RouteTable
 from gateway.settings import GatewaySettings, LogLevel
@@ -263,7 +264,9 @@ def check(
     typer.echo(f"{settings.routes_file}: {len(table)} entries, default {table.default}")
     for entry in table.entries:
         methods = ",".join(sorted(entry.methods)) if entry.methods else "*"
-        typer.echo(f"  {methods:<20} {entry.path:<50} -> {entry.target}")
+        options = effective_options(entry)  # inherited `defaults:` included
+        shown = f" {options}" if options != "{}" else ""
+        typer.echo(f"  {methods:<20} {entry.path:<50} -> {entry.target}{shown}")
     typer.echo("ok")
 
 
@@ -313,6 +316,18 @@ def routes(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
             f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."
         )
+    _print_entry_options(table)
+
+
+def _print_entry_options(table: RouteTable) -> None:
+    """Each entry's options as they apply, the routes file's `defaults:` included."""
+    shown = [(entry, effective_options(entry)) for entry in table.entries]
+    shown = [(entry, options) for entry, options in shown if options != "{}"]
+    if shown:
+        typer.echo("\nEntry options (with the routes file's defaults):")
+    for entry, options in shown:
+        methods = ",".join(sorted(entry.methods)) if entry.methods else "*"
+        typer.echo(f"  {methods:<20} {entry.path:<48} {entry.target} {options}")
 
 
 MetricsOption = Annotated[

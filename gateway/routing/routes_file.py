@@ -7,6 +7,10 @@ callers swap a table in only once it has been built without error.
 Whatever the file holds (binary garbage, a control character, an alias bomb, a FIFO or a folder
 in its place), the outcome is a table or a RoutesFileError: nothing else escapes, so whoever
 reloads can always say what went wrong. gateway.routing.routes_yaml holds the YAML reading's bounds.
+
+`defaults:` holds option blocks that entries inherit (gateway.routing.entry_defaults). They are
+applied here, while the table is built, and never written into the file: the file stays as its
+authors (and the rollout controller, which edits entries in place) wrote it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.behaviours.registry import BEHAVIOURS, TARGETS, entry_options
 from gateway.routing.endpoints import sample_path
+from gateway.routing.entry_defaults import Defaults, apply_defaults, defaults_problems
 from gateway.routing.methods import HTTP_METHODS
-from gateway.routing.routes_yaml import YamlProblems, load_yaml
+from gateway.routing.routes_yaml import YamlDocument, YamlProblems, load_yaml
 from gateway.routing.table import RouteEntry, RouteTable, TableError
 from gateway.routing.templates import TemplateError, parse_template
 from gateway.sides import SideName
@@ -83,6 +88,7 @@ class RoutesSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default: SideName = "legacy"
+    defaults: Defaults = Defaults()
     routes: list[dict[str, Any]] = []
 
 
@@ -131,16 +137,22 @@ def parse_routes(content: bytes, source: str, checks: Sequence[EntryCheck] = ())
     `checks` look at each valid entry against the applications being served (does the new app
     have this route?) and return a problem to report, or None.
     """
-    data, lines = _load_yaml(content, source)
+    document = _load_yaml(content, source)
+    data, lines = document.data, document.item_lines("routes")
     try:
         spec = RoutesSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error["loc"], error, lines) for error in exc.errors()]
+        problems = [_describe(error["loc"], error, lines, document) for error in exc.errors()]
         raise RoutesFileError(source, problems) from None
     problems = []
+    defaults = spec.defaults
+    for location, error in defaults_problems(defaults):
+        problems.append(_describe(("defaults", *location), error, lines, document))
+        # A broken block is reported once, here, not again in every entry that inherits it.
+        defaults = defaults.model_copy(update={str(location[0]): {}})
     entries = []
     for index, raw in enumerate(spec.routes):
-        entry = _entry(index, raw, lines, problems)
+        entry = _entry(index, raw, lines, problems, defaults)
         if entry is not None:
             entries.append(entry)
     if problems:  # every entry's problems at once, before the table's own
@@ -157,8 +169,8 @@ def parse_routes(content: bytes, source: str, checks: Sequence[EntryCheck] = ())
     return table
 
 
-def _load_yaml(content: bytes, source: str) -> tuple[Any, dict[int, int]]:
-    """The document, and the line of each entry of `routes` by index (1-based lines)."""
+def _load_yaml(content: bytes, source: str) -> YamlDocument:
+    """The document, whose top level is a mapping."""
     _check_size(content, source)
     try:
         text = content.decode("utf-8")
@@ -173,19 +185,25 @@ def _load_yaml(content: bytes, source: str) -> tuple[Any, dict[int, int]]:
         raise RoutesFileError(
             source, ["expected a mapping with 'default' and 'routes' at the top level"]
         )
-    return document.data, document.item_lines("routes")
+    return document
 
 
 def _entry(
-    index: int, raw: dict[str, Any], lines: dict[int, int], problems: list[str]
+    index: int,
+    raw: dict[str, Any],
+    lines: dict[int, int],
+    problems: list[str],
+    defaults: Defaults,
 ) -> RouteEntry | None:
     """Entry `index` of `routes`, or None with its problems added to `problems`.
 
-    Its path and methods are validated here, the rest by the options model of the target it
-    names (gateway.behaviours.registry).
+    Its path and methods are validated here, the rest (with the defaults it inherits) by the
+    options model of the target it names (gateway.behaviours.registry).
     """
     where = {key: raw[key] for key in _WHERE if key in raw}
-    given = {key: value for key, value in raw.items() if key not in _WHERE}
+    given = apply_defaults(
+        {key: value for key, value in raw.items() if key not in _WHERE}, defaults
+    )
     found: list[str] = []
     route = options = None
     try:
@@ -230,7 +248,12 @@ def _option_error(error: Any, target: object) -> Any:
     return error
 
 
-def _describe(location: Sequence[Any], error: Any, lines: dict[int, int]) -> str:
+def _describe(
+    location: Sequence[Any],
+    error: Any,
+    lines: dict[int, int],
+    document: YamlDocument | None = None,
+) -> str:
     loc = list(location)
     where = ""
     if len(loc) >= 2 and loc[0] == "routes" and isinstance(loc[1], int):
@@ -238,6 +261,10 @@ def _describe(location: Sequence[Any], error: Any, lines: dict[int, int]) -> str
         if loc[1] in lines:
             where += f" (line {lines[loc[1]]})"
         loc = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "defaults":
+        line = document.key_line(*(str(part) for part in loc)) if document else None
+        where = "defaults" + (f" (line {line})" if line is not None else "")
+        loc = loc[1:]
     field = ".".join(str(part) for part in loc)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden" and "cannot be used" not in message:

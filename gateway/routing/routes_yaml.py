@@ -68,6 +68,22 @@ class YamlDocument:
         positions = {index: _position(items, index) for index in range(len(items))}
         return {index: where[0] + 1 for index, where in positions.items() if where is not None}
 
+    def key_line(self, *keys: str) -> int | None:
+        """The line (from 1) of the deepest of `keys` found, walking mappings from the top.
+
+        `key_line("defaults", "shadow", "timeout")` is the line of `timeout` in that block,
+        or of `shadow` if the block has no `timeout` (its value is not a mapping, say).
+        """
+        node, line = self._root, None
+        for key in keys:
+            if not isinstance(node, CommentedMap) or key not in node:
+                break
+            where = _position(node, key)
+            if where is not None:
+                line = where[0] + 1
+            node = node[key]
+        return line
+
 
 def load_yaml(text: str) -> YamlDocument:
     """Read one YAML 1.2 document, or raise YamlProblems."""

@@ -381,7 +381,18 @@ settings.register_profile(
 )
 PROPERTY = settings.get_profile("routes-file")
 YAML_PIECES = st.sampled_from(
-    ["routes", "default", "path", "target", "methods", "weight", "guard", "shadow", "sticky"]
+    [
+        "routes",
+        "default",
+        "defaults",
+        "path",
+        "target",
+        "methods",
+        "weight",
+        "guard",
+        "shadow",
+        "sticky",
+    ]
     + ["legacy", "new", "canary", "/a/{x}", "/b", "{x:int}", "GET", "header:X", "$.a", "yes"]
     + ["!!int", "!!str", "!!bool", "!!set", "!!binary", "!foo", "&a", "*a", "<<", "017", "1:30"]
     + ["1e400", "9" * 5000, "2001-02-30", "- ", ": ", "? ", "[", "]", "{", "}", ", ", "\n"]
@@ -409,8 +420,14 @@ VALUES = st.recursive(
     max_leaves=16,
 )
 # JSON is YAML: documents shaped like routes files reach validation and the table.
+DEFAULTS = st.dictionaries(st.sampled_from(["shadow", "guard", "canary", "other"]), VALUES)
 ROUTES_LIKE = st.fixed_dictionaries(
-    {}, optional={"default": VALUES, "routes": st.lists(st.dictionaries(KEYS, VALUES), max_size=5)}
+    {},
+    optional={
+        "default": VALUES,
+        "defaults": DEFAULTS | VALUES,
+        "routes": st.lists(st.dictionaries(KEYS, VALUES), max_size=5),
+    },
 ).map(json.dumps)
 
 

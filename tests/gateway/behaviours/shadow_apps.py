@@ -1,0 +1,49 @@
+"""Two small apps for shadow tests: each side records the headers it received.
+
+The legacy side answers `/echo` with a CORS header the new side does not send (a header-only
+difference on every request, as between two real implementations), and `/body` with a value
+the new side answers differently (a body difference).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from flask import Flask
+from flask import request as flask_request
+
+flask_app = Flask(__name__)
+fastapi_app = FastAPI()
+_legacy_seen: list[dict[str, str]] = []
+_new_seen: list[dict[str, str]] = []
+
+
+@flask_app.get("/echo")
+def legacy_echo() -> tuple[dict[str, bool], int, dict[str, str]]:
+    _legacy_seen.append({name.lower(): value for name, value in flask_request.headers.items()})
+    return {"ok": True}, 200, {"Access-Control-Allow-Origin": "*"}
+
+
+@flask_app.get("/body")
+def legacy_body() -> dict[str, int]:
+    return {"value": 1}
+
+
+@flask_app.get("/legacy-received")
+def legacy_received() -> list[dict[str, str]]:
+    return _legacy_seen
+
+
+@fastapi_app.get("/echo")
+async def new_echo(request: Request) -> dict[str, bool]:
+    _new_seen.append(dict(request.headers))
+    return {"ok": True}
+
+
+@fastapi_app.get("/body")
+async def new_body() -> dict[str, int]:
+    return {"value": 2}
+
+
+@fastapi_app.get("/received")
+async def new_received() -> list[dict[str, str]]:
+    return _new_seen
