@@ -2,8 +2,13 @@
 
 Both servers start from their own copy of one freshly seeded database and receive the same
 requests in the same order, so ids of created rows match. For each case both must give the
-expected status, and the same status, JSON body and headers (all but the few that are each
-server's own: Date, Server, Connection, Content-Length).
+expected status, and the same status, JSON body and headers: all but the few that are each
+server's own (Date, Server, Connection, Content-Length), so content type, `Vary`, caching and
+CORS headers are compared wherever either side sends them; cookies set are compared by name and
+attributes, not by their signed values.
+
+The last test sends every read case through `gateway serve` with each migrated read shadowed:
+the gateway's own comparison (every header, `Vary` included) must find no difference either.
 
 Cases run in the order listed and later ones read rows that earlier ones wrote (ids 26 and
 up), so run the module whole; a -k subset still compares like with like, but some expected
@@ -16,6 +21,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,9 +29,12 @@ import httpx
 import pytest
 from starlette.routing import compile_path
 
+from gateway.routing.routes_file import parse_routes
 from new_app.main import Endpoint, migrated_endpoints
+from tests.gateway.test_server import wait_for
 from tests.helpdesk import (
     TOKENS,
+    app_env,
     cookie_header,
     copy_database,
     legacy_server,
@@ -33,6 +42,7 @@ from tests.helpdesk import (
     new_server,
     seed_database,
 )
+from tests.servers import ServerProcess, run_gateway
 
 NO_BODY = object()
 # Seed timestamps are in 2024; anything later was written while the test ran.
@@ -606,6 +616,25 @@ SERVER_HEADERS = frozenset(
 TOKEN_LIST_HEADERS = frozenset({"vary", "allow", "access-control-allow-methods"})
 
 
+def cookie_shape(set_cookie: str) -> tuple[str, list[str]]:
+    """A Set-Cookie as its name and attributes: each side signs a session with its own
+    timestamp, so values differ; `Expires` is each server's clock, so only its presence counts."""
+    name, _, rest = set_cookie.partition("=")
+    attributes = []
+    for attribute in rest.split(";")[1:]:
+        key, sep, value = attribute.strip().partition("=")
+        key = key.lower()
+        attributes.append(key if key == "expires" or not sep else f"{key}={value}")
+    return name.strip(), sorted(attributes)
+
+
+def test_cookies_are_compared_by_name_and_attributes() -> None:
+    one = cookie_shape("session=abc.1; Expires=Sat, 01 Jan 2028 00:00:00 GMT; HttpOnly; Path=/")
+    two = cookie_shape("session=xyz.2; path=/; httponly; expires=Sun, 02 Jan 2028 00:00:01 GMT")
+    assert one == two == ("session", ["expires", "httponly", "path=/"])
+    assert cookie_shape("session=a; Path=/; Secure") != cookie_shape("session=a; Path=/")
+
+
 def comparable_headers(response: httpx.Response) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     for name in {key.lower() for key in response.headers} - SERVER_HEADERS:
@@ -614,6 +643,8 @@ def comparable_headers(response: httpx.Response) -> dict[str, Any]:
             headers[name] = sorted(
                 {token.strip().lower() for value in values for token in value.split(",")}
             )
+        elif name == "set-cookie":
+            headers[name] = sorted(cookie_shape(value) for value in values)
         else:
             headers[name] = values
     return headers
@@ -690,3 +721,49 @@ def test_every_migrated_endpoint_is_covered(endpoint: Endpoint) -> None:
     assert any(s < 400 for s in statuses), f"no success case for {endpoint}"
     if endpoint.path.startswith("/api/"):
         assert any(s >= 400 for s in statuses), f"no error case for {endpoint}"
+
+
+SHADOW_EVERY_READ = "routes:\n" + "".join(
+    f"  - {{path: '{endpoint.path}', methods: [GET], target: shadow, "
+    "shadow: {concurrency: 1000, timeout: 30, summary_every: 0}}\n"
+    for endpoint in migrated_endpoints()
+    if endpoint.method == "GET"
+)
+
+
+def shadow_outcomes(server: ServerProcess) -> dict[str, float]:
+    """gateway_shadow_comparisons_total summed over routes, by outcome."""
+    totals: dict[str, float] = {}
+    for line in httpx.get(server.base_url + "/metrics").text.splitlines():
+        if line.startswith("gateway_shadow_comparisons_total{"):
+            series, _, value = line.rpartition(" ")
+            outcome = series.split('outcome="')[1].split('"')[0]
+            totals[outcome] = totals.get(outcome, 0) + float(value)
+    return totals
+
+
+def test_the_gateway_finds_no_difference_on_any_migrated_read(tmp_path: Path) -> None:
+    """Every read case, shadowed through `gateway serve`, whose comparison covers every header
+    (Vary included): the example's two apps must be indistinguishable to it too."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(SHADOW_EVERY_READ)
+    table = parse_routes(SHADOW_EVERY_READ.encode(), "routes.yaml")
+    database = seed_database(tmp_path / "helpdesk.db")
+    reads = [c for c in case_objects() if c.method in ("GET", "HEAD")]
+    with run_gateway(
+        routes,
+        legacy_app="legacy_app.wsgi:app",
+        new_app="new_app.main:app",
+        env=app_env(database),
+    ) as gateway:
+        cookies = {who: login_cookie(gateway, who) for who in ("customer", "agent")}
+        copied = 0
+        with gateway.client() as client:
+            for read in reads:
+                response = send(client, read, cookies)
+                assert response.headers["x-gateway-side"] == "legacy"
+                copied += table.match(urlsplit(read.path).path, read.method) is not None
+        wait_for(lambda: sum(shadow_outcomes(gateway).values()) == copied, 30)
+        outcomes = shadow_outcomes(gateway)
+        mismatches = [line for line in gateway.log().splitlines() if '"shadow_' in line]
+    assert copied > 30 and outcomes.get("match") == copied, (outcomes, mismatches)
