@@ -196,6 +196,9 @@ def serve(
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
         "root_path": root_path,
+        # Forwarded headers are read by the gateway alone (GATEWAY_FORWARDED_ALLOW_IPS);
+        # uvicorn's own pass trusts 127.0.0.1 by default and would rewrite the client first.
+        "proxy_headers": False,
     }
     if workers == 1:
         registry = CollectorRegistry()

@@ -33,6 +33,7 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         "lifespan": "on",
         "access_log": False,  # the gateway writes its own access log (GATEWAY_ACCESS_LOG)
         "timeout_graceful_shutdown": 30,
+        "proxy_headers": False,  # the gateway reads forwarded headers itself
     }
 
 
