@@ -144,6 +144,13 @@ class GatewaySettings(BaseSettings):
         description="the header the trusted proxies write: x-forwarded-for (with "
         "X-Forwarded-Proto) or forwarded (RFC 7239); the other one is ignored",
     )
+    drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM, /_gateway/health answers 503 at once and the server keeps "
+        "serving this long before it stops accepting, so load balancers stop sending first",
+    )
     log_level: LogLevel = "info"
 
     @field_validator("forwarded_allow_ips")
