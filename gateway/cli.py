@@ -217,7 +217,7 @@ def serve(
         )
         server.run()
         if not server.started:
-            raise typer.Exit(code=3)  # uvicorn's STARTUP_FAILURE: the lifespan failed
+            raise typer.Exit(code=3)  # as uvicorn.run: a server that never started failed
         return
     _load_table(settings)  # fail here, once, rather than in every worker
     with _multiprocess_metrics(workers) as folder:

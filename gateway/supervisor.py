@@ -45,7 +45,8 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
     DRAIN_SECONDS = 0.0
 
     async def _serve(self) -> None:
-        # uvicorn-worker's own, with the server that drains on SIGTERM (gateway.control.draining).
+        # uvicorn-worker's own (0.4), with the server that drains on SIGTERM instead of
+        # uvicorn's (gateway.control.draining).
         self.config.app = self.wsgi
         app: Gateway = self.wsgi
         server = DrainingServer(
