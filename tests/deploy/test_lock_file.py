@@ -85,3 +85,9 @@ def test_the_dockerfile_installs_the_lock_alone() -> None:
     )
     assert all("--no-deps" in command for command in installs)
     assert "COPY requirements.lock ./" in dockerfile
+
+
+def test_the_build_context_lets_the_lock_file_through() -> None:
+    # .dockerignore is an allow-list: a file not named there never reaches the build.
+    allowed = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "!requirements.lock" in allowed
