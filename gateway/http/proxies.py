@@ -125,13 +125,14 @@ def x_forwarded_hops(addresses: Sequence[bytes], protos: Sequence[bytes]) -> lis
     """The hops of `X-Forwarded-For`, with `X-Forwarded-Proto` beside them.
 
     Proxies that append to X-Forwarded-Proto give one scheme per hop; most set it once, for
-    the connection they received, so a single value applies to whichever hop is the client."""
+    the connection they received, so a single value applies to whichever hop is the client.
+    A scheme with no address (X-Forwarded-Proto alone) is one hop that names no client."""
     split = [item.strip() for value in addresses for item in value.decode("latin-1").split(",")]
     schemes = [item.strip() for value in protos for item in value.decode("latin-1").split(",")]
     if len(schemes) == len(split):
         return [Hop(address, 0, proto) for address, proto in zip(split, schemes, strict=True)]
     last = schemes[-1] if schemes else None
-    return [Hop(address, 0, last) for address in split]
+    return [Hop(address, 0, last) for address in split] or [Hop("", 0, last)]
 
 
 class ForwardedClient:
@@ -149,35 +150,35 @@ class ForwardedClient:
         hops = self._hops(scope["headers"])
         if not hops:
             return
-        chosen = self.client(hops)
-        if chosen is None:
-            return
-        address, hop = chosen
-        scope["client"] = (str(address), hop.port)
-        if hop.proto is not None and hop.proto.lower() in _SCHEMES:
-            proto = hop.proto.lower()
+        client, proto = self.client(hops)
+        if client is not None:
+            scope["client"] = client
+        if proto is not None and proto.lower() in _SCHEMES:
+            proto = proto.lower()
             scope["scheme"] = proto.replace("http", "ws") if scope["type"] == "websocket" else proto
 
-    def client(self, hops: Sequence[Hop]) -> tuple[IPAddress, Hop] | None:
-        """The right-most hop that is not a trusted proxy, or the left-most if all are.
+    def client(self, hops: Sequence[Hop]) -> tuple[tuple[str, int] | None, str | None]:
+        """The client's address and port (None: the peer's stand), and the scheme it used.
 
-        A hop that is not an address (`unknown`, an obfuscated name, garbage) ends the walk:
-        the client is then the nearest trusted hop that named it (None: the peer itself), so
-        REMOTE_ADDR is always an address some trusted proxy vouched for."""
-        nearest: tuple[IPAddress, Hop] | None = None
+        The walk goes from the right, over trusted proxies, and stops at the first hop that is
+        not one: that hop is the client (the left-most, if all are trusted). A hop that is not
+        an address (`unknown`, an obfuscated name, none at all) also stops it; the client is
+        then the nearest trusted hop (or the peer), so REMOTE_ADDR is always an address. The
+        scheme is the one reported with the hop where the walk stopped."""
+        nearest: tuple[str, int] | None = None
         for hop in reversed(hops):
             parsed = parse_address(hop.address)
             if parsed is None:
-                return nearest
+                return nearest, hop.proto
             address, port = parsed
-            nearest = (address, Hop(hop.address, port, hop.proto))
+            nearest = (str(address), port)
             if not self.proxies.trusts(address):
-                return nearest
-        return nearest
+                return nearest, hop.proto
+        return nearest, hops[0].proto
 
     def _hops(self, headers: Sequence[tuple[bytes, bytes]]) -> list[Hop] | None:
         if self.header == "forwarded":
             return forwarded_hops([value for name, value in headers if name == b"forwarded"])
         addresses = [value for name, value in headers if name == b"x-forwarded-for"]
         protos = [value for name, value in headers if name == b"x-forwarded-proto"]
-        return x_forwarded_hops(addresses, protos) if addresses else None
+        return x_forwarded_hops(addresses, protos) if addresses or protos else None

@@ -176,7 +176,7 @@ run "$CONTAINER" -- id
 log "installed packages against requirements.lock"
 # The image must hold exactly the lock's pins (pip and setuptools removed) and the gateway:
 # what makes two builds of one commit the same.
-run "$CONTAINER" -- python3 -c 'import importlib.metadata as m; print("\n".join(f"{d.metadata[\"Name\"]}=={d.version}" for d in m.distributions()))' \
+run "$CONTAINER" -- python3 -c 'import importlib.metadata as m; print("\n".join(d.metadata["Name"] + "==" + d.version for d in m.distributions()))' \
     >"$WORKDIR_TMP/installed"
 python3 - "$REPO_ROOT/requirements.lock" "$WORKDIR_TMP/installed" <<'EOF'
 import re, sys

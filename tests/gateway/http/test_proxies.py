@@ -102,6 +102,14 @@ def test_x_forwarded_proto(headers: list[tuple[str, str]], expected: str) -> Non
     assert resolved("10.0.0.0/8", "10.0.0.1", xff, *headers)[1] == expected
 
 
+def test_x_forwarded_proto_alone_sets_the_scheme_and_keeps_the_peer() -> None:
+    # As uvicorn and gunicorn do: a trusted proxy may report the scheme without an address.
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("X-Forwarded-Proto", "https"))
+    assert got == (("10.0.0.1", 5000), "https")
+    untrusted = resolved("192.168.0.0/16", "10.0.0.1", ("X-Forwarded-Proto", "https"))
+    assert untrusted == (("10.0.0.1", 5000), "http")
+
+
 def test_a_websocket_gets_the_ws_spelling_of_the_scheme() -> None:
     request = scope("10.0.0.1", ("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https"))
     request["type"] = "websocket"
@@ -122,7 +130,7 @@ def test_a_websocket_gets_the_ws_spelling_of_the_scheme() -> None:
         ),
         pytest.param('For = "1.2.3.4" ; by=x', (("1.2.3.4", 0), "http"), id="spacing-case"),
         pytest.param("for=_hidden, for=10.1.1.1", (("10.1.1.1", 0), "http"), id="obfuscated"),
-        pytest.param("proto=https", (("10.0.0.1", 5000), "http"), id="no-for"),
+        pytest.param("proto=https", (("10.0.0.1", 5000), "https"), id="no-for-scheme-only"),
         pytest.param("for=1.2.3.4;;", (("10.0.0.1", 5000), "http"), id="malformed"),
         pytest.param('for="1.2.\\3.4"', (("1.2.3.4", 0), "http"), id="escaped"),
     ],
