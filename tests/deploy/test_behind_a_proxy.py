@@ -28,8 +28,12 @@ LEGACY, NEW = "tests.deploy.whoami_apps:legacy", "tests.deploy.whoami_apps:new"
 
 
 @contextmanager
-def gateway(routes_file: Path, allow: str | None) -> Iterator[ServerProcess]:
+def gateway(
+    routes_file: Path, allow: str | None, header: str | None = None
+) -> Iterator[ServerProcess]:
     env = {} if allow is None else {"GATEWAY_FORWARDED_ALLOW_IPS": allow}
+    if header is not None:
+        env["GATEWAY_FORWARDED_HEADER"] = header
     with run_gateway(routes_file, legacy_app=LEGACY, new_app=NEW, env=env) as server:
         yield server
 
@@ -108,6 +112,19 @@ def test_a_trusted_proxy_names_the_client_right_most_untrusted_hop_wins(
     answer = whoami(behind_loopback_proxy, path, headers)
     assert (answer["client"], answer["scheme"]) == ("203.0.113.7", "https")
     assert logged_client(behind_loopback_proxy, request_id) == "203.0.113.7:0"
+
+
+def test_a_proxy_writing_rfc_7239_forwarded_is_read_and_x_forwarded_for_is_not(
+    routes_file: Path,
+) -> None:
+    headers = {
+        "Forwarded": 'for=198.51.100.1, for="[2001:db8::7]:4711";proto=https, for=10.1.2.3',
+        "X-Forwarded-For": "203.0.113.66",  # the other header: a client's, here
+    }
+    with gateway(routes_file, "127.0.0.1, 10.0.0.0/8", header="forwarded") as server:
+        for path in ("/whoami", "/new/whoami"):
+            answer = whoami(server, path, headers)
+            assert (answer["client"], answer["scheme"]) == ("2001:db8::7", "https")
 
 
 def test_a_request_with_no_forwarded_header_keeps_its_peer(

@@ -68,14 +68,16 @@ def test_sigterm_fails_readiness_at_once_and_keeps_serving_through_the_drain(
         assert "readiness answers 503; serving 120 s more" in server.log()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_after_the_drain_the_server_stops_by_itself_and_requests_in_flight_finish(
-    routes_file: Path,
+    routes_file: Path, workers: int
 ) -> None:
     drain = 1.0
     result: dict[str, str] = {}
     started = threading.Event()
 
-    with run_gateway(routes_file, env={"GATEWAY_DRAIN_SECONDS": str(drain)}) as server:
+    env = {"GATEWAY_DRAIN_SECONDS": str(drain)}
+    with run_gateway(routes_file, workers=workers, env=env) as server:
 
         def held() -> None:
             # Streams its first line at once, its last after `seconds`.
