@@ -78,7 +78,8 @@ class ConfigMapStore:
         return Snapshot(data[self.key], config_map.metadata.resource_version)
 
     def write(self, text: str, expected: Snapshot) -> Snapshot:
-        # The resourceVersion in a patch is a precondition, checked by the API server.
+        # The client sends an object as a strategic merge patch: only this key changes. The
+        # resourceVersion in a patch is a precondition, checked by the API server.
         body = {"metadata": {"resourceVersion": expected.version}, "data": {self.key: text}}
         try:
             written = self.api.patch_namespaced_config_map(self.name, self.namespace, body)
