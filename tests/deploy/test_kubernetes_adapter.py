@@ -7,6 +7,8 @@ and 404). What the real server does beyond them is not tested.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -270,3 +272,13 @@ def test_a_malformed_configmap_name_is_refused(spec: str) -> None:
 def test_a_malformed_lease_name_is_refused() -> None:
     with pytest.raises(ValueError, match="should be NAMESPACE/LEASE"):
         lease_lock("gateway-rollout")
+
+
+def test_the_client_is_imported_only_when_a_store_or_lock_is_used() -> None:
+    # The `kubernetes` extra is optional: importing the module must not need it.
+    code = (
+        "import sys, gateway.rollout.kubernetes, gateway.app, gateway.cli\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'kubernetes'], 'imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
