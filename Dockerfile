@@ -5,6 +5,10 @@
 #   docker build -t gateway .
 #   docker run -p 8000:8000 -v "$PWD/config:/app/config:ro" -v gateway-data:/app/data gateway
 #
+# The config folder is mounted read-only here. With GATEWAY_ROLLOUT=true (the rollout
+# controller running inside the container) it must be writable instead: drop `:ro`.
+# Kubernetes manifests: deploy/kubernetes (README, "Kubernetes").
+#
 # BASE_IMAGE may be any Debian-like image with Python >= 3.11 and the venv module
 # (python3 -m venv); the build calls only `python3`. Where the default registry is not
 # reachable, pass a local image: --build-arg BASE_IMAGE=localhost/python:3.11-bookworm
@@ -26,19 +30,22 @@ ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /src
 
-# Dependencies first, read from pyproject.toml, so this layer is rebuilt only when they change,
-# not on every source edit.
-COPY pyproject.toml README.md ./
-RUN python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["examples"]))' \
-        > /tmp/requirements.txt \
- && pip install --no-cache-dir -r /tmp/requirements.txt
+# Dependencies first, from the lock file alone, so this layer is rebuilt only when they change,
+# not on every source edit. Every package is pinned and hashed (`make lock` writes the file
+# from pyproject.toml: the runtime, `examples` and `kubernetes` extras, and the build backend),
+# and pip installs nothing else (--no-deps): two builds of one commit install the same files,
+# and a package altered on the index fails the build.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 
-# Then the gateway itself, as a regular, non-editable
-# install: the runtime image needs no source tree.
+# Then the gateway itself, as a regular, non-editable install: the runtime image needs no
+# source tree. Built with the locked setuptools (--no-build-isolation), not whatever the
+# index offers that day.
+COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 # pip compiles the bytecode here, as the runtime user cannot write to /opt/venv. The runtime
-# never installs anything, so the installer (and the old setuptools that venv bundles) go.
-RUN pip install --no-cache-dir --no-deps . \
+# never installs anything, so the installer and setuptools go.
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
  && pip check \
  && python3 -m pip uninstall --yes pip setuptools
 

@@ -32,6 +32,7 @@ from gateway.frameworks import starlette as starlette_adapter
 from gateway.guide.service import Guide
 from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
+from gateway.http.proxies import ForwardedClient, TrustedProxies
 from gateway.importer import import_from_string
 from gateway.no_new_app import NOT_SET, legacy_only_check, no_new_app
 from gateway.observe.accounting import Accounting
@@ -226,6 +227,7 @@ def create_app(
         on_shutdown=partial(setattr, own, "draining", True),
         drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),
     )
+    proxies = TrustedProxies.parse(settings.forwarded_allow_ips)
     return Gateway(
         live=live,
         states=states,
@@ -233,6 +235,7 @@ def create_app(
         serving=serving,
         own=own,
         lifespan=lifespan,
+        forwarded=ForwardedClient(proxies, settings.forwarded_header) if proxies else None,
     )
 
 

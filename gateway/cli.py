@@ -29,6 +29,7 @@ from gateway.app import (
 )
 from gateway.behaviours.facts import flask_session_reader
 from gateway.behaviours.registry import BEHAVIOURS
+from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
 from gateway.guide.inventory import Catalogue, records
 from gateway.guide.openapi import merged as merged_openapi
@@ -204,6 +205,9 @@ def serve(
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
         "root_path": root_path,
+        # Forwarded headers are read by the gateway alone (GATEWAY_FORWARDED_ALLOW_IPS);
+        # uvicorn's own pass trusts 127.0.0.1 by default and would rewrite the client first.
+        "proxy_headers": False,
     }
     if workers == 1:
         registry = CollectorRegistry()
@@ -214,7 +218,14 @@ def serve(
         _metrics_port(settings, host, registry)
         freeze_startup_objects()
         _stop_signals_exit_0()
-        uvicorn.run(app, **options)
+        server = DrainingServer(
+            uvicorn.Config(app, **options),
+            drain_seconds=settings.drain_seconds,
+            on_drain=app.own.start_draining,
+        )
+        server.run()
+        if not server.started:
+            raise typer.Exit(code=3)  # as uvicorn.run: a server that never started failed
         return
     _load_table(settings)  # fail here, once, rather than in every worker
     with _multiprocess_metrics(workers) as folder:
@@ -230,6 +241,7 @@ def serve(
             log_level=level,
             timeout=settings.worker_timeout,
             max_requests=settings.max_requests,
+            drain_seconds=settings.drain_seconds,
         )
 
 

@@ -19,6 +19,7 @@ from gateway.control.reloading import LiveRouteTable
 from gateway.control.route_state import RouteStates
 from gateway.exchange import Exchange
 from gateway.http import headers
+from gateway.http.proxies import ForwardedClient
 from gateway.http.responses import Refused
 from gateway.observe.accounting import Accounting
 from gateway.observe.metrics import REJECTED_ROUTE
@@ -38,6 +39,7 @@ class Gateway:
         serving: Serving,
         own: OwnEndpoints,
         lifespan: ASGIApp,
+        forwarded: ForwardedClient | None = None,
     ) -> None:
         self.live = live
         self.states = states
@@ -45,6 +47,7 @@ class Gateway:
         self.serving = serving
         self.own = own
         self.lifespan = lifespan
+        self.forwarded = forwarded  # None: no proxy is trusted
 
     @property
     def accounting(self) -> Accounting:
@@ -55,6 +58,8 @@ class Gateway:
         return self.serving.sides
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.forwarded is not None and scope["type"] != "lifespan":
+            self.forwarded.apply(scope)  # first, so that everything sees the client's address
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.http.error_shape import DEFAULT_TEMPLATE, ErrorShape
+from gateway.http.proxies import ForwardedHeader, TrustedProxies
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 WSGIBridgeName = Literal["gateway", "a2wsgi"]
@@ -132,7 +133,31 @@ class GatewaySettings(BaseSettings):
         description="also serve the merged OpenAPI document of both apps here, without a token "
         "(e.g. /openapi.json); unset: only at /_gateway/openapi.json, with the admin token",
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="proxies (addresses and CIDRs, comma-separated; * for any) whose "
+        "X-Forwarded-For/-Proto (or Forwarded) headers name the client; default: none, so the "
+        "connection's own address is the client",
+    )
+    forwarded_header: ForwardedHeader = Field(
+        "x-forwarded-for",
+        description="the header the trusted proxies write: x-forwarded-for (with "
+        "X-Forwarded-Proto) or forwarded (RFC 7239); the other one is ignored",
+    )
+    drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM, /_gateway/health answers 503 at once and the server keeps "
+        "serving this long before it stops accepting, so load balancers stop sending first",
+    )
     log_level: LogLevel = "info"
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips_parse(cls, value: str) -> str:
+        TrustedProxies.parse(value)  # raises ValueError naming the bad item
+        return value
 
     @field_validator("error_template")
     @classmethod

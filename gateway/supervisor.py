@@ -15,13 +15,20 @@ uvicorn did.
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from prometheus_client import multiprocess, values
 from uvicorn_worker import UvicornWorker
 
 from gateway.app import create_server_app
+from gateway.control.draining import DrainingServer
+from gateway.dispatcher import Gateway
+
+GRACEFUL_SECONDS = 30  # after the drain, how long requests in flight may take to finish
 
 
 class GatewayWorker(UvicornWorker):  # type: ignore[misc]
@@ -32,14 +39,31 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         "http": "httptools",
         "lifespan": "on",
         "access_log": False,  # the gateway writes its own access log (GATEWAY_ACCESS_LOG)
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "proxy_headers": False,  # the gateway reads forwarded headers itself
     }
+    DRAIN_SECONDS = 0.0
+
+    async def _serve(self) -> None:
+        # uvicorn-worker's own (0.4), with the server that drains on SIGTERM instead of
+        # uvicorn's (gateway.control.draining).
+        self.config.app = self.wsgi
+        app: Gateway = self.wsgi
+        server = DrainingServer(
+            self.config, drain_seconds=self.DRAIN_SECONDS, on_drain=app.own.start_draining
+        )
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
-def worker_class(root_path: str) -> type[GatewayWorker]:
-    """The worker class, with the root path (uvicorn's --root-path) it passes to uvicorn."""
+def worker_class(root_path: str, drain_seconds: float = 0.0) -> type[GatewayWorker]:
+    """The worker class, with the root path (uvicorn's --root-path) it passes to uvicorn and
+    the drain it waits on SIGTERM."""
     kwargs = {**GatewayWorker.CONFIG_KWARGS, "root_path": root_path}
-    return type("GatewayWorker", (GatewayWorker,), {"CONFIG_KWARGS": kwargs})
+    attributes = {"CONFIG_KWARGS": kwargs, "DRAIN_SECONDS": drain_seconds}
+    return type("GatewayWorker", (GatewayWorker,), attributes)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -96,15 +120,17 @@ def run_workers(
     log_level: str,
     timeout: int,
     max_requests: int,
+    drain_seconds: float = 0.0,
 ) -> None:
     """Serve with `workers` processes until the arbiter is told to stop (SIGTERM, SIGINT)."""
     Supervisor(
         {
             "bind": [bind_address(host, port)],
             "workers": workers,
-            "worker_class": worker_class(root_path),
+            "worker_class": worker_class(root_path, drain_seconds),
             "timeout": timeout,
-            "graceful_timeout": 30,
+            # The arbiter kills workers still running after this: the drain comes first.
+            "graceful_timeout": math.ceil(drain_seconds) + GRACEFUL_SECONDS,
             "keepalive": 5,  # uvicorn's default keep-alive, as with one process
             "max_requests": max_requests,
             "max_requests_jitter": max_requests // 10,

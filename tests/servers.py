@@ -86,7 +86,13 @@ def run_server(
     ready_timeout: float = 30.0,
 ) -> Iterator[ServerProcess]:
     """Start `argv` (which must listen on `port`), wait until `health_path` answers, yield it."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # No drain on SIGTERM (its default is 5 s, for load balancers): tests stop servers often.
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "GATEWAY_DRAIN_SECONDS": "0",
+        **(env or {}),
+    }
     # The tests' own coverage or warning settings must not leak into the servers they start.
     full_env.pop("PYTHONWARNINGS", None)
     with tempfile.TemporaryDirectory(prefix="server-log-") as log_dir:

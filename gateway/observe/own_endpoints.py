@@ -54,6 +54,10 @@ class OwnEndpoints:
         # Where API consumers get the merged OpenAPI document without a token (None: nowhere).
         self.openapi_path = openapi_path if guide is not None else None
 
+    def start_draining(self) -> None:
+        """From now on the health endpoint answers 503: the process is about to stop."""
+        self.draining = True
+
     def owns(self, path: str) -> bool:
         return (
             path == HEALTH_PATH

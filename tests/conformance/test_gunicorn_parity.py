@@ -94,7 +94,13 @@ def start_pair(
         run_server(
             gateway_argv(gateway_port, app, routes_file, root_path),
             port=gateway_port,
-            env={**env, "GATEWAY_WATCH_ROUTES": "false"},
+            # gunicorn trusts X-Forwarded-* from 127.0.0.1 by default (its
+            # forwarded_allow_ips); the gateway trusts no proxy unless told: tell it the same.
+            env={
+                **env,
+                "GATEWAY_WATCH_ROUTES": "false",
+                "GATEWAY_FORWARDED_ALLOW_IPS": "127.0.0.1",
+            },
             health_path=health_path,
         )
     )

@@ -12,7 +12,8 @@
 #        localhost/python:3.11-bookworm   that + Debian's python3, python3-venv, python3-pip
 #      (image registries may be unreachable, so the Dockerfile's default base is not pulled);
 #   3. builds the Dockerfile, unchanged, with --build-arg BASE_IMAGE=localhost/python:3.11-bookworm;
-#   4. checks the image config (non-root numeric USER, HEALTHCHECK, EXPOSE 8000, VOLUME);
+#   4. checks the image config (non-root numeric USER, HEALTHCHECK, EXPOSE 8000, VOLUME), and
+#      that the image holds exactly requirements.lock's packages (and the gateway);
 #   5. in a container of the image: `id` is not root, `gateway check` passes, and the image's own
 #      CMD serves (GATEWAY_WORKERS=1, then 2): /metrics (the gateway), /health (the legacy app),
 #      a GET endpoint the route table sends to the new app, and the image's HEALTHCHECK command
@@ -171,6 +172,38 @@ log "user inside the container"
 uid=$(run "$CONTAINER" -- id -u)
 run "$CONTAINER" -- id
 [[ "$uid" != 0 ]] || fail "the container runs as root"
+
+log "installed packages against requirements.lock"
+# The image must hold exactly the lock's pins (pip and setuptools removed) and the gateway:
+# what makes two builds of one commit the same.
+run "$CONTAINER" -- python3 -c 'import importlib.metadata as m; print("\n".join(d.metadata["Name"] + "==" + d.version for d in m.distributions()))' \
+    >"$WORKDIR_TMP/installed"
+python3 - "$REPO_ROOT/requirements.lock" "$WORKDIR_TMP/installed" <<'EOF'
+import re, sys
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+    if match:
+        locked[canonical(match.group(1))] = match.group(2)
+for name in ("pip", "setuptools"):
+    locked.pop(name, None)
+installed = {}
+for line in open(sys.argv[2], encoding="utf-8"):
+    name, _, version = line.strip().partition("==")
+    if name:
+        installed[canonical(name)] = version
+if installed.pop("flask-fastapi-gateway", None) is None:
+    sys.exit("the gateway itself is not installed in the image")
+if installed != locked:
+    extra = sorted(set(installed.items()) - set(locked.items()))
+    missing = sorted(set(locked.items()) - set(installed.items()))
+    sys.exit(f"the image differs from requirements.lock: extra {extra}, missing {missing}")
+print(f"{len(installed)} packages, exactly requirements.lock's pins", file=sys.stderr)
+EOF
 
 log "gateway check"
 run "$CONTAINER" -- sh -c 'gateway check'

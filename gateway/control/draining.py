@@ -1,0 +1,57 @@
+"""Stopping a server that sits behind a load balancer: fail readiness first, stop later.
+
+When Kubernetes deletes a pod it sends SIGTERM and, at the same time, starts removing the pod
+from the Service's endpoints; every node's kube-proxy and every ingress controller learns of
+that a few seconds later. A server that stops accepting at once refuses the connections still
+sent to it in those seconds (the reason for the usual `preStop: sleep 5`). So on SIGTERM the
+gateway first answers its readiness probe (`/_gateway/health`) with 503, keeps serving for
+`GATEWAY_DRAIN_SECONDS`, and only then lets uvicorn's graceful shutdown begin: stop accepting,
+let requests in flight finish, run the lifespan shutdown.
+
+SIGINT (Ctrl-C) stops at once, as before: a person at a terminal has no load balancer to wait
+for. A second signal during the drain (SIGINT, or SIGTERM from an impatient supervisor) is
+uvicorn's: it stops now.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
+
+logger = logging.getLogger("gateway")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(
+        self, config: uvicorn.Config, *, drain_seconds: float, on_drain: Callable[[], object]
+    ) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.on_drain = on_drain  # turns readiness to 503
+        self.drain_ends: float | None = None
+        self.announced = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Runs in the signal handler: only set state here; the server's tick acts on it.
+        if sig != signal.SIGTERM or self.drain_ends is not None or self.drain_seconds <= 0:
+            super().handle_exit(sig, frame)
+            return
+        self.drain_ends = time.monotonic() + self.drain_seconds
+        self.on_drain()
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_ends is not None and not self.should_exit:
+            if not self.announced:  # logged here, not in the signal handler (logging locks)
+                self.announced = True
+                logger.info(
+                    "SIGTERM: readiness answers 503; serving %g s more before stopping",
+                    self.drain_seconds,
+                )
+            if time.monotonic() >= self.drain_ends:
+                super().handle_exit(signal.SIGTERM, None)
+        return await super().on_tick(counter)

@@ -1,0 +1,103 @@
+"""`gateway serve` stopped by an orchestrator: readiness fails first, serving stops later.
+
+On SIGTERM the health endpoint answers 503 at once while the server keeps serving for
+GATEWAY_DRAIN_SECONDS; then uvicorn's graceful shutdown lets requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import ServerProcess, run_gateway
+
+ROUTES = """\
+default: legacy
+routes:
+  - path: /api/items/{item_id}
+    target: new
+  - path: /hold
+    target: new
+"""
+
+
+@pytest.fixture
+def routes_file(tmp_path: Path) -> Path:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES, encoding="utf-8")
+    return path
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+
+
+def health(server: ServerProcess) -> int:
+    # A new connection each time, as a kubelet's probe makes.
+    return httpx.get(server.base_url + "/_gateway/health", timeout=10).status_code
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_fails_readiness_at_once_and_keeps_serving_through_the_drain(
+    routes_file: Path, workers: int
+) -> None:
+    # A drain far longer than the test needs, so "still serving" cannot race its end on a
+    # loaded machine; SIGINT then ends it, as a second signal does.
+    env = {"GATEWAY_DRAIN_SECONDS": "120"}
+    with run_gateway(routes_file, workers=workers, env=env) as server:
+        assert health(server) == 200
+        server.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: health(server) == 503)
+        answer = httpx.get(server.base_url + "/_gateway/health", timeout=10).json()
+        assert answer["problems"][0].startswith("draining")
+        for _ in range(2 * workers):  # new connections: each worker is still accepting
+            assert httpx.get(server.base_url + "/api/items/3", timeout=10).status_code == 200
+        assert server.process.poll() is None
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(60) == 0
+        assert "readiness answers 503; serving 120 s more" in server.log()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_after_the_drain_the_server_stops_by_itself_and_requests_in_flight_finish(
+    routes_file: Path, workers: int
+) -> None:
+    drain = 1.0
+    result: dict[str, str] = {}
+    started = threading.Event()
+
+    env = {"GATEWAY_DRAIN_SECONDS": str(drain)}
+    with run_gateway(routes_file, workers=workers, env=env) as server:
+
+        def held() -> None:
+            # Streams its first line at once, its last after `seconds`.
+            url = server.base_url + f"/hold?seconds={drain + 2}"
+            with httpx.stream("GET", url, timeout=60) as response:
+                lines = response.iter_lines()
+                result["first"] = next(lines)
+                started.set()
+                result["rest"] = "".join(lines)
+
+        thread = threading.Thread(target=held)
+        thread.start()
+        assert started.wait(30)
+        sent = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(60) == 0
+        stopped = time.monotonic() - sent
+        thread.join(30)
+        log = server.log()
+    assert not thread.is_alive()
+    assert result["rest"] == "done"  # the request in flight got its whole answer
+    assert stopped >= drain  # a lower bound only: the drain was waited for
+    assert log.index("readiness answers 503") < log.index("Shutting down")

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import pytest
+from starlette.types import Scope
+
+from gateway.http.proxies import (
+    ForwardedClient,
+    ForwardedHeader,
+    TrustedProxies,
+    forwarded_hops,
+    parse_address,
+)
+from gateway.settings import GatewaySettings
+
+
+def scope(peer: str | None, *headers: tuple[str, str], kind: str = "http") -> Scope:
+    return {
+        "type": kind,
+        "scheme": "ws" if kind == "websocket" else "http",
+        "client": (peer, 5000) if peer else None,
+        "headers": [(name.lower().encode(), value.encode("latin-1")) for name, value in headers],
+    }
+
+
+def resolved(
+    allow: str,
+    peer: str | None,
+    *headers: tuple[str, str],
+    header: ForwardedHeader = "x-forwarded-for",
+) -> tuple[object, object]:
+    request = scope(peer, *headers)
+    ForwardedClient(TrustedProxies.parse(allow), header).apply(request)
+    return request["client"], request["scheme"]
+
+
+@pytest.mark.parametrize(
+    ("allow", "headers", "expected"),
+    [
+        pytest.param("", [("X-Forwarded-For", "1.2.3.4")], ("10.0.0.1", 5000), id="trust-none"),
+        pytest.param(
+            "192.168.0.0/16", [("X-Forwarded-For", "1.2.3.4")], ("10.0.0.1", 5000), id="untrusted"
+        ),
+        pytest.param("10.0.0.1", [("X-Forwarded-For", "1.2.3.4")], ("1.2.3.4", 0), id="trusted"),
+        pytest.param("10.0.0.0/8", [], ("10.0.0.1", 5000), id="no-header"),
+        pytest.param(
+            "10.0.0.0/8",
+            [("X-Forwarded-For", "6.6.6.6, 1.2.3.4"), ("X-Forwarded-For", "10.9.9.9")],
+            ("1.2.3.4", 0),
+            id="right-most-untrusted-across-repeated-headers",
+        ),
+        pytest.param(
+            "10.0.0.0/8", [("X-Forwarded-For", "10.1.1.1, 10.2.2.2")], ("10.1.1.1", 0), id="all"
+        ),
+        pytest.param("*", [("X-Forwarded-For", "10.2.2.2")], ("10.2.2.2", 0), id="star"),
+        pytest.param(
+            "10.0.0.0/8", [("X-Forwarded-For", "1.2.3.4:8080")], ("1.2.3.4", 8080), id="port"
+        ),
+        pytest.param(
+            "10.0.0.0/8", [("X-Forwarded-For", "[2001:db8::1]:99")], ("2001:db8::1", 99), id="v6"
+        ),
+        pytest.param(
+            "10.0.0.0/8",
+            [("X-Forwarded-For", "1.2.3.4, unknown, 10.3.3.3")],
+            ("10.3.3.3", 0),
+            id="not-an-address-stops-at-the-hop-that-named-it",
+        ),
+        pytest.param(
+            "10.0.0.0/8", [("X-Forwarded-For", "garbage")], ("10.0.0.1", 5000), id="garbage"
+        ),
+        pytest.param(
+            "10.0.0.0/8", [("Forwarded", "for=1.2.3.4")], ("10.0.0.1", 5000), id="other-header"
+        ),
+    ],
+)
+def test_x_forwarded_for(
+    allow: str, headers: list[tuple[str, str]], expected: tuple[str, int]
+) -> None:
+    assert resolved(allow, "10.0.0.1", *headers)[0] == expected
+
+
+def test_an_ipv4_peer_seen_on_a_dual_stack_socket_is_matched_as_ipv4() -> None:
+    client, _ = resolved("10.0.0.0/8", "::ffff:10.0.0.1", ("X-Forwarded-For", "1.2.3.4"))
+    assert client == ("1.2.3.4", 0)
+
+
+def test_no_peer_or_an_unparsable_one_changes_nothing() -> None:
+    assert resolved("*", None, ("X-Forwarded-For", "1.2.3.4"))[0] is None
+    assert resolved("*", "unix-socket", ("X-Forwarded-For", "1.2.3.4"))[0] == ("unix-socket", 5000)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([("X-Forwarded-Proto", "https")], "https", id="one-value-for-any-hop"),
+        pytest.param([("X-Forwarded-Proto", "https, http")], "https", id="aligned-with-hops"),
+        pytest.param([("X-Forwarded-Proto", "gopher")], "http", id="unknown-scheme-ignored"),
+        pytest.param([], "http", id="none"),
+    ],
+)
+def test_x_forwarded_proto(headers: list[tuple[str, str]], expected: str) -> None:
+    xff = ("X-Forwarded-For", "1.2.3.4, 10.5.5.5")
+    assert resolved("10.0.0.0/8", "10.0.0.1", xff, *headers)[1] == expected
+
+
+def test_x_forwarded_proto_alone_sets_the_scheme_and_keeps_the_peer() -> None:
+    # As uvicorn and gunicorn do: a trusted proxy may report the scheme without an address.
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("X-Forwarded-Proto", "https"))
+    assert got == (("10.0.0.1", 5000), "https")
+    untrusted = resolved("192.168.0.0/16", "10.0.0.1", ("X-Forwarded-Proto", "https"))
+    assert untrusted == (("10.0.0.1", 5000), "http")
+
+
+def test_a_websocket_gets_the_ws_spelling_of_the_scheme() -> None:
+    request = scope("10.0.0.1", ("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https"))
+    request["type"] = "websocket"
+    ForwardedClient(TrustedProxies.parse("10.0.0.0/8")).apply(request)
+    assert request["scheme"] == "wss"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            'for=1.2.3.4;proto=https, for="10.1.1.1"', (("1.2.3.4", 0), "https"), id="two"
+        ),
+        pytest.param(
+            'for="[2001:db8:cafe::17]:4711";proto=https',
+            (("2001:db8:cafe::17", 4711), "https"),
+            id="quoted-v6",
+        ),
+        pytest.param('For = "1.2.3.4" ; by=x', (("1.2.3.4", 0), "http"), id="spacing-case"),
+        pytest.param("for=_hidden, for=10.1.1.1", (("10.1.1.1", 0), "http"), id="obfuscated"),
+        pytest.param("proto=https", (("10.0.0.1", 5000), "https"), id="no-for-scheme-only"),
+        pytest.param("for=1.2.3.4;;", (("10.0.0.1", 5000), "http"), id="malformed"),
+        pytest.param('for="1.2.\\3.4"', (("1.2.3.4", 0), "http"), id="escaped"),
+    ],
+)
+def test_forwarded(value: str, expected: tuple[tuple[str, int], str]) -> None:
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got == expected
+
+
+def test_forwarded_ignores_x_forwarded_for_when_chosen() -> None:
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("X-Forwarded-For", "1.2.3.4"), header="forwarded")
+    assert got == (("10.0.0.1", 5000), "http")
+
+
+def test_forwarded_hops_of_nothing_is_empty() -> None:
+    assert forwarded_hops([]) == []
+
+
+@pytest.mark.parametrize("text", ["", "1.2.3.4.5", "[::1", "[::1]x", "host.example"])
+def test_parse_address_refuses_what_is_not_an_address(text: str) -> None:
+    assert parse_address(text) is None
+
+
+def test_a_port_that_is_not_a_number_is_dropped() -> None:
+    parsed = parse_address("1.2.3.4:port")
+    assert parsed is not None and parsed[1] == 0
+
+
+def test_the_allow_list_is_validated_with_the_bad_item_named() -> None:
+    with pytest.raises(ValueError, match="'10.0.0.0/33' is not an IP address or CIDR"):
+        GatewaySettings(forwarded_allow_ips="127.0.0.1, 10.0.0.0/33")
+    assert not TrustedProxies.parse(" , ")
+    assert TrustedProxies.parse("10.0.0.0/8, ::1").trusts(parse_address("::1")[0])  # type: ignore[index]
