@@ -194,10 +194,12 @@ class ShadowRunner:
         apps: dict[Side, ASGIApp],
         mismatches: deque[dict[str, Any]],
         rng: random.Random | None = None,
+        ledger: Callable[[Copy, str, list[Difference]], None] | None = None,
     ) -> None:
         self.metrics = metrics
         self.apps = apps
         self.mismatches = mismatches
+        self.ledger = ledger  # told every outcome (gateway.parity); must not block
         self._random = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -268,12 +270,16 @@ class ShadowRunner:
                     shadow, shadow_duration = await timed(shadow_side)
         except TimeoutError:
             self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
+            if self.ledger is not None:
+                self.ledger(copy, "timeout", [])
             return
         if primary.truncated or shadow.truncated:
             self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
             return
         outcome, differences = self._outcome(route, primary, shadow)
         self.metrics.shadow_comparisons.labels(route.route, outcome).inc()
+        if self.ledger is not None:
+            self.ledger(copy, outcome, differences)
         self.metrics.shadow_duration.labels(route.route, primary_side).observe(primary_duration)
         self.metrics.shadow_duration.labels(route.route, shadow_side).observe(shadow_duration)
         if outcome in ("mismatch", "error"):
