@@ -82,7 +82,8 @@ def query(text: str) -> str:
     if not text:
         return ""
     pairs = parse_qsl(text, keep_blank_values=True)
-    return urlencode([(name, REDACTED if secret_name(name) else value) for name, value in pairs])
+    kept = [(name, REDACTED if secret_name(name) else value) for name, value in pairs]
+    return urlencode(kept, safe="[]")  # "[redacted]" stays readable
 
 
 def body(raw: bytes, content_type: str) -> str | None:
