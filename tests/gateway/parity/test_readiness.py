@@ -28,8 +28,8 @@ def test_the_tables_are_made_once(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_since_limits_every_figure(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
+def test_since_limits_every_figure(any_ledger: str) -> None:
+    url = any_ledger
     now = time.time()
     old, recent = now - 3 * 3600, now - 60
     write(url, [seen(old, "mismatch"), seen(old, "mismatch"), seen(old), seen(recent)])

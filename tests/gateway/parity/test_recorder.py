@@ -23,9 +23,9 @@ BIO = Difference("body:$.author.bio", "null", '""', ("author", "bio"), "type_cha
 VARY = Difference("header:vary", "Accept", "(absent)", kind="missing")
 
 
-def test_comparisons_are_grouped_by_signature_with_counts_and_samples(tmp_path: Path) -> None:
+def test_comparisons_are_grouped_by_signature_with_counts_and_samples(any_ledger: str) -> None:
     registry = CollectorRegistry()
-    url = sqlite_url(tmp_path)
+    url = any_ledger
     ledger = make_ledger(url, registry=registry, samples=2)
     ledger.start()
     secret = [(b"authorization", b"Bearer s3cret"), (b"accept", b"*/*")]
@@ -65,8 +65,8 @@ def test_comparisons_are_grouped_by_signature_with_counts_and_samples(tmp_path: 
     assert [s["request"]["query"] for s in parity.match_samples] == [f"token={REDACTED}&x=1"] * 2
 
 
-def test_samples_stay_bounded_across_batches_and_workers(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
+def test_samples_stay_bounded_across_batches_and_workers(any_ledger: str) -> None:
+    url = any_ledger
     for _ in range(3):  # three writers, one after the other, as workers or restarts would be
         ledger = make_ledger(url, samples=2)
         ledger.start()
@@ -90,8 +90,8 @@ routes:
 """
 
 
-def test_the_entry_s_last_change_is_recorded(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
+def test_the_entry_s_last_change_is_recorded(any_ledger: str) -> None:
+    url = any_ledger
 
     def load(content: bytes) -> float | None:
         ledger = make_ledger(url)
