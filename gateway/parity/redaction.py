@@ -36,9 +36,12 @@ UNKEPT_HEADERS = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "x-gateway-shadow"}
 )
 # A name that says "secret" anywhere in it; matching too much costs a redacted harmless value.
+# Whole words where a part would catch too much: `auth` but not `author`, `pass` but not
+# `passenger`.
 _SECRET_NAME = re.compile(
-    r"pass|pwd|secret|token|auth|session|sessid|signature|credential|api[-_]?key|private"
-    r"|^(key|sig|code|otp|jwt|csrf)$",
+    r"(^|[-_.])(auth|pass|pin)($|[-_.])|passw|passphrase|pwd|secret|token|authoriz|authent"
+    r"|session|sessid|signature|credential|api[-_]?key|private[-_]?key"
+    r"|^(key|sig|code|otp|jwt|csrf|xsrf)$",
     re.IGNORECASE,
 )
 

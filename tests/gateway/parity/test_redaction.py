@@ -97,3 +97,33 @@ def test_differences_in_secret_fields_lose_their_values(
     assert kept["field"] == difference.field
     assert (kept["primary"] == REDACTED) is hidden
     assert (kept["shadow"] == REDACTED) is hidden
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "password",
+        "user_passwd",
+        "pass",
+        "x-auth-token",
+        "auth",
+        "authorization",
+        "client_secret",
+        "refresh-token",
+        "sessionid",
+        "api_key",
+        "apikey",
+        "private_key",
+        "code",
+        "sig",
+    ],
+)
+def test_secret_names(name: str) -> None:
+    assert redaction.secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["author", "authors", "passenger", "bio", "zip_code", "keyboard", "title", "page"]
+)
+def test_ordinary_names(name: str) -> None:
+    assert not redaction.secret_name(name)
