@@ -30,11 +30,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     routes: Path = tmp_path_factory.mktemp("parity-view") / "routes.yaml"
     routes.write_text(ROUTES, encoding="utf-8")
     env = {"GATEWAY_ADMIN_TOKEN": TOKEN}
-    apps = {
-        "legacy_app": "tests.gateway.parity.apps:flask_app",
-        "new_app": "tests.gateway.parity.apps:fastapi_app",
-    }
-    with run_gateway(routes, env=env, **apps) as server:
+    legacy, new = "tests.gateway.parity.apps:flask_app", "tests.gateway.parity.apps:fastapi_app"
+    with run_gateway(routes, env=env, legacy_app=legacy, new_app=new) as server:
         with server.client() as client:
             for n in range(3):
                 assert client.get(f"/books/{n}").status_code == 200
