@@ -30,6 +30,7 @@ ReportFormat = Literal["table", "json"]
 
 parity_cli = typer.Typer(
     help="Readiness per route from the parity ledger (shadow comparisons), and tests from it.",
+    short_help="Readiness per route from the parity ledger.",
     add_completion=False,
     rich_markup_mode=None,
 )
