@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.compare import Difference
+from gateway.behaviours.shadow import ShadowEntryOptions
 from gateway.http import headers as header_lookup
 from gateway.parity import redaction
 from gateway.parity.metrics import LedgerMetrics
@@ -48,7 +49,7 @@ from gateway.parity.store import (
 
 if TYPE_CHECKING:
     from gateway.behaviours.shadow import Copy, ShadowOptions
-    from gateway.routing.table import RouteTable
+    from gateway.routing.table import RouteEntry, RouteTable
     from gateway.settings import GatewaySettings
 
 logger = logging.getLogger("gateway.parity")
@@ -78,7 +79,7 @@ class Compared:
 Record = Compared | EntryLoaded
 
 
-def options_hash(entry: Any) -> str:
+def options_hash(entry: RouteEntry) -> str:
     text = f"{entry.path}\n{sorted(entry.methods or ())}\n{entry.options.model_dump_json()}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -136,8 +137,6 @@ class Ledger:
 
     def table_loaded(self, table: RouteTable) -> None:
         """Record each entry's options hash, when the table has something to compare."""
-        from gateway.behaviours.shadow import ShadowEntryOptions
-
         if not any(isinstance(entry.options, ShadowEntryOptions) for entry in table.entries):
             return
         now = time.time()
