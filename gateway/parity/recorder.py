@@ -21,8 +21,9 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import URL
@@ -216,17 +217,19 @@ class Ledger:
                 return records
 
     def _write(self, records: list[Record]) -> None:
-        entries = [record for record in records if isinstance(record, EntryLoaded)]
-        observations = self._observations(
-            [record for record in records if isinstance(record, Compared)]
-        )
-        if self._guarded(lambda writer: writer.write(observations, entries)):
+        def write(writer: LedgerWriter) -> None:
+            entries = [record for record in records if isinstance(record, EntryLoaded)]
+            compared = [record for record in records if isinstance(record, Compared)]
+            writer.write(self._observations(compared), entries)
+
+        if self._guarded(write):
             self.metrics.records.labels("written").inc(len(records))
         else:
             self.metrics.records.labels("failed").inc(len(records))
 
-    def _guarded(self, work: Any) -> bool:
-        """Run `work(writer)`; a failure is logged (once a minute at most), never raised."""
+    def _guarded(self, work: Callable[[LedgerWriter], None]) -> bool:
+        """Run `work(writer)`; a failure of any kind is counted by the caller and logged (once
+        a minute at most), never raised: the writer thread outlives what one batch runs into."""
         try:
             writer = self._writer or self._open()
             work(writer)
@@ -265,6 +268,8 @@ class Ledger:
             shown(self.url),
             type(reason).__name__,
             str(reason).strip().splitlines()[0] if str(reason).strip() else "",
+            # A database's or the file system's refusal says enough; anything else is a bug.
+            exc_info=not isinstance(exc, DBAPIError | OSError),
         )
 
     def _observations(self, compared: list[Compared]) -> list[Observation]:

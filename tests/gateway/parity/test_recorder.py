@@ -210,3 +210,33 @@ def test_the_ledger_is_no_http_app(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="only runs a lifespan"):
         asyncio.run(make_ledger(sqlite_url(tmp_path))({"type": "http"}, nothing, ignore))
+
+
+def test_the_writer_outlives_a_failing_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.parity import recorder, signatures
+
+    calls = [0]
+    real = signatures.signature_fields
+
+    def fails_once(differences: list[Difference]) -> list[tuple[str, str]]:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("a bug in one batch")
+        return real(differences)
+
+    monkeypatch.setattr(recorder, "signature_fields", fails_once)
+    registry = CollectorRegistry()
+    ledger = make_ledger(sqlite_url(tmp_path), registry=registry)
+    with caplog.at_level(logging.ERROR, "gateway.parity"):
+        ledger.start()
+        ledger.record(make_copy(), "match", [])
+        deadline = time.monotonic() + 10
+        while written(registry, "failed") < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ledger.record(make_copy(), "match", [])
+        assert ledger.close(10)
+    assert (written(registry, "failed"), written(registry, "written")) == (1, 1)
+    (logged,) = caplog.records
+    assert logged.exc_info is not None  # a bug keeps its traceback
