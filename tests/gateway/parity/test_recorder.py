@@ -17,7 +17,7 @@ from gateway.behaviours.shadow import ShadowOptions
 from gateway.parity import readiness
 from gateway.parity.redaction import REDACTED
 from gateway.routing.routes_file import parse_routes
-from tests.gateway.parity.ledgers import make_copy, make_ledger, sqlite_url, written
+from tests.gateway.parity.ledgers import make_copy, make_ledger, seen, sqlite_url, write, written
 
 BIO = Difference("body:$.author.bio", "null", '""', ("author", "bio"), "type_changed")
 VARY = Difference("header:vary", "Accept", "(absent)", kind="missing")
@@ -240,3 +240,15 @@ def test_the_writer_outlives_a_failing_batch(
     assert (written(registry, "failed"), written(registry, "written")) == (1, 1)
     (logged,) = caplog.records
     assert logged.exc_info is not None  # a bug keeps its traceback
+
+
+def test_old_comparisons_are_forgotten(any_ledger: str) -> None:
+    month_ago = time.time() - 30 * 86400
+    write(any_ledger, [seen(month_ago, "mismatch", route="/old"), seen(month_ago, route="/old")])
+    assert [p.route for p in readiness.read(any_ledger)] == ["/old"]
+    ledger = make_ledger(any_ledger)  # keeps one day
+    ledger.start()
+    ledger.record(make_copy(), "match", [])
+    assert ledger.close(10)
+    (parity,) = readiness.read(any_ledger)  # the writer pruned when it started
+    assert parity.route == "/authors/{id}" and parity.compared == 1
