@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,19 @@ def gateway_parity(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def send_round(server: ServerProcess, sent: dict[str, int], size: int = 6) -> None:
-    """`size` requests per route, each on a connection of its own (any worker may take it)."""
-    for template, path in PATHS.items():
-        for n in range(size):
-            with server.client() as client:
-                response = client.get(path.format(n=n))
-            assert response.status_code == 200
-            sent[template] += 1
+    """`size` requests per route, each on a connection of its own, several at once (so that
+    while one worker is busy the other accepts)."""
+
+    def get(path: str) -> int:
+        with server.client() as client:
+            return client.get(path).status_code
+
+    requests = [(t, path.format(n=n)) for t, path in PATHS.items() for n in range(size)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(get, [path for _, path in requests]))
+    assert statuses == [200] * len(requests)
+    for template, _ in requests:
+        sent[template] += 1
 
 
 def sample_pids(url: str) -> set[int]:
