@@ -74,7 +74,8 @@ COPY config/ /app/config/
 # The example apps are not part of the installed package: served from the working directory.
 COPY legacy_app/ /app/legacy_app/
 COPY new_app/ /app/new_app/
-# The SQLite database lives in /app/data, the one folder the gateway may write to.
+# The SQLite databases (the example's, the parity ledger) live in /app/data, the one folder the
+# gateway may write to.
 RUN mkdir -p /app/data \
  && chown gateway:gateway /app/data \
  && chmod 0750 /app/data
@@ -85,6 +86,7 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     GATEWAY_ROUTES_FILE=/app/config/routes.yaml \
     GATEWAY_WORKERS=1 \
+    GATEWAY_DATA_DIR=/app/data \
     HELPDESK_DATABASE_URL=sqlite:////app/data/helpdesk.db
 
 # /app/config is meant to be bind-mounted (read-only) but is not a VOLUME, so that images built

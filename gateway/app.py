@@ -39,6 +39,9 @@ from gateway.observe.accounting import Accounting
 from gateway.observe.admin import AdminAPI
 from gateway.observe.metrics import GatewayMetrics
 from gateway.observe.own_endpoints import OwnEndpoints
+from gateway.parity.admin import parity_answer
+from gateway.parity.recorder import Ledger, parity_ledger
+from gateway.parity.redaction import Redactor
 from gateway.routing.endpoints import (
     starlette_routes,
     starlette_serves,
@@ -171,7 +174,8 @@ def create_app(
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if settings.metrics_auth and admin_token is None:
         raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
-    live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=states.sync)
+    ledger = parity_ledger(settings, registry)
+    live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=_on_swap(states, ledger))
     new_routes = starlette_routes(new_app) if new_app is not None else None
     # One set of request-body limits for both sides: the bridge applies them to legacy, the
     # side caller to the new side.
@@ -196,7 +200,13 @@ def create_app(
     )
     serving = Serving(sides, caller, accounting)
     mismatches: deque[dict[str, Any]] = deque(maxlen=settings.shadow_history)
-    shadow = ShadowRunner(metrics, {"legacy": bridge, "new": new_asgi}, mismatches)
+    shadow = ShadowRunner(
+        metrics,
+        {"legacy": bridge, "new": new_asgi},
+        mismatches,
+        ledger=ledger.record if ledger is not None else None,
+        redactor=Redactor(settings.ledger_redact_headers.split(",")),
+    )
     context = Context(serving, metrics, session, shadow, settings.fallback_body_limit)
     if settings.openapi_path == settings.metrics_path:
         raise GatewayConfigError("GATEWAY_OPENAPI_PATH and GATEWAY_METRICS_PATH are the same path")
@@ -209,6 +219,7 @@ def create_app(
         mismatches=mismatches,
         registry=registry,
         metrics=metrics,
+        parity=partial(parity_answer, settings.ledger_location),
     )
     own = OwnEndpoints(
         admin=admin,
@@ -222,7 +233,12 @@ def create_app(
         openapi_path=settings.openapi_path,
     )
     lifespan = GatewayLifespan(
-        [ChildLifespan(bridge, "the legacy bridge"), ChildLifespan(new_asgi, "the new app")],
+        [
+            # The ledger starts first and stops last: it writes what the shadow drain records.
+            *([ChildLifespan(ledger, "the parity ledger")] if ledger is not None else []),
+            ChildLifespan(bridge, "the legacy bridge"),
+            ChildLifespan(new_asgi, "the new app"),
+        ],
         background=partial(_start_background, live, settings.watch_routes),
         on_shutdown=partial(setattr, own, "draining", True),
         drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),
@@ -237,6 +253,17 @@ def create_app(
         lifespan=lifespan,
         forwarded=ForwardedClient(proxies, settings.forwarded_header) if proxies else None,
     )
+
+
+def _on_swap(states: RouteStates, ledger: Ledger | None) -> Callable[[RouteTable], None]:
+    if ledger is None:
+        return states.sync
+
+    def swapped(table: RouteTable) -> None:
+        states.sync(table)
+        ledger.table_loaded(table)
+
+    return swapped
 
 
 def _start_background(live: LiveRouteTable, watch: bool) -> list[Callable[[], object]]:

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, check, routes, inventory, openapi."""
+"""The `gateway` command: serve, check, routes, inventory, openapi, parity."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from gateway.guide.openapi import new_document
 from gateway.guide.render import InventoryFormat, render
 from gateway.guide.traffic import MetricsFetchError
 from gateway.guide.traffic import fetch as fetch_traffic
+from gateway.parity.command import parity_cli
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -392,6 +393,9 @@ def openapi(
     table, legacy, new = _load_table(settings)
     document = merged_openapi(Catalogue.build(legacy, new), table, new_document(new), new)
     typer.echo(json.dumps(document, indent=2))
+
+
+cli.add_typer(parity_cli, name="parity")
 
 
 def main() -> None:

@@ -152,6 +152,40 @@ class GatewaySettings(BaseSettings):
         "serving this long before it stops accepting, so load balancers stop sending first",
     )
     log_level: LogLevel = "info"
+    # --- the parity ledger (gateway/parity) ---
+    data_dir: Path = Field(
+        Path("data"), description="folder the gateway writes to (the SQLite parity ledger)"
+    )
+    ledger: bool = Field(
+        True, description="record shadow comparisons in the parity ledger (`gateway parity`)"
+    )
+    ledger_url: str | None = Field(
+        None,
+        description="where the parity ledger is: sqlite:///PATH (one file per host, shared by "
+        "the workers) or postgresql://USER:PASSWORD@HOST/DB (one for every replica); "
+        "default: sqlite:/// + data_dir/parity.db",
+    )
+    ledger_queue: int = Field(
+        10_000,
+        ge=1,
+        description="comparisons waiting to be written, at most; more are dropped and counted",
+    )
+    ledger_samples: int = Field(
+        5, ge=1, le=1000, description="sample exchanges kept per route and difference signature"
+    )
+    ledger_retention_days: float = Field(
+        14.0, gt=0, description="comparisons older than this are forgotten"
+    )
+    ledger_redact_headers: str = Field(
+        "",
+        description="comma-separated header names whose values the ledger, the mismatch log and "
+        "the admin API never show, besides "
+        "Authorization, Cookie, Set-Cookie and names that look secret",
+    )
+
+    @property
+    def ledger_location(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.data_dir / 'parity.db'}"
 
     @field_validator("forwarded_allow_ips")
     @classmethod
@@ -179,6 +213,19 @@ class GatewaySettings(BaseSettings):
             raise ValueError("must start with '/'")
         if value == "/_gateway" or value.startswith("/_gateway/"):
             raise ValueError("must be outside /_gateway/ (the admin document is there already)")
+        return value
+
+    @field_validator("ledger_url")
+    @classmethod
+    def _ledger_url_is_known(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from gateway.parity.store import ledger_url
+
+        try:
+            ledger_url(value)
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from exc
         return value
 
     @field_validator("metrics_path")

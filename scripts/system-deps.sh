@@ -10,6 +10,8 @@ declare -A packages=()
 for program in "${!needed[@]}"; do
     command -v "$program" >/dev/null 2>&1 || packages[${needed[$program]}]=1
 done
+# The parity ledger's tests start PostgreSQL's own programs, which are not on PATH.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages[postgresql]=1
 [ ${#packages[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${!packages[@]}" | sort)
 

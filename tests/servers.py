@@ -86,16 +86,17 @@ def run_server(
     ready_timeout: float = 30.0,
 ) -> Iterator[ServerProcess]:
     """Start `argv` (which must listen on `port`), wait until `health_path` answers, yield it."""
-    # No drain on SIGTERM (its default is 5 s, for load balancers): tests stop servers often.
-    full_env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "GATEWAY_DRAIN_SECONDS": "0",
-        **(env or {}),
-    }
-    # The tests' own coverage or warning settings must not leak into the servers they start.
-    full_env.pop("PYTHONWARNINGS", None)
     with tempfile.TemporaryDirectory(prefix="server-log-") as log_dir:
+        # A server writes its data (the parity ledger) beside its log, not in the repository.
+        # No drain on SIGTERM (its default is 5 s, for load balancers): tests stop servers often.
+        defaults = {
+            "PYTHONUNBUFFERED": "1",
+            "GATEWAY_DATA_DIR": log_dir,
+            "GATEWAY_DRAIN_SECONDS": "0",
+        }
+        full_env = {**os.environ, **defaults, **(env or {})}
+        # The tests' own coverage or warning settings must not leak into the servers they start.
+        full_env.pop("PYTHONWARNINGS", None)
         log_path = Path(log_dir) / "server.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(

@@ -3,7 +3,8 @@
 Status codes and the chosen headers must be equal. Bodies that are JSON on both sides are
 compared as data: object key order, whitespace and number spelling (`1`, `1.0`, `1e0`) do not
 count, and configured JSON paths are ignored. Other bodies must be equal byte for byte.
-Differences are reported per field, with both values shortened for logs and the admin API.
+Differences are reported per field, with their kind (missing on the shadow side, extra on it,
+changed, or changed type) and both values shortened for logs, the admin API and the ledger.
 """
 
 from __future__ import annotations
@@ -12,17 +13,37 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[(\*|\d+)\]|\['([^']*)'\]")
+_STEP = re.compile(
+    r"\.\.(?:([A-Za-z_][A-Za-z0-9_\-]*)|\['([^']*)'\])"  # ..name, ..['key']
+    r"|\.([A-Za-z_][A-Za-z0-9_\-]*)|\[(\*|\d+)\]|\['([^']*)'\]"
+)
 WILDCARD = "*"
 VALUE_LIMIT = 200  # characters kept of each value in a reported difference
 
-PathStep = str | int
+DifferenceKind = Literal["missing", "extra", "changed", "type_changed"]
+DIFFERENCE_KINDS: tuple[DifferenceKind, ...] = ("missing", "extra", "changed", "type_changed")
+
+
+class Descent:
+    """`..` in a JSON path: any number of steps (none included) before the next one."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DESCENT"
+
+
+DESCENT = Descent()
+PathStep = str | int | Descent
 
 
 def parse_json_path(text: str) -> tuple[PathStep, ...]:
-    """`$.items[*].updated_at` -> ("items", "*", "updated_at"); a small JSONPath subset."""
+    """`$.items[*].updated_at` -> ("items", "*", "updated_at"); `$..id` -> (DESCENT, "id").
+
+    A small JSONPath subset: `.name`, `['key']`, `[N]`, `[*]`, and recursive descent `..name`.
+    """
     if not text.startswith("$"):
         raise ValueError(f"JSON path {text!r} must start with '$'")
     steps: list[PathStep] = []
@@ -32,10 +53,12 @@ def parse_json_path(text: str) -> tuple[PathStep, ...]:
         if match is None:
             raise ValueError(
                 f"JSON path {text!r}: cannot read {text[position:]!r} "
-                "(use .name, [N], [*] or ['key'])"
+                "(use .name, ..name, [N], [*] or ['key'])"
             )
-        name, index, quoted = match.groups()
-        if index is not None:
+        deep_name, deep_quoted, name, index, quoted = match.groups()
+        if deep_name is not None or deep_quoted is not None:
+            steps.extend((DESCENT, deep_name if deep_name is not None else deep_quoted))
+        elif index is not None:
             steps.append(WILDCARD if index == WILDCARD else int(index))
         else:
             steps.append(name if name is not None else quoted)
@@ -45,13 +68,19 @@ def parse_json_path(text: str) -> tuple[PathStep, ...]:
 
 def format_json_path(steps: Iterable[PathStep]) -> str:
     parts = ["$"]
+    descend = False
     for step in steps:
+        if isinstance(step, Descent):
+            descend = True
+            continue
+        prefix = ".." if descend else ""
+        descend = False
         if isinstance(step, int) or step == WILDCARD:
-            parts.append(f"[{step}]")
+            parts.append(f"{prefix}[{step}]")
         elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", step):
-            parts.append(f".{step}")
+            parts.append(f"{prefix or '.'}{step}")
         else:
-            parts.append(f"['{step}']")
+            parts.append(f"{prefix}['{step}']")
     return "".join(parts)
 
 
@@ -60,11 +89,35 @@ def generalize(steps: tuple[PathStep, ...]) -> tuple[PathStep, ...]:
     return tuple(WILDCARD if isinstance(step, int) else step for step in steps)
 
 
-def _path_matches(pattern: tuple[PathStep, ...], steps: tuple[PathStep, ...]) -> bool:
-    if len(pattern) > len(steps):
+def path_matches(pattern: tuple[PathStep, ...], steps: tuple[PathStep, ...]) -> bool:
+    """Whether a parsed pattern covers a concrete path.
+
+    A pattern also covers everything below it: ignoring $.meta ignores $.meta.x; `..name`
+    covers `name` at any depth ($..etag ignores $.etag and $.items[3].etag).
+    """
+    if not pattern:
+        return True
+    head, rest = pattern[0], pattern[1:]
+    if isinstance(head, Descent):
+        return any(path_matches(rest, steps[start:]) for start in range(len(steps) + 1))
+    if not steps:
         return False
-    # A pattern also covers everything below it: ignoring $.meta ignores $.meta.x.
-    return all(p == WILDCARD or p == s for p, s in zip(pattern, steps, strict=False))
+    return (head == WILDCARD or head == steps[0]) and path_matches(rest, steps[1:])
+
+
+def value_kind(a: Any, b: Any) -> DifferenceKind:
+    """`type_changed` when the two JSON values are of different JSON types, else `changed`."""
+
+    def json_type(value: Any) -> str:
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, int | float):
+            return "number"
+        return type(value).__name__
+
+    return "type_changed" if json_type(a) != json_type(b) else "changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +126,16 @@ class Difference:
     primary: str
     shadow: str
     json_path: tuple[PathStep, ...] | None = None
+    # missing: only the primary has it; extra: only the shadow has it.
+    kind: DifferenceKind = "changed"
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "primary": self.primary, "shadow": self.shadow}
+        return {
+            "field": self.field,
+            "kind": self.kind,
+            "primary": self.primary,
+            "shadow": self.shadow,
+        }
 
     @property
     def noise_key(self) -> str:
@@ -138,6 +198,7 @@ def json_differences(a: Any, b: Any, path: tuple[PathStep, ...] = ()) -> Iterato
                     _short_json(a[key]) if key in a else "(absent)",
                     _short_json(b[key]) if key in b else "(absent)",
                     here,
+                    "missing" if key in a else "extra",
                 )
             else:
                 yield from json_differences(a[key], b[key], here)
@@ -150,11 +211,14 @@ def json_differences(a: Any, b: Any, path: tuple[PathStep, ...] = ()) -> Iterato
                     _short_json(a[index]) if index < len(a) else "(absent)",
                     _short_json(b[index]) if index < len(b) else "(absent)",
                     here,
+                    "missing" if index < len(a) else "extra",
                 )
             else:
                 yield from json_differences(a[index], b[index], here)
     elif not _same_scalar(a, b):
-        yield Difference("body:" + format_json_path(path), _short_json(a), _short_json(b), path)
+        yield Difference(
+            "body:" + format_json_path(path), _short_json(a), _short_json(b), path, value_kind(a, b)
+        )
 
 
 def _json_body(answer: Answer) -> tuple[bool, Any]:
@@ -206,8 +270,14 @@ class Comparator:
         for name in sorted(names - self.ignored_headers):
             if a.get(name) != b.get(name):
                 absent = "(absent)"
+                kind: DifferenceKind = (
+                    "extra" if name not in a else "missing" if name not in b else "changed"
+                )
                 yield Difference(
-                    f"header:{name}", _short(a.get(name, absent)), _short(b.get(name, absent))
+                    f"header:{name}",
+                    _short(a.get(name, absent)),
+                    _short(b.get(name, absent)),
+                    kind=kind,
                 )
 
     def _body_differences(self, primary: Answer, shadow: Answer) -> Iterator[Difference]:
@@ -216,7 +286,7 @@ class Comparator:
         if a_is_json and b_is_json:
             for difference in json_differences(a, b):
                 assert difference.json_path is not None
-                if not any(_path_matches(p, difference.json_path) for p in self.ignored_paths):
+                if not any(path_matches(p, difference.json_path) for p in self.ignored_paths):
                     yield difference
         elif bytes(primary.body) != bytes(shadow.body):
             yield Difference(

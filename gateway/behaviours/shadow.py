@@ -36,6 +36,7 @@ from gateway.http import headers
 from gateway.http.bodies import read_body
 from gateway.observe.metrics import GatewayMetrics
 from gateway.observe.mismatch_log import MismatchLog
+from gateway.parity.redaction import Redactor
 from gateway.routing.methods import SAFE_METHODS
 from gateway.sides import SideName as Side
 
@@ -211,11 +212,17 @@ class ShadowRunner:
         mismatches: deque[dict[str, Any]],
         rng: random.Random | None = None,
         mismatch_log: MismatchLog | None = None,
+        ledger: Callable[[Copy, str, list[Difference]], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.metrics = metrics
         self.apps = apps
         self.mismatches = mismatches
         self.mismatch_log = mismatch_log or MismatchLog()
+        self.ledger = ledger  # told every outcome (gateway.parity); must not block
+        # The log and the admin API show differing values: a differing Set-Cookie or token must
+        # not reach them any more than the ledger.
+        self.redactor = redactor or Redactor()
         self._random = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -291,12 +298,16 @@ class ShadowRunner:
                     shadow, shadow_duration = await timed(shadow_side)
         except TimeoutError:
             self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
+            if self.ledger is not None:
+                self.ledger(copy, "timeout", [])
             return
         if primary.truncated or shadow.truncated:
             self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
             return
         outcome, differences = self._outcome(route, primary, shadow)
         self.metrics.shadow_comparisons.labels(route.route, outcome).inc()
+        if self.ledger is not None:
+            self.ledger(copy, outcome, differences)
         self.metrics.shadow_duration.labels(route.route, primary_side).observe(primary_duration)
         self.metrics.shadow_duration.labels(route.route, shadow_side).observe(shadow_duration)
         if outcome in ("mismatch", "error"):
@@ -339,7 +350,9 @@ class ShadowRunner:
             "path": scope["path"],
             "request_id": request_id,
             "primary": primary_side,
-            "differences": [d.as_dict() for d in differences[:MAX_DIFFERENCES_KEPT]],
+            "differences": [
+                self.redactor.difference(d) for d in differences[:MAX_DIFFERENCES_KEPT]
+            ],
             "more_differences": max(0, len(differences) - MAX_DIFFERENCES_KEPT),
         }
         self.mismatches.append(record)

@@ -78,9 +78,11 @@ class AdminAPI:
         registry: CollectorRegistry,
         metrics: GatewayMetrics,
         guide: Guide | None = None,
+        parity: Callable[[Scope], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
     ) -> None:
         self.token = token
         self.guide = guide
+        self.parity = parity  # /_gateway/api/parity: the ledger's readiness (gateway.parity)
         self.live = live
         self.states = states
         self.mismatches = mismatches
@@ -106,6 +108,10 @@ class AdminAPI:
             body = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
             extra = [(b"www-authenticate", b'Bearer realm="gateway"')]
             return await _json(send, 401, body, extra)
+        if path == API_PREFIX + "parity" and self.parity is not None:
+            if scope["method"] not in ("GET", "HEAD"):
+                return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
+            return await _json(send, *await self.parity(scope))
         guided = self._guided(path)
         if guided is not None:
             return await self._answer_guided(scope, send, guided)

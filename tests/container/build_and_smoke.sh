@@ -149,6 +149,7 @@ env = dict(item.split("=", 1) for item in config.get("Env") or [])
 for name, value in {
     "GATEWAY_ROUTES_FILE": "/app/config/routes.yaml",
     "HELPDESK_DATABASE_URL": "sqlite:////app/data/helpdesk.db",
+    "GATEWAY_DATA_DIR": "/app/data",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",
 }.items():

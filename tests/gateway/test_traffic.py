@@ -210,8 +210,8 @@ def test_mismatches_are_logged_with_a_short_diff(shadow_gateway: ServerProcess) 
     (record,) = logged()
     assert record["route"] == "/compare/{case}" and record["primary"] == "legacy"
     assert record["differences"] == [
-        {"field": "body:$.items[0].tags[1]", "primary": '"b"', "shadow": '"c"'},
-        {"field": "body:$.value", "primary": "1", "shadow": "2"},
+        {"field": "body:$.items[0].tags[1]", "kind": "changed", "primary": '"b"', "shadow": '"c"'},
+        {"field": "body:$.value", "kind": "changed", "primary": "1", "shadow": "2"},
     ]
 
 

@@ -7,7 +7,7 @@ the new side answers differently (a body difference).
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from flask import Flask
 from flask import request as flask_request
 
@@ -28,6 +28,11 @@ def legacy_body() -> dict[str, int]:
     return {"value": 1}
 
 
+@flask_app.get("/login")
+def legacy_login() -> tuple[dict[str, str], int, dict[str, str]]:
+    return {"token": "legacy-token-value"}, 200, {"Set-Cookie": "session=legacy-cookie-value"}
+
+
 @flask_app.get("/legacy-received")
 def legacy_received() -> list[dict[str, str]]:
     return _legacy_seen
@@ -42,6 +47,12 @@ async def new_echo(request: Request) -> dict[str, bool]:
 @fastapi_app.get("/body")
 async def new_body() -> dict[str, int]:
     return {"value": 2}
+
+
+@fastapi_app.get("/login")
+async def new_login(response: Response) -> dict[str, str]:
+    response.set_cookie("session", "new-cookie-value")
+    return {"token": "new-token-value"}
 
 
 @fastapi_app.get("/received")

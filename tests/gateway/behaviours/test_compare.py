@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from gateway.behaviours.compare import Answer, Comparator, format_json_path, parse_json_path
+from gateway.behaviours.compare import (
+    DESCENT,
+    Answer,
+    Comparator,
+    format_json_path,
+    parse_json_path,
+)
 from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
 
 
@@ -99,6 +105,8 @@ def test_noise_keys_generalize_list_positions(comparator: Comparator) -> None:
         ("$.items[*].id", ("items", "*", "id")),
         ("$.items[2]", ("items", 2)),
         ("$['a key']", ("a key",)),
+        ("$..id", (DESCENT, "id")),
+        ("$.a..['b c']", ("a", DESCENT, "b c")),
     ],
 )
 def test_json_paths_round_trip(text: str, steps: tuple[object, ...]) -> None:
@@ -106,7 +114,66 @@ def test_json_paths_round_trip(text: str, steps: tuple[object, ...]) -> None:
     assert format_json_path(parse_json_path(text)) == text
 
 
-@pytest.mark.parametrize("text", ["a.b", "$.a[", "$..a", "$.a[x]"])
+@pytest.mark.parametrize("text", ["a.b", "$.a[", "$...a", "$..", "$..[0]", "$.a[x]"])
 def test_bad_json_paths(text: str) -> None:
     with pytest.raises(ValueError, match="JSON path"):
         parse_json_path(text)
+
+
+def kinds(comparator: Comparator, a: Answer, b: Answer) -> dict[str, str]:
+    return {difference.field: difference.kind for difference in comparator.differences(a, b)}
+
+
+def test_every_difference_has_a_kind(comparator: Comparator) -> None:
+    a = answer({"gone": 1, "n": 1, "s": "1", "l": [1, 2], "o": None}, x_old="1", x_same="a")
+    b = answer({"new": 1, "n": 2, "s": 1, "l": [1], "o": {}}, x_new="1", x_same="b")
+    assert kinds(comparator, a, b) == {
+        "header:x-old": "missing",
+        "header:x-new": "extra",
+        "header:x-same": "changed",
+        "body:$.gone": "missing",
+        "body:$.new": "extra",
+        "body:$.n": "changed",
+        "body:$.s": "type_changed",
+        "body:$.l[1]": "missing",
+        "body:$.o": "type_changed",
+    }
+    assert kinds(comparator, answer([1]), answer([1, 2])) == {"body:$[1]": "extra"}
+    assert kinds(comparator, answer({"b": True}), answer({"b": 1})) == {"body:$.b": "type_changed"}
+    assert comparator.differences(answer({}), answer({}, status=201))[0].as_dict() == {
+        "field": "status",
+        "kind": "changed",
+        "primary": "200",
+        "shadow": "201",
+    }
+
+
+@pytest.mark.parametrize(
+    ("ignored", "body_a", "body_b", "left"),
+    [
+        pytest.param("$..etag", {"etag": 1}, {"etag": 2}, [], id="top-level"),
+        pytest.param(
+            "$..etag",
+            {"items": [{"etag": 1, "id": 1}]},
+            {"items": [{"etag": 2, "id": 2}]},
+            ["body:$.items[0].id"],
+            id="nested-in-lists",
+        ),
+        pytest.param(
+            "$.a..t",
+            {"a": {"x": {"t": 1}}, "t": 1},
+            {"a": {"x": {"t": 2}}, "t": 2},
+            ["body:$.t"],
+            id="below-a-prefix-only",
+        ),
+        pytest.param(
+            "$..meta", {"meta": {"x": 1}}, {"meta": {"x": 2, "y": 3}}, [], id="covers-below"
+        ),
+        pytest.param("$..etag", {"etags": 1}, {"etags": 2}, ["body:$.etags"], id="whole-names"),
+    ],
+)
+def test_recursive_descent_in_ignored_paths(
+    ignored: str, body_a: object, body_b: object, left: list[str]
+) -> None:
+    comparator = Comparator(None, (), (ignored,), ALWAYS_IGNORED_HEADERS)
+    assert fields(comparator, answer(body_a), answer(body_b)) == left

@@ -27,6 +27,7 @@ defaults:
 routes:
   - {path: /echo, methods: [GET], target: shadow}
   - {path: /body, methods: [GET], target: shadow, shadow: {noise_sample: 0}}
+  - {path: /login, methods: [GET], target: shadow, shadow: {noise_sample: 0}}
   - {path: /received, target: new}
   - {path: /legacy-received, target: legacy}
 """
@@ -110,7 +111,12 @@ def test_header_only_mismatches_are_one_line_then_counted(gateway: Gateway) -> N
     (first,) = gateway.events("shadow_mismatch")
     assert first["route"] == "/echo" and first["grouped"] is True
     assert first["differences"] == [
-        {"field": "header:access-control-allow-origin", "primary": "*", "shadow": "(absent)"}
+        {
+            "field": "header:access-control-allow-origin",
+            "kind": "missing",
+            "primary": "*",
+            "shadow": "(absent)",
+        }
     ]
     summary = gateway.events("shadow_mismatch_summary")[-1]
     assert summary["fields"] == ["header:access-control-allow-origin"]
@@ -127,8 +133,31 @@ def test_body_mismatches_are_each_logged(gateway: Gateway) -> None:
     logged = gateway.events("shadow_mismatch")
     assert {line["request_id"] for line in logged} == {"body-0", "body-1", "body-2"}
     assert all("grouped" not in line for line in logged)
-    assert logged[0]["differences"] == [{"field": "body:$.value", "primary": "1", "shadow": "2"}]
+    assert logged[0]["differences"] == [
+        {"field": "body:$.value", "kind": "changed", "primary": "1", "shadow": "2"}
+    ]
     # Nothing else on stderr claims to be a mismatch; stdout (the access log) has none.
     lines = gateway.stderr.read_text().splitlines()
     assert not [line for line in lines if "shadow_" in line and not line.startswith("{")]
     assert "shadow_mismatch" not in gateway.server.log()
+
+
+def test_secret_values_that_differ_are_redacted_in_the_log_and_the_admin_api(
+    gateway: Gateway,
+) -> None:
+    with gateway.server.client() as client:
+        assert client.get("/login").json() == {"token": "legacy-token-value"}
+    wait_for(lambda: comparisons(gateway.server, "/login", "mismatch") == 1, 15)
+    wait_for(lambda: len(gateway.events("shadow_mismatch")) == 1, 15)
+    (logged,) = gateway.events("shadow_mismatch")
+    fields = {difference["field"] for difference in logged["differences"]}
+    assert fields == {"header:set-cookie", "body:$.token"}
+    assert all(d["primary"] == d["shadow"] == "[redacted]" for d in logged["differences"])
+    recent = httpx.get(
+        gateway.server.base_url + "/_gateway/api/mismatches",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert recent.status_code == 200 and "[redacted]" in recent.text
+    shown = gateway.server.log() + gateway.stderr.read_text() + recent.text
+    for secret in ("legacy-token-value", "new-token-value", "cookie-value"):
+        assert secret not in shown

@@ -167,7 +167,8 @@ def test_routes_config_and_mismatches(gateway: ServerProcess, routes_file: Path)
     )
     (mismatch,) = api(gateway, "mismatches")["mismatches"]
     assert mismatch["request_id"] == "admin-diff" and mismatch["route"] == "/compare/{case}"
-    assert {"field": "body:$.value", "primary": "1", "shadow": "2"} in mismatch["differences"]
+    value = {"field": "body:$.value", "kind": "changed", "primary": "1", "shadow": "2"}
+    assert value in mismatch["differences"]
 
     assert api(gateway, "config")["last_reload"]["ok"] is True
     write_routes(routes_file, "routes: [\n")

@@ -1,0 +1,116 @@
+"""What the ledger keeps of a request and of a difference, with every secret taken out.
+
+Never stored: the values of credential headers (Authorization, Cookie, Set-Cookie and the like,
+plus any the operator names), of headers, query parameters and JSON or form fields whose names
+look secret (password, token, session, api_key, ...), and request bodies that are neither JSON
+nor a form. Names are kept, values replaced by REDACTED, so a reader still sees that a
+credential was sent and an exported test knows to supply one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from gateway.behaviours.compare import Difference
+
+REDACTED = "[redacted]"
+BODY_LIMIT = 4096  # request bodies larger than this are not stored
+
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-csrf-token",
+        "x-xsrf-token",
+    }
+)
+# Hop-by-hop, or written by the gateway on every copy: nothing to learn from them.
+UNKEPT_HEADERS = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "x-gateway-shadow"}
+)
+# A name that says "secret" anywhere in it; matching too much costs a redacted harmless value.
+# Whole words where a part would catch too much: `auth` but not `author`, `pass` but not
+# `passenger`.
+_SECRET_NAME = re.compile(
+    r"(^|[-_.])(auth|pass|pin)($|[-_.])|passw|passphrase|pwd|secret|token|authoriz|authent"
+    r"|session|sessid|signature|credential|api[-_]?key|private[-_]?key"
+    r"|^(key|sig|code|otp|jwt|csrf|xsrf)$",
+    re.IGNORECASE,
+)
+
+
+def secret_name(name: str) -> bool:
+    return _SECRET_NAME.search(name) is not None
+
+
+class Redactor:
+    def __init__(self, extra_headers: Iterable[str] = ()) -> None:
+        self.headers = CREDENTIAL_HEADERS | {name.strip().lower() for name in extra_headers}
+
+    def secret_header(self, name: str) -> bool:
+        return name in self.headers or secret_name(name)
+
+    def request_headers(self, raw: Iterable[tuple[bytes, bytes]]) -> list[list[str]]:
+        kept = []
+        for raw_name, raw_value in raw:
+            name = raw_name.decode("latin-1").lower()
+            if name in UNKEPT_HEADERS:
+                continue
+            value = REDACTED if self.secret_header(name) else raw_value.decode("latin-1")
+            kept.append([name, value])
+        return kept
+
+    def difference(self, difference: Difference) -> dict[str, str]:
+        kept = difference.as_dict()
+        if self._secret_field(difference):
+            kept["primary"] = kept["shadow"] = REDACTED
+        return kept
+
+    def _secret_field(self, difference: Difference) -> bool:
+        if difference.field.startswith("header:"):
+            return self.secret_header(difference.field.removeprefix("header:"))
+        names = [step for step in difference.json_path or () if isinstance(step, str)]
+        return any(secret_name(name) for name in names)
+
+
+def query(text: str) -> str:
+    """A query string with the values of secret-looking parameters redacted."""
+    if not text:
+        return ""
+    pairs = parse_qsl(text, keep_blank_values=True)
+    kept = [(name, REDACTED if secret_name(name) else value) for name, value in pairs]
+    return urlencode(kept, safe="[]")  # "[redacted]" stays readable
+
+
+def body(raw: bytes, content_type: str) -> str | None:
+    """A request body as text with its secret fields redacted, or None when not kept."""
+    if not raw:
+        return ""
+    if len(raw) > BODY_LIMIT:
+        return None
+    if "json" in content_type:
+        try:
+            return json.dumps(_redact_json(json.loads(raw)))
+        except ValueError:
+            return None
+    if "application/x-www-form-urlencoded" in content_type:
+        return query(raw.decode("latin-1"))
+    return None  # free text or binary may hold anything: not stored
+
+
+def _redact_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if secret_name(str(key)) else _redact_json(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_json(item) for item in value]
+    return value

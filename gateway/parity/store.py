@@ -1,0 +1,295 @@
+"""Reading and writing the ledger's tables, on SQLite (one file per host) or PostgreSQL.
+
+SQLite runs in WAL mode, so the writer threads of several worker processes and any number of
+readers (`gateway parity`, the admin API) share one file; a writer waits for another's
+transaction (busy timeout) instead of failing. Upserts are the dialect's own
+`INSERT ... ON CONFLICT`, so the workers of one host, or every replica on PostgreSQL, add to
+the same counts without reading them first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, case, create_engine, delete, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from gateway.parity import schema
+
+SQLITE_BUSY_SECONDS = 10.0
+POSTGRES_CONNECT_SECONDS = 5
+
+
+class LedgerError(RuntimeError):
+    """The ledger cannot be opened or read; the message names it (without a password)."""
+
+
+class LedgerMissing(LedgerError):
+    """No ledger file yet: nothing was recorded there (or the URL names another place)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    pid: int
+    primary_side: str
+    request: dict[str, Any]
+    differences: list[dict[str, str]]
+    rules: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One comparison, ready to store."""
+
+    route: str
+    method: str
+    outcome: str
+    signature: str
+    fields: list[tuple[str, str]]
+    at: float
+    sample: Sample | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.route, self.method, self.outcome, self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLoaded:
+    """A route-table entry as loaded: its options' hash tells when it last changed."""
+
+    route: str
+    methods: str
+    options_hash: str
+    at: float
+
+
+_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")
+
+
+def masked(text: str) -> str:
+    """A URL as it may be shown: without its password."""
+    return _PASSWORD.sub(r"\1***@", text)
+
+
+def ledger_url(text: str) -> URL:
+    """The SQLAlchemy URL for a ledger URL: sqlite:///PATH or postgresql://... (psycopg 3)."""
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise LedgerError(f"ledger URL {masked(text)!r} cannot be read") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise LedgerError(
+                f"ledger URL {masked(text)!r}: name a file, as sqlite:///data/parity.db"
+            )
+        return url
+    if backend == "postgresql":
+        # Plain postgresql:// would load psycopg2; the gateway depends on psycopg 3.
+        return url.set(drivername="postgresql+psycopg") if url.drivername == backend else url
+    raise LedgerError(
+        f"ledger URL {masked(text)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def open_engine(url: URL, *, create: bool) -> Engine:
+    """An engine for the ledger; a SQLite file (and its folder) is made only when `create`."""
+    if url.get_backend_name() == "sqlite":
+        path = Path(str(url.database))
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise LedgerMissing(f"no ledger at {path} (nothing recorded yet, or another URL)")
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_SECONDS}
+    )
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the workers' writers
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe in WAL; no fsync per transaction
+    cursor.close()
+
+
+def ensure_schema(engine: Engine) -> None:
+    try:
+        schema.metadata.create_all(engine)
+    except DBAPIError:
+        # Another worker created the tables between our check and our CREATE: check again.
+        schema.metadata.create_all(engine)
+
+
+@dataclass(slots=True)
+class _Batch:
+    counts: dict[tuple[str, str, str, str, int], int] = field(default_factory=dict)
+    signatures: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    samples: dict[tuple[str, str, str, str], list[Observation]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+
+class LedgerWriter:
+    def __init__(self, engine: Engine, samples_per_signature: int) -> None:
+        self.engine = engine
+        self.samples_per_signature = samples_per_signature
+
+    def write(self, observations: Iterable[Observation], entries: Iterable[EntryLoaded]) -> None:
+        """Add one batch in one transaction."""
+        batch = self._aggregate(observations)
+        entries = list(entries)
+        with self.engine.begin() as connection:
+            if entries:
+                self._write_entries(connection, entries)
+            if batch.counts:
+                self._write_counts(connection, batch)
+                self._write_signatures(connection, batch)
+            if batch.samples:
+                self._write_samples(connection, batch)
+
+    def prune(self, cutoff: float) -> None:
+        """Forget what was last seen before `cutoff` (Unix time)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(schema.counts).where(schema.counts.c.minute < cutoff // 60))
+            connection.execute(delete(schema.samples).where(schema.samples.c.at < cutoff))
+            connection.execute(
+                delete(schema.signatures).where(schema.signatures.c.last_seen < cutoff)
+            )
+
+    def _aggregate(self, observations: Iterable[Observation]) -> _Batch:
+        batch = _Batch()
+        for seen in observations:
+            minute_key = (*seen.key, int(seen.at // 60))
+            batch.counts[minute_key] = batch.counts.get(minute_key, 0) + 1
+            found = batch.signatures.get(seen.key)
+            if found is None:
+                batch.signatures[seen.key] = {
+                    "fields": json.dumps(seen.fields),
+                    "first_seen": seen.at,
+                    "last_seen": seen.at,
+                    "count": 1,
+                }
+            else:
+                found["last_seen"] = max(found["last_seen"], seen.at)
+                found["count"] += 1
+            if seen.sample is not None:
+                kept = batch.samples[seen.key]
+                kept.append(seen)
+                del kept[: -self.samples_per_signature]  # the newest few
+        return batch
+
+    def _insert(self, connection: Connection, table: Any) -> Any:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def _write_counts(self, connection: Connection, batch: _Batch) -> None:
+        table = schema.counts
+        names = ("route", "method", "outcome", "signature", "minute")
+        rows = [
+            {**dict(zip(names, key, strict=True)), "count": n} for key, n in batch.counts.items()
+        ]
+        insert = self._insert(connection, table)
+        upsert = insert.on_conflict_do_update(
+            index_elements=list(names), set_={"count": table.c.count + insert.excluded.count}
+        )
+        connection.execute(upsert, rows)
+
+    def _write_signatures(self, connection: Connection, batch: _Batch) -> None:
+        table = schema.signatures
+        names = ("route", "method", "outcome", "signature")
+        rows = [
+            {**dict(zip(names, key, strict=True)), **values}
+            for key, values in batch.signatures.items()
+        ]
+        insert = self._insert(connection, table)
+        upsert = insert.on_conflict_do_update(
+            index_elements=list(names),
+            set_={
+                "count": table.c.count + insert.excluded.count,
+                "last_seen": insert.excluded.last_seen,
+            },
+        )
+        connection.execute(upsert, rows)
+
+    def _write_samples(self, connection: Connection, batch: _Batch) -> None:
+        table = schema.samples
+        rows = []
+        for kept in batch.samples.values():
+            for seen in kept:
+                assert seen.sample is not None
+                rows.append(
+                    {
+                        "route": seen.route,
+                        "method": seen.method,
+                        "outcome": seen.outcome,
+                        "signature": seen.signature,
+                        "at": seen.at,
+                        "pid": seen.sample.pid,
+                        "primary_side": seen.sample.primary_side,
+                        "request": json.dumps(seen.sample.request),
+                        "differences": json.dumps(seen.sample.differences),
+                        "rules": json.dumps(seen.sample.rules),
+                    }
+                )
+        connection.execute(table.insert(), rows)
+        for key in batch.samples:
+            connection.execute(self._older_samples(key))
+
+    def _older_samples(self, key: tuple[str, str, str, str]) -> Any:
+        table = schema.samples
+        same = and_(
+            table.c.route == key[0],
+            table.c.method == key[1],
+            table.c.outcome == key[2],
+            table.c.signature == key[3],
+        )
+        newest = (
+            select(table.c.id)
+            .where(same)
+            .order_by(table.c.id.desc())
+            .limit(self.samples_per_signature)
+        )
+        return delete(table).where(same, table.c.id.not_in(newest.scalar_subquery()))
+
+    def _write_entries(self, connection: Connection, loaded: list[EntryLoaded]) -> None:
+        table = schema.entries
+        rows = [
+            {
+                "route": entry.route,
+                "methods": entry.methods,
+                "options_hash": entry.options_hash,
+                "changed_at": entry.at,
+                "loaded_at": entry.at,
+            }
+            for entry in loaded
+        ]
+        insert = self._insert(connection, table)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["route", "methods"],
+            set_={
+                "options_hash": insert.excluded.options_hash,
+                "loaded_at": insert.excluded.loaded_at,
+                # Unchanged options keep the time they were first loaded.
+                "changed_at": case(
+                    (table.c.options_hash == insert.excluded.options_hash, table.c.changed_at),
+                    else_=insert.excluded.changed_at,
+                ),
+            },
+        )
+        connection.execute(upsert, rows)

@@ -1,0 +1,68 @@
+"""The two sides of the parity tests: one route where they agree, one where they differ in one
+field, one where they differ in one header only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Header, Response
+from fastapi.responses import JSONResponse
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+
+flask_app = Flask("parity_legacy")
+fastapi_app = FastAPI()
+
+BOOK = {"id": 7, "title": "Dune", "tags": ["sf", "classic"]}
+
+
+@flask_app.get("/books/<int:book_id>")
+def legacy_book(book_id: int) -> ResponseReturnValue:
+    return jsonify({**BOOK, "id": book_id})
+
+
+@flask_app.get("/authors/<int:author_id>")
+def legacy_author(author_id: int) -> ResponseReturnValue:
+    return jsonify(id=author_id, name="Frank", author={"bio": None, "born": 1920})
+
+
+@flask_app.get("/shelves")
+def legacy_shelves() -> ResponseReturnValue:
+    response = jsonify(shelves=[1, 2])
+    response.headers["Vary"] = "Accept-Language"
+    return response
+
+
+@fastapi_app.get("/books/{book_id}")
+async def new_book(book_id: int) -> dict[str, object]:
+    return {**BOOK, "id": book_id}
+
+
+@fastapi_app.get("/authors/{author_id}")
+async def new_author(author_id: int) -> dict[str, object]:
+    # The rewrite's one difference: an unknown biography is "" where legacy says null.
+    return {"id": author_id, "name": "Frank", "author": {"bio": "", "born": 1920}}
+
+
+@fastapi_app.get("/shelves")
+async def new_shelves(response: Response) -> dict[str, object]:
+    return {"shelves": [1, 2]}  # no Vary header: a header-only difference
+
+
+# --- A route behind a credential: the exported tests get it from their fixture ----------------
+
+TOKEN = "Bearer let-me-in"
+
+
+@flask_app.get("/private")
+def legacy_private() -> ResponseReturnValue:
+    from flask import request
+
+    if request.headers.get("Authorization") != TOKEN:
+        return jsonify(error="unauthorized"), 401
+    return jsonify(secret_count=3)
+
+
+@fastapi_app.get("/private")
+async def new_private(authorization: str | None = Header(None)) -> Response:
+    if authorization != TOKEN:
+        return JSONResponse({"detail": "Not authenticated"}, status_code=401)
+    return JSONResponse({"secret_count": 3})

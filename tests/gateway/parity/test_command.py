@@ -1,0 +1,113 @@
+"""`gateway parity`: the report, its verdict and its exit status, read from a ledger file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import cli
+from tests.gateway.parity.ledgers import seen, sqlite_url, write
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> str:
+    url = sqlite_url(tmp_path)
+    now = time.time()
+    write(url, [seen(now, route="/good") for _ in range(20)])
+    write(url, [seen(now, route="/bad") for _ in range(6)])
+    write(url, [seen(now, "mismatch", route="/bad") for _ in range(4)])
+    return url
+
+
+def parity(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, ["parity", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_table_shows_each_route_and_its_grouped_differences(ledger: str) -> None:
+    code, out, _ = parity("--ledger", ledger)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ROUTE", "COMPARED", "MATCHED"]
+    assert lines[1].split()[:3] == ["/bad", "10", "6"] and "60.00%" in lines[1]
+    assert lines[2].split() == ["4", "x", "mismatch", "body:$.value", "(changed)"]
+    assert lines[3].split()[:3] == ["/good", "20", "20"] and "100.00%" in lines[3]
+
+
+def test_the_json_report(ledger: str) -> None:
+    code, out, _ = parity("--ledger", ledger, "--format", "json", "--route", "/bad")
+    assert code == 0
+    (route,) = json.loads(out)["routes"]
+    assert (route["route"], route["compared"], route["matched"]) == ("/bad", 10, 6)
+    assert route["match_ratio"] == 0.6
+    (difference,) = route["differences"]
+    assert (difference["fields"], difference["count"]) == (["body:$.value"], 4)
+    assert difference["samples"] == []  # only with --samples
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        pytest.param(["--route", "/good", "--require", "0.99"], 0, id="good-passes"),
+        pytest.param(["--route", "/bad", "--require", "0.99"], 1, id="bad-fails"),
+        pytest.param(["--route", "/bad", "--require", "0.6"], 0, id="bad-at-its-ratio"),
+        pytest.param(["--require", "0.99"], 1, id="every-route-must-pass"),
+        pytest.param(["--require", "0.5", "--min-compared", "15"], 1, id="too-few"),
+        pytest.param(["--route", "/good", "--require", "1", "--min-compared", "20"], 0, id="n"),
+        pytest.param(["--route", "/unknown", "--require", "0.5"], 1, id="unknown-route"),
+        pytest.param(["--since", "1h", "--require", "0.5"], 0, id="recent"),
+        pytest.param(["--since", "2100-01-01T00:00:00Z", "--require", "0.5"], 1, id="none-yet"),
+    ],
+)
+def test_require_sets_the_exit_status(ledger: str, args: list[str], code: int) -> None:
+    assert parity("--ledger", ledger, *args)[0] == code
+
+
+def test_the_verdict_is_shown(ledger: str) -> None:
+    _, out, _ = parity("--ledger", ledger, "--require", "0.9")
+    assert out.splitlines()[1].endswith("FAIL") and out.splitlines()[3].endswith("ok")
+    _, out, _ = parity("--ledger", ledger, "--require", "0.9", "--format", "json")
+    assert [route["meets"] for route in json.loads(out)["routes"]] == [False, True]
+
+
+def test_a_missing_ledger_is_exit_2_and_says_where(tmp_path: Path) -> None:
+    code, _, err = parity("--ledger", sqlite_url(tmp_path / "nowhere"))
+    assert code == 2 and "no ledger at" in err
+
+
+def test_a_bad_since_is_a_usage_error(ledger: str) -> None:
+    code, _, err = parity("--ledger", ledger, "--since", "last tuesday")
+    assert code == 2 and "give a duration" in err
+
+
+def test_the_ledger_defaults_to_the_settings(
+    ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_LEDGER_URL", ledger)
+    assert parity("--route", "/good", "--require", "1")[0] == 0
+    monkeypatch.delenv("GATEWAY_LEDGER_URL")
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))  # its parity.db is the default
+    assert parity("--route", "/good", "--require", "1")[0] == 0
+    monkeypatch.setenv("GATEWAY_LEDGER_URL", "mysql://x/y")
+    code, _, err = parity()
+    assert code == 2 and "invalid settings" in err
+
+
+def test_an_empty_ledger_reports_nothing(tmp_path: Path) -> None:
+    (tmp_path / "parity.db").touch()
+    code, out, _ = parity("--ledger", sqlite_url(tmp_path))
+    assert code == 0 and out.strip() == "no comparisons recorded"
+
+
+def test_export_needs_samples(ledger: str, tmp_path: Path) -> None:
+    code, _, err = parity(
+        "export", "--ledger", ledger, "--route", "/nothing", "--output", str(tmp_path / "t.py")
+    )
+    assert code == 1 and "no sampled exchanges of /nothing" in err
+    assert not (tmp_path / "t.py").exists()

@@ -1,0 +1,120 @@
+"""`gateway parity export`: the exported module runs with pytest and fails where the apps differ."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.behaviours.compare import Difference
+from gateway.behaviours.shadow import ShadowOptions
+from gateway.cli import cli
+from gateway.parity import replay
+from gateway.parity.redaction import REDACTED
+from tests.gateway.parity import apps
+from tests.gateway.parity.ledgers import make_copy, make_ledger, sqlite_url
+from tests.servers import REPO_ROOT
+
+LEGACY = "tests.gateway.parity.apps:flask_app"
+NEW = "tests.gateway.parity.apps:fastapi_app"
+BIO = Difference("body:$.author.bio", "null", '""', ("author", "bio"), "type_changed")
+AUTH = [(b"authorization", apps.TOKEN.encode()), (b"accept", b"application/json")]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> str:
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    for book in (1, 2):
+        recorder.record(make_copy("/books/{id}", f"/books/{book}"), "match", [])
+    recorder.record(make_copy("/authors/{id}", "/authors/3"), "mismatch", [BIO])
+    recorder.record(make_copy("/private", "/private", headers=AUTH), "match", [])
+    ignoring_bio = ShadowOptions(ignore=("$..bio",))
+    recorder.record(make_copy("/ignored", "/authors/5", options=ignoring_bio), "match", [])
+    assert recorder.close(10)
+    return url
+
+
+def export(ledger: str, route: str, output: Path) -> None:
+    args = ["parity", "export", "--ledger", ledger, "--route", route, "--output", str(output)]
+    result = CliRunner().invoke(cli, [*args, "--legacy-app", LEGACY, "--new-app", NEW])
+    assert result.exit_code == 0, result.output
+
+
+def run_pytest(module: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The exported module as a team runs it: its own pytest, warnings as errors."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PARITY_TEST_HEADERS"}
+    full_env = {**inherited, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    argv = [sys.executable, "-m", "pytest", str(module), "-q", "-p", "no:cacheprovider"]
+    argv += ["-W", "error", "--rootdir", str(module.parent)]
+    return subprocess.run(
+        argv, cwd=module.parent, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_exported_tests_pass_where_the_apps_agree_and_fail_where_they_differ(
+    ledger: str, tmp_path: Path
+) -> None:
+    books, authors = tmp_path / "test_books.py", tmp_path / "test_authors.py"
+    export(ledger, "/books/{id}", books)
+    export(ledger, "/authors/{id}", authors)
+    text = books.read_text(encoding="utf-8")
+    assert "PARITY_TEST_HEADERS" in text.split('"""')[1]  # the header says where credentials go
+
+    passed = run_pytest(books)
+    assert passed.returncode == 0, passed.stdout
+    assert "2 passed" in passed.stdout
+
+    failed = run_pytest(authors)
+    assert failed.returncode == 1, failed.stdout
+    assert "1 failed" in failed.stdout
+    assert 'body:$.author.bio (type_changed): legacy null | new ""' in failed.stdout
+
+
+def test_exported_tests_take_credentials_from_their_fixture(ledger: str, tmp_path: Path) -> None:
+    private = tmp_path / "test_private.py"
+    export(ledger, "/private", private)
+    assert apps.TOKEN not in private.read_text(encoding="utf-8")
+    without = run_pytest(private)
+    assert without.returncode == 1, without.stdout  # 401 from both, in different shapes
+    credentials = json.dumps({"Authorization": apps.TOKEN})
+    given = run_pytest(private, {"PARITY_TEST_HEADERS": credentials})
+    assert given.returncode == 0, given.stdout
+
+
+def test_exported_tests_keep_the_route_s_ignore_rules(ledger: str, tmp_path: Path) -> None:
+    ignored = tmp_path / "test_ignored.py"
+    export(ledger, "/ignored", ignored)
+    result = run_pytest(ignored)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials() -> None:
+    exchange = {
+        "request": {
+            "method": "POST",
+            "path": "/p",
+            "query": "a=1",
+            "headers": [
+                ["host", "example"],
+                ["content-length", "3"],
+                ["authorization", REDACTED],
+                ["cookie", REDACTED],
+                ["accept", "*/*"],
+            ],
+            "body": "{}",
+        }
+    }
+    request = replay.request_of(exchange, {"Cookie": "s=1"})
+    assert request == {
+        "method": "POST",
+        "url": "/p?a=1",
+        "headers": [("accept", "*/*"), ("cookie", "s=1")],
+        "content": b"{}",
+    }

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.behaviours.compare import Difference
+from gateway.parity import redaction
+from gateway.parity.redaction import REDACTED, Redactor
+
+
+def test_credential_headers_and_secret_looking_ones_are_redacted() -> None:
+    redactor = Redactor(["X-Tenant-Key ", "x-internal"])
+    kept = redactor.request_headers(
+        [
+            (b"Authorization", b"Bearer s3cret"),
+            (b"cookie", b"session=abc"),
+            (b"x-internal", b"hidden"),
+            (b"x-session-id", b"abc"),
+            (b"accept", b"application/json"),
+            (b"content-length", b"0"),
+            (b"x-gateway-shadow", b"1"),
+        ]
+    )
+    assert kept == [
+        ["authorization", REDACTED],
+        ["cookie", REDACTED],
+        ["x-internal", REDACTED],
+        ["x-session-id", REDACTED],
+        ["accept", "application/json"],
+    ]
+    assert redactor.secret_header("x-tenant-key")
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        pytest.param("", "", id="empty"),
+        pytest.param("page=2&q=dune", "page=2&q=dune", id="plain"),
+        pytest.param(
+            "access_token=abc&page=2&api_key=k&code=x&zip_code=1",
+            "access_token=[redacted]&page=2&api_key=[redacted]&code=[redacted]&zip_code=1",
+            id="secrets",
+        ),
+        pytest.param("password=&flag", "password=[redacted]&flag=", id="blank-values"),
+    ],
+)
+def test_secret_query_parameters_are_redacted(query: str, kept: str) -> None:
+    assert redaction.query(query) == kept
+
+
+def test_json_and_form_bodies_keep_their_shape_without_secrets() -> None:
+    raw = json.dumps({"user": "ann", "password": "pw", "items": [{"token": "t", "n": 1}]})
+    assert json.loads(redaction.body(raw.encode(), "application/json") or "") == {
+        "user": "ann",
+        "password": REDACTED,
+        "items": [{"token": REDACTED, "n": 1}],
+    }
+    form = redaction.body(b"user=ann&passwd=pw", "application/x-www-form-urlencoded")
+    assert form == "user=ann&passwd=[redacted]"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        pytest.param(b"free text with a secret", "text/plain", id="not-structured"),
+        pytest.param(b"{not json", "application/json", id="broken-json"),
+        pytest.param(b"[" + b"1," * 3000 + b"1]", "application/json", id="too-large"),
+    ],
+)
+def test_other_bodies_are_not_kept(raw: bytes, content_type: str) -> None:
+    assert redaction.body(raw, content_type) is None
+
+
+def test_an_empty_body_is_kept_as_empty() -> None:
+    assert redaction.body(b"", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("difference", "hidden"),
+    [
+        pytest.param(Difference("header:set-cookie", "a=1", "a=2"), True, id="set-cookie"),
+        pytest.param(Difference("header:vary", "a", "b"), False, id="plain-header"),
+        pytest.param(
+            Difference("body:$.user.api_key", "1", "2", ("user", "api_key")), True, id="body"
+        ),
+        pytest.param(
+            Difference("body:$.session[0].x", "1", "2", ("session", 0, "x")), True, id="below"
+        ),
+        pytest.param(Difference("body:$.bio", '""', "null", ("bio",)), False, id="plain"),
+    ],
+)
+def test_differences_in_secret_fields_lose_their_values(
+    difference: Difference, hidden: bool
+) -> None:
+    kept = Redactor().difference(difference)
+    assert kept["field"] == difference.field
+    assert (kept["primary"] == REDACTED) is hidden
+    assert (kept["shadow"] == REDACTED) is hidden
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "password",
+        "user_passwd",
+        "pass",
+        "x-auth-token",
+        "auth",
+        "authorization",
+        "client_secret",
+        "refresh-token",
+        "sessionid",
+        "api_key",
+        "apikey",
+        "private_key",
+        "code",
+        "sig",
+    ],
+)
+def test_secret_names(name: str) -> None:
+    assert redaction.secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["author", "authors", "passenger", "bio", "zip_code", "keyboard", "title", "page"]
+)
+def test_ordinary_names(name: str) -> None:
+    assert not redaction.secret_name(name)
