@@ -96,6 +96,8 @@ def view_of(entry: RouteEntry) -> EntryView | None:
     if options.rollout is None:
         return None
     written = options.model_dump(mode="json", exclude_unset=True, exclude={"rollout", "status"})
+    if "sticky" in written:
+        written["sticky"] = str(getattr(options, "sticky", ""))  # as written: "header:x-token"
     return EntryView(
         path=entry.path,
         methods=entry.methods,
@@ -163,6 +165,7 @@ class Controller:
             if verdict is not None:
                 verdicts.append((view, verdict))
                 self._record(view, verdict)
+        self._keep_baselines(views, verdicts, totals)
         changed = [(v, verdict) for v, verdict in verdicts if verdict.changes(v.status)]
         if not changed:
             return PassResult("unchanged", tuple(verdicts))
@@ -178,6 +181,20 @@ class Controller:
         for view, verdict in changed:
             _log_decision(view, verdict, written=True)
         return PassResult("written", tuple(verdicts))
+
+    def _keep_baselines(
+        self,
+        views: list[EntryView],
+        verdicts: list[tuple[EntryView, Verdict]],
+        totals: Totals | None,
+    ) -> None:
+        """A step that begins now counts from these totals; steps no entry is at are forgotten."""
+        starts = {view.status.since for view in views if view.status is not None}
+        for _, verdict in verdicts:
+            if verdict.status is not None and totals is not None:
+                starts.add(verdict.status.since)
+                self._baselines.setdefault(verdict.status.since, totals)
+        self._baselines = {since: t for since, t in self._baselines.items() if since in starts}
 
     def _totals(self) -> Totals | None:
         try:

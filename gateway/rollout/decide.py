@@ -198,7 +198,7 @@ def _judge(
     judged = _figures(figures, parity, elapsed)
     if figures.guard_trips > 0:
         trips = f"{figures.guard_trips:g}"
-        return _abort(
+        return abort_verdict(
             view, "guard", f"the guard rolled back in {trips} gateway process(es)", judged, now
         )
     if new.requests < rollout.min_requests:
@@ -206,15 +206,15 @@ def _judge(
         return _hold(view, "min_requests", reason, judged, now)
     failed = _failed_gate(rollout, new, legacy)
     if failed is not None:
-        return _abort(view, failed[0], failed[1], judged, now)
+        return abort_verdict(view, failed[0], failed[1], judged, now)
     if rollout.min_match_ratio is not None:
         held = _parity_hold(rollout, parity)
         if held is not None:
-            return _hold(view, "parity", held, judged, now)
+            return _hold(view, "parity_evidence", held, judged, now)
         assert parity is not None
         if parity.match_ratio < rollout.min_match_ratio:
             reason = f"match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
-            return _abort(view, "parity", reason, judged, now)
+            return abort_verdict(view, "parity", reason, judged, now)
     if elapsed < rollout.interval:
         reason = f"at step {step} for {elapsed:.0f} of {rollout.interval:g} s"
         return _hold(view, "interval", reason, judged, now)
@@ -280,7 +280,7 @@ def _from_shadow(
         return _hold(view, "paused", f"paused by {status.by}", None, now)
     rollout = view.rollout
     judged = _figures(None, parity, None)
-    held = _parity_hold(rollout, parity)
+    held, gate = _parity_hold(rollout, parity), "parity_evidence"
     if held is None:
         assert parity is not None and rollout.min_match_ratio is not None
         if parity.match_ratio >= rollout.min_match_ratio:
@@ -295,9 +295,10 @@ def _from_shadow(
                 verdict.drop,
             )
         held = f"parity: match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
-    if status is None or status.state != "shadow" or status.gate != "parity":
-        return _status(view, "shadow", 0, now, "hold", held, "parity", judged, since=now)
-    return _hold(view, "parity", held, judged, now)
+        gate = "parity"
+    if status is None or status.state != "shadow":
+        return _status(view, "shadow", 0, now, "hold", held, gate, judged, since=now)
+    return _hold(view, gate, held, judged, now)
 
 
 def _finish(view: EntryView, judged: Figures | None, now: datetime.datetime) -> Verdict:
@@ -323,7 +324,7 @@ def _finish(view: EntryView, judged: Figures | None, now: datetime.datetime) -> 
     )
 
 
-def _abort(
+def abort_verdict(
     view: EntryView, gate: str, reason: str, judged: Figures | None, now: datetime.datetime
 ) -> Verdict:
     restore = {
