@@ -36,6 +36,8 @@ from gateway.guide.openapi import new_document
 from gateway.guide.render import InventoryFormat, render
 from gateway.guide.traffic import MetricsFetchError
 from gateway.guide.traffic import fetch as fetch_traffic
+from gateway.rollout.cli import rollout_cli
+from gateway.rollout.describe import rollout_lines
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -54,6 +56,8 @@ cli = typer.Typer(
     # read the options' "[env: ...]" notes as markup and drop them.
     rich_markup_mode=None,
 )
+
+cli.add_typer(rollout_cli, name="rollout")
 
 RoutesOption = Annotated[
     Path | None, typer.Option(help="The routes file [env: GATEWAY_ROUTES_FILE].")
@@ -306,6 +310,8 @@ def routes(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
             f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."
         )
+    for line in ["\nRollouts:", *rollout_lines(table)] if rollout_lines(table) else []:
+        typer.echo(line)
 
 
 MetricsOption = Annotated[

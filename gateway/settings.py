@@ -132,6 +132,21 @@ class GatewaySettings(BaseSettings):
         description="also serve the merged OpenAPI document of both apps here, without a token "
         "(e.g. /openapi.json); unset: only at /_gateway/openapi.json, with the admin token",
     )
+    # Progressive delivery (gateway.rollout).
+    rollout: bool = Field(
+        False,
+        description="gateway serve also runs the rollout controller, once per host (in the "
+        "supervising process); the routes file's folder must then be writable",
+    )
+    rollout_every: float = Field(5.0, gt=0, description="seconds between two controller passes")
+    data_dir: Path | None = Field(
+        None, description="a writable folder for the gateway's own files (the rollout lock)"
+    )
+    read_token: SecretStr | None = Field(
+        None,
+        description="bearer token for the dashboard and the admin API's GET answers only; "
+        "actions (POST) need GATEWAY_ADMIN_TOKEN",
+    )
     log_level: LogLevel = "info"
 
     @field_validator("error_template")

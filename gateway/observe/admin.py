@@ -32,6 +32,7 @@ from gateway.guide.service import Guide, GuideUnavailable
 from gateway.http.headers import get as get_header
 from gateway.http.responses import send_json
 from gateway.observe.metrics import GatewayMetrics, collect, name_of
+from gateway.rollout.describe import describe_rollout
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
@@ -190,6 +191,7 @@ class AdminAPI:
                     "summary": behaviour.summary(entry),
                     "line": entry.line,
                     **behaviour.describe(entry, state),
+                    "rollout": describe_rollout(entry),
                 }
             )
         return {"default": table.default, "worker": os.getpid(), "routes": described}
