@@ -72,14 +72,15 @@ class RoutesDocument:
         """Set `values` on the entry (None removes a key) and remove the keys in `drop`."""
         entry = self.entry(path, methods)
         tail = _detach_tail(entry)
-        for key in drop:
+        removed = [*drop, *(key for key, value in values.items() if value is None)]
+        # A comment at the end of a removed key's line stays, as a line of its own.
+        kept = "".join(_own_comment(entry, key) for key in removed if key in entry)
+        for key in removed:
             entry.pop(key, None)
         for key, value in values.items():
-            if value is None:
-                entry.pop(key, None)
-            else:
+            if value is not None:
                 entry[key] = value
-        _attach_tail(entry, tail)
+        _attach_tail(entry, kept + tail)
 
     def text(self) -> str:
         out = io.StringIO()
@@ -127,6 +128,18 @@ def _last(container: Any) -> tuple[Any, Any] | None:
         if deeper is not None:
             return deeper
     return container, key
+
+
+def _own_comment(entry: CommentedMap, key: str) -> str:
+    comments = entry.ca.items.get(key)
+    token = comments[2] if comments and len(comments) > 2 else None
+    if not isinstance(token, CommentToken):
+        return ""
+    comment = token.value.split("\n", 1)[0].strip()
+    if not comment.startswith("#"):
+        return ""
+    column = getattr(entry.lc, "col", 0) or 0
+    return f"{' ' * column}# (was on `{key}`) {comment.removeprefix('#').strip()}\n"
 
 
 def _detach_tail(entry: CommentedMap) -> str:
