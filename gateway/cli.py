@@ -38,6 +38,7 @@ from gateway.guide.traffic import MetricsFetchError
 from gateway.guide.traffic import fetch as fetch_traffic
 from gateway.rollout.cli import rollout_cli
 from gateway.rollout.describe import rollout_lines
+from gateway.rollout.host import RolloutSetupError, host_controller
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -142,6 +143,8 @@ def log_config(level: LogLevel) -> dict[str, Any]:
         **config["loggers"],
         "gateway": {"handlers": ["default"], "level": level.upper(), "propagate": False},
         "gateway.access": {"handlers": ["access_json"], "level": "INFO", "propagate": False},
+        # The rollout controller's decisions, one JSON line each (GATEWAY_ROLLOUT=true).
+        "gateway.rollout": {"handlers": ["access_json"], "level": "INFO", "propagate": False},
     }
     return config
 
@@ -210,23 +213,35 @@ def serve(
         _metrics_port(settings, host, registry)
         freeze_startup_objects()
         _stop_signals_exit_0()
-        uvicorn.run(app, **options)
+        with _rollout(settings, registry):
+            uvicorn.run(app, **options)
         return
     _load_table(settings)  # fail here, once, rather than in every worker
     with _multiprocess_metrics(workers) as folder:
         combined = CollectorRegistry()
         MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]
         _metrics_port(settings, host, combined)
-        run_workers(
-            host=host,
-            port=port,
-            workers=workers,
-            root_path=root_path,
-            log_config=options["log_config"],
-            log_level=level,
-            timeout=settings.worker_timeout,
-            max_requests=settings.max_requests,
-        )
+        with _rollout(settings, combined):
+            run_workers(
+                host=host,
+                port=port,
+                workers=workers,
+                root_path=root_path,
+                log_config=options["log_config"],
+                log_level=level,
+                timeout=settings.worker_timeout,
+                max_requests=settings.max_requests,
+            )
+
+
+@contextmanager
+def _rollout(settings: GatewaySettings, registry: CollectorRegistry) -> Iterator[None]:
+    """The rollout controller, once per host, when GATEWAY_ROLLOUT=true (gateway.rollout.host)."""
+    try:
+        with host_controller(settings, registry):
+            yield
+    except RolloutSetupError as exc:
+        _fail(str(exc))
 
 
 def _stop_signals_exit_0() -> None:
