@@ -24,6 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.guide.traffic import quantile
 from gateway.observe.metrics import collect
 
+# The families read, as gateway.observe.metrics declares them (tests/gateway/rollout checks
+# they still match it). Not built from a GatewayMetrics here: in a worker with multiprocess
+# metrics, building one would write its series into the shared folder.
 REQUESTS = "gateway_requests_total"
 DURATION_BUCKETS = "gateway_request_duration_seconds_bucket"
 ROLLBACKS = "gateway_rollbacks_total"

@@ -9,7 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.control.route_state import RouteStates
-from gateway.observe.metrics import GatewayMetrics
+from gateway.observe.metrics import GatewayMetrics, name_of
+from gateway.rollout import figures
 from gateway.rollout.file_lock import FileLock, lock_path
 from gateway.rollout.file_store import FileStore
 from gateway.rollout.store import StoreConflict
@@ -123,3 +124,15 @@ def test_one_lock_holder_at_a_time(tmp_path: Path) -> None:
         first.release()
         second.release()
     assert lock_path(tmp_path / "routes.yaml", tmp_path / "data").parent == tmp_path / "data"
+
+
+def test_the_figures_read_the_families_the_gateway_declares() -> None:
+    metrics = GatewayMetrics(CollectorRegistry())
+    assert figures.REQUESTS == name_of(metrics.requests) + "_total"
+    assert figures.DURATION_BUCKETS == name_of(metrics.duration) + "_bucket"
+    assert figures.ROLLBACKS == name_of(metrics.rollbacks) + "_total"
+    labels = {
+        metric: set(m._labelnames)
+        for metric, m in [("r", metrics.requests), ("d", metrics.duration)]
+    }
+    assert labels == {"r": {"route", "side", "method", "status"}, "d": {"route", "side", "method"}}
