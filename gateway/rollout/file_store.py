@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +26,9 @@ def version_of(content: bytes) -> str:
 
 
 class FileStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_timeout: float = 10.0) -> None:
         self.path = path
+        self.lock_timeout = lock_timeout
 
     @property
     def source(self) -> str:
@@ -51,11 +53,25 @@ class FileStore:
         # check and the rename of one are never interleaved with another's.
         guard = self.path.with_name(f".{self.path.name}.write-lock")
         with guard.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._take(handle.fileno(), guard)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _take(self, fd: int, guard: Path) -> None:
+        # A write takes milliseconds; a holder stuck for longer is not waited on for ever.
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreConflict(
+                        f"{guard} stayed locked for {self.lock_timeout:g} s by another writer"
+                    ) from None
+                time.sleep(0.01)
 
     def _replace(self, content: bytes) -> None:
         mode = self.path.stat().st_mode & 0o7777

@@ -3,6 +3,7 @@ entry's identity (writing it keeps the guard's rollback)."""
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,14 @@ def test_the_figures_read_the_families_the_gateway_declares() -> None:
         for metric, m in [("r", metrics.requests), ("d", metrics.duration)]
     }
     assert labels == {"r": {"route", "side", "method", "status"}, "d": {"route", "side", "method"}}
+
+
+def test_a_writer_stuck_holding_the_write_lock_is_not_waited_on_for_ever(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text("routes: []\n")
+    store = FileStore(path, lock_timeout=0.2)
+    with (tmp_path / ".routes.yaml.write-lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(StoreConflict, match="stayed locked"):
+            store.write("default: new\n", store.read())
+    assert path.read_text() == "routes: []\n"
