@@ -132,4 +132,12 @@ def apply(
     raise ActionError(f"{store.source} kept changing; try again")
 
 
-__all__ = ["ACTIONS", "Action", "ActionError", "RoutesFileError", "apply", "list_views"]
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ActionError",
+    "RoutesFileError",
+    "apply",
+    "find_view",
+    "list_views",
+]

@@ -121,12 +121,20 @@ def run(
 
 
 @rollout_cli.command(short_help="Where each rollout stands.")
-def status(routes_file: RoutesOption = None) -> None:
+def status(
+    route: Annotated[str | None, typer.Argument(help="Only this route (a template).")] = None,
+    method: MethodOption = None,
+    routes_file: RoutesOption = None,
+) -> None:
     settings = _settings(routes_file)
     store = FileStore(settings.routes_file)
     try:
-        views = actions.list_views(store.read().text, store.source)
-    except (OSError, RoutesFileError) as exc:
+        text = store.read().text
+        if route is None:
+            views = actions.list_views(text, store.source)
+        else:
+            views = [actions.find_view(text, store.source, route, method)]
+    except (OSError, RoutesFileError, actions.ActionError) as exc:
         _fail(str(exc))
     if not views:
         typer.echo("no entry has a rollout")

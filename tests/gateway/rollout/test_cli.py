@@ -104,7 +104,8 @@ def test_abort_and_resume_by_hand(routes_file: Path) -> None:
     assert rollout(routes_file, "pause", "/r/healthy").returncode == 0
     entry = load_yaml(routes_file.read_text()).data["routes"][0]
     assert (entry["target"], entry["weight"], entry["status"]["paused"]) == ("canary", 50, True)
-    assert "(paused)" in rollout(routes_file, "status").stdout
+    assert "(paused)" in rollout(routes_file, "status", "/r/healthy", "--method", "GET").stdout
+    assert "no entry for /r/other" in rollout(routes_file, "status", "/r/other").stderr
 
 
 def test_status_without_rollouts(tmp_path: Path) -> None:
