@@ -17,6 +17,7 @@ Rules (README, "Progressive delivery"):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -161,7 +162,8 @@ def _enter(
             f"step {weight:g}% waits for approval",
             "approval",
             None,
-            since=now,
+            # Waiting is still the same step: its figures keep counting from its start.
+            since=status.since if status is not None and state != "shadow" else now,
         )
     verdict = _status(
         view,
@@ -221,15 +223,12 @@ def _judge(
     if step >= len(rollout.steps):
         return _finish(view, judged, now)
     verdict = _enter(view, step + 1, now, "advance", "gates passed")
-    return Verdict(
-        verdict.decision,
-        verdict.reason,
-        verdict.gate,
-        judged,
-        verdict.status.model_copy(update={"figures": judged}) if verdict.status else None,
-        verdict.values,
-        verdict.drop,
-    )
+    return _with_figures(verdict, judged)
+
+
+def _with_figures(verdict: Verdict, judged: Figures) -> Verdict:
+    status = verdict.status.model_copy(update={"figures": judged}) if verdict.status else None
+    return dataclasses.replace(verdict, figures=judged, status=status)
 
 
 def _failed_gate(
@@ -285,15 +284,7 @@ def _from_shadow(
         assert parity is not None and rollout.min_match_ratio is not None
         if parity.match_ratio >= rollout.min_match_ratio:
             verdict = _enter(view, 1, now, "start", "parity gate met")
-            return Verdict(
-                verdict.decision,
-                verdict.reason,
-                verdict.gate,
-                judged,
-                verdict.status.model_copy(update={"figures": judged}) if verdict.status else None,
-                verdict.values,
-                verdict.drop,
-            )
+            return _with_figures(verdict, judged)
         held = f"parity: match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
         gate = "parity"
     if status is None or status.state != "shadow":

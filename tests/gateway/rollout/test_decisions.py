@@ -214,6 +214,7 @@ def test_an_approval_step_waits_for_a_person(tmp_path: Path) -> None:
     entry = r.entry()
     assert entry["weight"] == 5
     assert entry["status"]["state"] == "awaiting_approval"
+    assert entry["status"]["since"] == "2026-01-01T10:00:00Z"  # still the step's start
     r.clock.advance(600)
     r.source.serve(ROUTE, "new", 200)
     assert r.run().result == "unchanged"

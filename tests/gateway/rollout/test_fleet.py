@@ -10,6 +10,7 @@ background for the whole module.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -138,6 +139,10 @@ class Fleet:
     prometheus_url: str
     tmp: Path
     controller: subprocess.Popen[bytes] | None = None
+    started: int = 0
+
+    def log_path(self) -> Path:
+        return self.tmp / f"controller-{self.started}.log"
 
     def entry(self, name: str) -> dict[str, Any]:
         data = load_yaml(self.routes_file.read_text(encoding="utf-8")).data
@@ -148,7 +153,8 @@ class Fleet:
         return dict(self.entry(name).get("status") or {})
 
     def start_controller(self) -> None:
-        log = (self.tmp / "controller.log").open("ab")
+        self.started += 1
+        log = self.log_path().open("ab")
         self.controller = subprocess.Popen(
             [*self.command("run"), "--prometheus", self.prometheus_url, "--every", "0.5"],
             stdout=log,
@@ -250,6 +256,16 @@ def test_a_healthy_route_steps_through_every_weight_to_new(fleet: Fleet) -> None
     )
     assert second.returncode == 1 and b"not_leader" in second.stdout
     wait_for(lambda: fleet.entry("healthy")["target"] == "new", "healthy moved to new")
+    # The restarted controller went on from the step in the file: it never started again.
+    restarted = [
+        json.loads(line)
+        for line in fleet.log_path().read_text().splitlines()
+        if line.startswith('{"event": "rollout"')
+    ]
+    healthy = [d["decision"] for d in restarted if d["route"] == "/r/healthy" and d["written"]]
+    assert "start" not in healthy
+    if step < 3:  # killed before its last step: the restarted one finished it
+        assert healthy[-1:] == ["finish"]
     entry = fleet.entry("healthy")
     assert entry["status"]["state"] == "done" and entry["status"]["step"] == 3 >= step
     assert "weight" not in entry and "rollout" not in entry
