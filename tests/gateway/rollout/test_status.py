@@ -3,12 +3,16 @@ entry's identity (writing it keeps the guard's rollback)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
+import time
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway.control.reloading import LiveRouteTable
 from gateway.control.route_state import RouteStates
 from gateway.observe.metrics import GatewayMetrics, name_of
 from gateway.rollout import figures
@@ -148,3 +152,33 @@ def test_a_writer_stuck_holding_the_write_lock_is_not_waited_on_for_ever(tmp_pat
         with pytest.raises(StoreConflict, match="stayed locked"):
             store.write("default: new\n", store.read())
     assert path.read_text() == "routes: []\n"
+
+
+async def _watch_until(live: LiveRouteTable, weight: float, timeout: float) -> float | None:
+    watching = asyncio.create_task(live.watch())
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            options = live.table.entries[0].options
+            if getattr(options, "weight", None) == weight:
+                return weight
+            await asyncio.sleep(0.05)
+        return None
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+
+
+def test_a_decision_written_before_the_watcher_started_is_applied(tmp_path: Path) -> None:
+    # A worker that boots while the controller writes: loaded before the write, watching after.
+    path = tmp_path / "routes.yaml"
+    path.write_bytes(table())
+    live = LiveRouteTable(
+        path,
+        lambda content, source: parse_routes(content, source),
+        GatewayMetrics(CollectorRegistry()),
+    )
+    store = FileStore(path)
+    store.write(store.read().text.replace("weight: 5", "weight: 100"), store.read())
+    assert asyncio.run(_watch_until(live, 100, timeout=30)) == 100
