@@ -214,6 +214,7 @@ def create_app(
     admin = AdminAPI(
         guide=guide,
         token=admin_token,
+        read_token=settings.read_token.get_secret_value() if settings.read_token else None,
         live=live,
         states=states,
         mismatches=mismatches,

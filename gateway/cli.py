@@ -38,6 +38,9 @@ from gateway.guide.render import InventoryFormat, render
 from gateway.guide.traffic import MetricsFetchError
 from gateway.guide.traffic import fetch as fetch_traffic
 from gateway.parity.command import parity_cli
+from gateway.rollout.cli import rollout_cli
+from gateway.rollout.describe import rollout_lines
+from gateway.rollout.host import RolloutSetupError, host_controller
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -57,6 +60,8 @@ cli = typer.Typer(
     # read the options' "[env: ...]" notes as markup and drop them.
     rich_markup_mode=None,
 )
+
+cli.add_typer(rollout_cli, name="rollout")
 
 RoutesOption = Annotated[
     Path | None, typer.Option(help="The routes file [env: GATEWAY_ROUTES_FILE].")
@@ -148,6 +153,8 @@ def log_config(level: LogLevel) -> dict[str, Any]:
         "gateway.access": {"handlers": ["access_json"], "level": "INFO", "propagate": False},
         # Mismatch and other events: JSON lines, unprefixed, on stderr beside uvicorn's log.
         "gateway.events": {"handlers": ["events_json"], "level": "INFO", "propagate": False},
+        # The rollout controller's decisions, one JSON line each (GATEWAY_ROLLOUT=true).
+        "gateway.rollout": {"handlers": ["access_json"], "level": "INFO", "propagate": False},
     }
     return config
 
@@ -224,7 +231,8 @@ def serve(
             drain_seconds=settings.drain_seconds,
             on_drain=app.own.start_draining,
         )
-        server.run()
+        with _rollout(settings, registry):
+            server.run()
         if not server.started:
             raise typer.Exit(code=3)  # as uvicorn.run: a server that never started failed
         return
@@ -233,17 +241,28 @@ def serve(
         combined = CollectorRegistry()
         MultiProcessCollector(combined, path=folder)  # type: ignore[no-untyped-call]
         _metrics_port(settings, host, combined)
-        run_workers(
-            host=host,
-            port=port,
-            workers=workers,
-            root_path=root_path,
-            log_config=options["log_config"],
-            log_level=level,
-            timeout=settings.worker_timeout,
-            max_requests=settings.max_requests,
-            drain_seconds=settings.drain_seconds,
-        )
+        with _rollout(settings, combined):
+            run_workers(
+                host=host,
+                port=port,
+                workers=workers,
+                root_path=root_path,
+                log_config=options["log_config"],
+                log_level=level,
+                timeout=settings.worker_timeout,
+                max_requests=settings.max_requests,
+                drain_seconds=settings.drain_seconds,
+            )
+
+
+@contextmanager
+def _rollout(settings: GatewaySettings, registry: CollectorRegistry) -> Iterator[None]:
+    """The rollout controller, once per host, when GATEWAY_ROLLOUT=true (gateway.rollout.host)."""
+    try:
+        with host_controller(settings, registry):
+            yield
+    except RolloutSetupError as exc:
+        _fail(str(exc))
 
 
 def _stop_signals_exit_0() -> None:
@@ -330,6 +349,8 @@ def routes(
             f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."
         )
     _print_entry_options(table)
+    for line in ["\nRollouts:", *rollout_lines(table)] if rollout_lines(table) else []:
+        typer.echo(line)
 
 
 def _print_entry_options(table: RouteTable) -> None:

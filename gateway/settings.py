@@ -151,6 +151,18 @@ class GatewaySettings(BaseSettings):
         description="on SIGTERM, /_gateway/health answers 503 at once and the server keeps "
         "serving this long before it stops accepting, so load balancers stop sending first",
     )
+    # Progressive delivery (gateway.rollout).
+    rollout: bool = Field(
+        False,
+        description="gateway serve also runs the rollout controller, once per host (in the "
+        "supervising process); the routes file's folder must then be writable",
+    )
+    rollout_every: float = Field(5.0, gt=0, description="seconds between two controller passes")
+    read_token: SecretStr | None = Field(
+        None,
+        description="bearer token for the dashboard and the admin API's GET answers only; "
+        "actions (POST) need GATEWAY_ADMIN_TOKEN",
+    )
     log_level: LogLevel = "info"
     # --- the parity ledger (gateway/parity) ---
     data_dir: Path = Field(

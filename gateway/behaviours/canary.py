@@ -62,6 +62,7 @@ class CanaryOptions(EntryOptions):
     weight: float | None = Field(None, ge=0, le=100)
     sticky: Sticky | None = None
     modifiers = frozenset(MODIFIERS)
+    rolls_out = True
 
     @model_validator(mode="after")
     def _has_a_weight(self) -> CanaryOptions:

@@ -40,6 +40,7 @@ class _Direct:
 
 class LegacyOptions(EntryOptions):
     target: Literal["legacy"]
+    rolls_out = True  # an aborted rollout rests here until resumed
 
 
 class NewOptions(EntryOptions):

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.behaviours.guard import GuardOptions
+from gateway.rollout.spec import RolloutOptions, RolloutStatus
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 MODIFIERS = ("fallback", "guard", "timeout")
@@ -33,8 +34,16 @@ class EntryOptions(BaseModel):
         description="seconds the new side may take to start its answer (default: "
         "GATEWAY_NEW_TIMEOUT); per attempt, so a fallback to legacy has legacy's own timeout",
     )
+    # Progressive delivery (gateway.rollout): the steps, and where the rollout stands. The
+    # status is written by the controller and is not part of the entry's identity (see
+    # gateway.control.route_state).
+    rollout: RolloutOptions | None = None
+    status: RolloutStatus | None = None
     # Which of MODIFIERS this target accepts.
     modifiers: ClassVar[frozenset[str]] = frozenset()
+    # Whether `rollout:` fits this target: a canary steps, a shadow waits for parity, and
+    # legacy is where an aborted rollout rests until a person resumes it.
+    rolls_out: ClassVar[bool] = False
 
     @field_validator("guard", mode="before")
     @classmethod
@@ -46,6 +55,8 @@ class EntryOptions(BaseModel):
         misplaced = sorted((self.model_fields_set & set(MODIFIERS)) - self.modifiers)
         if misplaced:
             raise ValueError(f"{', '.join(misplaced)} cannot be used with target {self.target!r}")
+        if self.rollout is not None and not self.rolls_out:
+            raise ValueError(f"rollout cannot be used with target {self.target!r}")
         return self
 
     @property

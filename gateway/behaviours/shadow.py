@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.behaviours.compare import Answer, Comparator, Difference
@@ -116,6 +116,17 @@ class ShadowEntryOptions(EntryOptions):
     shadow: ShadowOptions | None = None
     shadow_unsafe: bool = False
     modifiers = frozenset({"timeout"})  # the primary's; fallback and guard need a canary
+    rolls_out = True
+
+    @model_validator(mode="after")
+    def _rollout_has_a_parity_gate(self) -> ShadowEntryOptions:
+        # A shadow entry's rollout starts once the comparisons agree: without a gate it would
+        # become a canary on the first pass, unjudged.
+        if self.rollout is not None and self.rollout.min_match_ratio is None:
+            raise ValueError("a rollout from target 'shadow' needs rollout.min_match_ratio")
+        if self.rollout is not None and self.primary != "legacy":
+            raise ValueError("a rollout from target 'shadow' needs primary: legacy")
+        return self
 
     @property
     def serves_new(self) -> bool:

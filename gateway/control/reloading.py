@@ -33,6 +33,7 @@ logger = logging.getLogger("gateway.reload")
 TableBuilder = Callable[[bytes, str], RouteTable]
 WATCH_RETRY_SECONDS = 1.0
 WATCH_RETRY_MAX_SECONDS = 30.0
+WATCH_RECHECK_MS = 2000  # with no change for this long, the file is checked anyway
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,20 @@ class LiveRouteTable:
 
     async def _watch_folder(self, folder: Path) -> None:
         """Reload on each change in `folder`, until the folder itself goes."""
-        async for changes in watchfiles.awatch(folder, debounce=300, step=50, recursive=False):
+        async for changes in watchfiles.awatch(
+            folder,
+            debounce=300,
+            step=50,
+            recursive=False,
+            rust_timeout=WATCH_RECHECK_MS,
+            yield_on_timeout=True,
+        ):
+            if not changes:
+                # Quiet for a while, and the watcher is running: a change made before it
+                # started (between the first load and now, e.g. while a worker booted) would
+                # otherwise wait for the next edit. Checked by digest: usually nothing to do.
+                await self.reload("watch", only_if_changed=True)
+                continue
             if any(Path(path) == folder for kind, path in changes if kind == Change.deleted):
                 return
             self._changes_seen += 1

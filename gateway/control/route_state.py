@@ -4,6 +4,10 @@ A compiled RouteTable is immutable and replaced whole on reload; the state of it
 kept here instead, carried over to the new table for every entry whose path, methods and
 options are unchanged (so an unrelated edit does not undo a rollback), and dropped for the
 others (so editing a rolled-back route is how an operator tries it again).
+
+An entry's `status` (where its rollout stands, written by the rollout controller) is not part of
+its identity: the controller writing a decision must not reset a guard's rollback or a shadow
+route's learned noise.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from gateway.routing.table import RouteEntry, RouteTable
 logger = logging.getLogger("gateway.behaviours.guard")
 
 EntryKey = tuple[object, ...]
+
+
+def identity(entry: RouteEntry) -> EntryKey:
+    """What keeps an entry's state across reloads: its key, less its rollout status."""
+    if entry.options.status is None:
+        return entry.key
+    return (entry.path, entry.methods, entry.options.model_copy(update={"status": None}))
 
 
 @dataclass(slots=True)
@@ -45,9 +56,10 @@ class RouteStates:
         """Adopt the entries of a table just swapped in."""
         by_key: dict[EntryKey, EntryState] = {}
         for entry in table.entries:
-            state = self._by_key.get(entry.key) or self._new_state(entry)
+            key = identity(entry)
+            state = self._by_key.get(key) or self._new_state(entry)
             state.entry = entry
-            by_key[entry.key] = state
+            by_key[key] = state
         self._by_key = by_key
         self._by_id = {id(state.entry): state for state in by_key.values()}
         self._publish()

@@ -32,6 +32,9 @@ from gateway.guide.service import Guide, GuideUnavailable
 from gateway.http.headers import get as get_header
 from gateway.http.responses import send_json
 from gateway.observe.metrics import GatewayMetrics, collect, name_of
+from gateway.rollout.admin_actions import PREFIX as ROLLOUT_ACTIONS
+from gateway.rollout.admin_actions import rollout_action
+from gateway.rollout.describe import describe_rollout
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
@@ -79,8 +82,11 @@ class AdminAPI:
         metrics: GatewayMetrics,
         guide: Guide | None = None,
         parity: Callable[[Scope], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
+        read_token: str | None = None,
     ) -> None:
         self.token = token
+        # Enough for the dashboard and every GET answer; actions (POST) need the operator's.
+        self.read_token = read_token
         self.guide = guide
         self.parity = parity  # /_gateway/api/parity: the ledger's readiness (gateway.parity)
         self.live = live
@@ -97,17 +103,24 @@ class AdminAPI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> int:
         """Answer one admin request; returns the status sent."""
-        if self.token is None:
+        if self.token is None and self.read_token is None:
             return await _json(send, 403, {"error": "admin_disabled", "detail": DISABLED})
         if path in (PREFIX, PREFIX + "/", PREFIX + "/index.html"):
             # The page holds no data: it asks for the token and sends it with each API call.
             return await self._asset(send, "index.html")
         if path.startswith(PREFIX + "/assets/"):
             return await self._asset(send, path.removeprefix(PREFIX + "/assets/"))
-        if not token_matches(self.token, scope["headers"]):
+        operator = self.token is not None and token_matches(self.token, scope["headers"])
+        reader = self.read_token is not None and token_matches(self.read_token, scope["headers"])
+        if not operator and not reader:
             body = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
             extra = [(b"www-authenticate", b'Bearer realm="gateway"')]
             return await _json(send, 401, body, extra)
+        if not operator and scope["method"] not in ("GET", "HEAD"):
+            detail = "the read token only reads: actions need GATEWAY_ADMIN_TOKEN"
+            return await _json(send, 403, {"error": "forbidden", "detail": detail})
+        if path.startswith(API_PREFIX + ROLLOUT_ACTIONS):
+            return await self._rollout_action(scope, receive, send, path)
         if path == API_PREFIX + "parity" and self.parity is not None:
             if scope["method"] not in ("GET", "HEAD"):
                 return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
@@ -123,6 +136,13 @@ class AdminAPI:
         if scope["method"] not in ("GET", "HEAD"):
             return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
         return await _json(send, 200, handler())
+
+    async def _rollout_action(self, scope: Scope, receive: Receive, send: Send, path: str) -> int:
+        if scope["method"] != "POST":
+            return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"POST")])
+        name = path.removeprefix(API_PREFIX + ROLLOUT_ACTIONS)
+        status, body = await rollout_action(name, receive, self.live.path)
+        return await _json(send, status, body)
 
     def _guided(self, path: str) -> Callable[[], Awaitable[dict[str, Any]]] | None:
         if self.guide is None:
@@ -196,6 +216,7 @@ class AdminAPI:
                     "summary": behaviour.summary(entry),
                     "line": entry.line,
                     **behaviour.describe(entry, state),
+                    "rollout": describe_rollout(entry),
                 }
             )
         return {"default": table.default, "worker": os.getpid(), "routes": described}

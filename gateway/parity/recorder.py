@@ -81,7 +81,9 @@ Record = Compared | EntryLoaded
 
 
 def options_hash(entry: RouteEntry) -> str:
-    text = f"{entry.path}\n{sorted(entry.methods or ())}\n{entry.options.model_dump_json()}"
+    # The controller's status is not a change of the entry (gateway.rollout writes it often).
+    options = entry.options.model_dump_json(exclude={"status"})
+    text = f"{entry.path}\n{sorted(entry.methods or ())}\n{options}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -162,6 +162,7 @@ def test_help_reads_normally() -> None:
         "inventory",
         "openapi",
         "parity",
+        "rollout",
     }
     # Each description whole: Click cuts one too long for the line with "...".
     assert all(not words[-1].endswith("...") for words in listed)

@@ -1,0 +1,260 @@
+"""`gateway rollout ...`: run the controller, show where each rollout stands, act on one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+from prometheus_client import CollectorRegistry, start_http_server
+from pydantic import ValidationError
+
+from gateway.rollout import actions
+from gateway.rollout.controller import Controller, RolloutMetrics
+from gateway.rollout.decide import EntryView
+from gateway.rollout.figures import FiguresSource, MetricsSource, PrometheusSource
+from gateway.rollout.file_lock import FileLock, lock_path
+from gateway.rollout.file_store import FileStore
+from gateway.rollout.lock import LeaderLock
+from gateway.rollout.parity_wiring import ledger_parity
+from gateway.rollout.store import RoutesStore, StoreConflict
+from gateway.routing.routes_file import RoutesFileError
+from gateway.settings import GatewaySettings
+
+rollout_cli = typer.Typer(
+    help="Progressive delivery: step routes through their rollouts.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+RoutesOption = Annotated[
+    Path | None, typer.Option(help="The routes file [env: GATEWAY_ROUTES_FILE].")
+]
+MethodOption = Annotated[
+    str | None, typer.Option("--method", help="The entry's method, when the path has several.")
+]
+ReasonOption = Annotated[str, typer.Option(help="Why: written in the entry's status.")]
+ConfigMapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--configmap",
+        help="Kubernetes: the routes table is this ConfigMap key, NAMESPACE/NAME/KEY, instead "
+        "of the routes file (needs the [kubernetes] extra).",
+    ),
+]
+
+
+def _store(settings: GatewaySettings, configmap: str | None) -> RoutesStore:
+    if configmap is None:
+        return FileStore(settings.routes_file)
+    from gateway.rollout.kubernetes import configmap_store  # the optional client, only here
+
+    try:
+        return configmap_store(configmap)
+    except (ValueError, ImportError) as exc:
+        _fail(f"--configmap: {exc}")
+
+
+def _lock(settings: GatewaySettings, lease: str | None) -> LeaderLock:
+    if lease is None:
+        return FileLock(lock_path(settings.routes_file))
+    from gateway.rollout.kubernetes import lease_lock
+
+    try:
+        return lease_lock(lease)
+    except (ValueError, ImportError) as exc:
+        _fail(f"--lease: {exc}")
+
+
+def _settings(routes_file: Path | None) -> GatewaySettings:
+    if routes_file is not None:
+        os.environ["GATEWAY_ROUTES_FILE"] = str(routes_file)
+    try:
+        return GatewaySettings()
+    except ValidationError as exc:
+        _fail(f"invalid settings:\n{exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _source(settings: GatewaySettings, prometheus: str | None, metrics: list[str]) -> FiguresSource:
+    if prometheus and metrics:
+        _fail("give --prometheus or --metrics, not both")
+    if prometheus:
+        return PrometheusSource(prometheus)
+    if metrics:
+        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        return MetricsSource(metrics, token)
+    _fail("give --prometheus URL (every replica) or --metrics URL (each gateway's /metrics)")
+
+
+@rollout_cli.command(short_help="Run the controller: decide and write, pass after pass.")
+def run(
+    prometheus: Annotated[
+        str | None, typer.Option(help="Prometheus' base URL: figures over every replica.")
+    ] = None,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option("--metrics", help="A gateway's full /metrics URL (repeatable: summed)."),
+    ] = None,
+    every: Annotated[float, typer.Option(min=0.1, help="Seconds between two passes.")] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="Make one pass and exit.")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve the controller's own metrics on this port.")
+    ] = None,
+    configmap: ConfigMapOption = None,
+    lease: Annotated[
+        str | None,
+        typer.Option(
+            "--lease",
+            help="Kubernetes: one controller at a time by this Lease, NAMESPACE/NAME, instead "
+            "of a lock file beside the routes file.",
+        ),
+    ] = None,
+    routes_file: RoutesOption = None,
+) -> None:
+    """Read the fleet's figures, decide per route (advance, hold, abort) and write each decision
+    into the routes file (or its ConfigMap); one controller at a time (a lock beside the file,
+    or a Kubernetes Lease with --lease)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    settings = _settings(routes_file)
+    source = _source(settings, prometheus, metrics or [])
+    registry = CollectorRegistry()
+    controller = Controller(
+        _store(settings, configmap),
+        _lock(settings, lease),
+        source,
+        ledger_parity(settings),
+        RolloutMetrics(registry),
+    )
+    if once:
+        result = controller.run_once()
+        controller.lock.release()
+        for view, verdict in result.verdicts:
+            typer.echo(f"{view.describe()}: {verdict.decision}: {verdict.reason}")
+        typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))
+        raise typer.Exit(code=1 if result.result in ("failed", "not_leader") else 0)
+    if metrics_port is not None:
+        server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    stop = threading.Event()
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stopped)
+    try:
+        controller.run(stop, every)
+    finally:
+        if metrics_port is not None:
+            server.shutdown()
+            thread.join()
+
+
+@rollout_cli.command(short_help="Where each rollout stands.")
+def status(
+    route: Annotated[str | None, typer.Argument(help="Only this route (a template).")] = None,
+    method: MethodOption = None,
+    routes_file: RoutesOption = None,
+) -> None:
+    settings = _settings(routes_file)
+    store = FileStore(settings.routes_file)
+    try:
+        text = store.read().text
+        if route is None:
+            views = actions.list_views(text, store.source)
+        else:
+            views = [actions.find_view(text, store.source, route, method)]
+    except (OSError, RoutesFileError, actions.ActionError) as exc:
+        _fail(str(exc))
+    if not views:
+        typer.echo("no entry has a rollout")
+    for view in views:
+        typer.echo(describe_line(view))
+
+
+def describe_line(view: EntryView) -> str:
+    steps = "/".join(f"{weight:g}" for weight in view.rollout.steps)
+    where = f"{view.describe()}: target {view.target}"
+    if view.weight is not None:
+        where += f" {view.weight:g}%"
+    where += f", steps {steps}"
+    state = view.status
+    if state is None:
+        return where + ", not started"
+    paused = " (paused)" if state.paused else ""
+    return (
+        f"{where}, {state.state}{paused} at step {state.step} since {state.since.isoformat()}; "
+        f"last: {state.decision}: {state.reason}"
+    )
+
+
+def _act(
+    action: actions.Action,
+    route: str,
+    method: str | None,
+    reason: str,
+    routes_file: Path | None,
+    configmap: str | None,
+) -> None:
+    settings = _settings(routes_file)
+    by = os.environ.get("USER") or "operator"
+    store = _store(settings, configmap)
+    try:
+        state = actions.apply(store, route, method, action, reason, by)
+    except (actions.ActionError, RoutesFileError, StoreConflict, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{route}: {state.state}, {state.decision}: {state.reason}")
+
+
+@rollout_cli.command(short_help="Let a rollout enter its next step that waits for a person.")
+def approve(
+    route: str,
+    method: MethodOption = None,
+    reason: ReasonOption = "",
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    _act("approve", route, method, reason, routes_file, configmap)
+
+
+@rollout_cli.command(short_help="Hold a rollout where it is.")
+def pause(
+    route: str,
+    method: MethodOption = None,
+    reason: ReasonOption = "",
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    _act("pause", route, method, reason, routes_file, configmap)
+
+
+@rollout_cli.command(short_help="Go on after a pause, or start again after an abort.")
+def resume(
+    route: str,
+    method: MethodOption = None,
+    reason: ReasonOption = "",
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    _act("resume", route, method, reason, routes_file, configmap)
+
+
+@rollout_cli.command(short_help="Send a route back to legacy and stop its rollout.")
+def abort(
+    route: str,
+    method: MethodOption = None,
+    reason: ReasonOption = "",
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    _act("abort", route, method, reason, routes_file, configmap)

@@ -1,0 +1,284 @@
+"""The rollout controller: one pass reads the table and the fleet's figures, decides per route,
+and writes the decisions into the table through the store, as one edit.
+
+Only the holder of the leader lock decides (checked before every pass, so a controller that lost
+it writes nothing), and the store's compare-and-swap refuses a write over an edit made since the
+read: the next pass reads that edit and decides again. Gateways decide nothing: every process
+applies the written table through the reload it already has.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gateway.observe.metrics import method_label
+from gateway.rollout.decide import (
+    EntryView,
+    NoParity,
+    ParityFigures,
+    ParitySource,
+    StepFigures,
+    Verdict,
+    decide,
+)
+from gateway.rollout.figures import FiguresError, FiguresSource, Totals
+from gateway.rollout.lock import LeaderLock
+from gateway.rollout.routes_edit import RoutesDocument, status_yaml
+from gateway.rollout.store import RoutesStore, StoreConflict
+from gateway.routing.routes_file import RoutesFileError, parse_routes
+from gateway.routing.table import RouteEntry, RouteTable
+
+logger = logging.getLogger("gateway.rollout")
+
+Clock = Callable[[], datetime.datetime]
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+class RolloutMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter(
+            "gateway_rollout_decisions_total",
+            "Rollout decisions by route, methods and decision (start, advance, hold, abort, ...).",
+            ["route", "methods", "decision"],
+            registry=registry,
+        )
+        self.step = Gauge(
+            "gateway_rollout_step",
+            "The step each rollout is at (1 for the first; 0 in shadow or before).",
+            ["route", "methods", "state"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.figure = Gauge(
+            "gateway_rollout_figure",
+            "The figures of each rollout's last judgement, since its step began.",
+            ["route", "methods", "figure"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.passes = Counter(
+            "gateway_rollout_passes_total",
+            "Controller passes by result: written, unchanged, not_leader, conflict or failed.",
+            ["result"],
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    result: str  # written, unchanged, not_leader, conflict, failed
+    verdicts: tuple[tuple[EntryView, Verdict], ...] = ()
+    detail: str = ""
+
+
+def metric_methods(methods: frozenset[str] | None) -> frozenset[str] | None:
+    """The `method` label values of an entry's requests (HEAD follows GET, as the table does)."""
+    if methods is None:
+        return None
+    labels = {method_label(method) for method in methods}
+    if "GET" in labels:
+        labels.add("HEAD")
+    return frozenset(labels)
+
+
+def view_of(entry: RouteEntry) -> EntryView | None:
+    options = entry.options
+    if options.rollout is None:
+        return None
+    written = options.model_dump(mode="json", exclude_unset=True, exclude={"rollout", "status"})
+    if "sticky" in written:
+        written["sticky"] = str(getattr(options, "sticky", ""))  # as written: "header:x-token"
+    return EntryView(
+        path=entry.path,
+        methods=entry.methods,
+        target=entry.target,
+        weight=getattr(options, "weight", None),
+        rollout=options.rollout,
+        status=options.status,
+        options=written,
+    )
+
+
+class Controller:
+    def __init__(
+        self,
+        store: RoutesStore,
+        lock: LeaderLock,
+        source: FiguresSource,
+        parity: ParitySource | None = None,
+        metrics: RolloutMetrics | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.store = store
+        self.lock = lock
+        self.source = source
+        self.parity = parity or NoParity()
+        self.metrics = metrics
+        self.clock = clock
+        # Totals when each step began, by the step's start; see gateway.rollout.figures.
+        self._baselines: dict[datetime.datetime, Totals] = {}
+
+    def run_once(self) -> PassResult:
+        result = self._pass()
+        if self.metrics is not None:
+            self.metrics.passes.labels(result.result).inc()
+        return result
+
+    def run(self, stop: threading.Event, every: float) -> None:
+        """Pass after pass until `stop` is set; a failing pass is logged, never fatal."""
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once()
+                except Exception:  # a controller that dies stops every rollout: log, go on
+                    logger.exception("rollout pass failed")
+                stop.wait(every)
+        finally:
+            self.lock.release()
+
+    def _pass(self) -> PassResult:
+        if not self.lock.acquire():
+            return _log(PassResult("not_leader", detail="another controller holds the lock"))
+        try:
+            snapshot = self.store.read()
+            table = parse_routes(snapshot.text.encode("utf-8"), self.store.source)
+        except (OSError, UnicodeDecodeError, RoutesFileError) as exc:
+            return _log(PassResult("failed", detail=f"cannot read the routes: {exc}"))
+        views = [view for entry in table.entries if (view := view_of(entry)) is not None]
+        if not views:
+            return PassResult("unchanged")
+        totals = self._totals()
+        now = self.clock()
+        verdicts = []
+        for view in views:
+            verdict = decide(view, self._figures(view, totals), self._parity(view), now)
+            if verdict is not None:
+                verdicts.append((view, verdict))
+                self._record(view, verdict)
+        self._keep_baselines(views, verdicts, totals)
+        changed = [(v, verdict) for v, verdict in verdicts if verdict.changes(v.status)]
+        if not changed:
+            return PassResult("unchanged", tuple(verdicts))
+        try:
+            text = self._edited(snapshot.text, changed, table)
+            if not self.lock.acquire():  # lost meanwhile (a lease): never write as a follower
+                return _log(PassResult("not_leader", detail="the lock was lost before writing"))
+            self.store.write(text, snapshot)
+        except StoreConflict as exc:
+            return _log(PassResult("conflict", tuple(verdicts), str(exc)))
+        except (OSError, RoutesFileError, LookupError) as exc:
+            return _log(PassResult("failed", tuple(verdicts), f"cannot write: {exc}"))
+        for view, verdict in changed:
+            _log_decision(view, verdict, written=True)
+        return PassResult("written", tuple(verdicts))
+
+    def _keep_baselines(
+        self,
+        views: list[EntryView],
+        verdicts: list[tuple[EntryView, Verdict]],
+        totals: Totals | None,
+    ) -> None:
+        """A step that begins now counts from these totals; steps no entry is at are forgotten."""
+        starts = {view.status.since for view in views if view.status is not None}
+        for _, verdict in verdicts:
+            if verdict.status is not None and totals is not None:
+                starts.add(verdict.status.since)
+                self._baselines.setdefault(verdict.status.since, totals)
+        self._baselines = {since: t for since, t in self._baselines.items() if since in starts}
+
+    def _totals(self) -> Totals | None:
+        try:
+            return self.source.totals()
+        except FiguresError as exc:
+            logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+            return None
+
+    def _figures(self, view: EntryView, totals: Totals | None) -> StepFigures | None:
+        status = view.status
+        if totals is None or status is None:
+            return None
+        baseline = self._baselines.get(status.since)
+        if baseline is None:
+            try:
+                baseline = self.source.totals_at(status.since.timestamp())
+            except FiguresError:
+                baseline = None
+            # A source without history: the step counts from the first figures seen in it.
+            baseline = baseline if baseline is not None else totals
+            self._baselines[status.since] = baseline
+        methods = metric_methods(view.methods)
+        new = totals.side(view.path, "new", methods)
+        legacy = totals.side(view.path, "legacy", methods)
+        trips = totals.trips.get(view.path, 0.0) - baseline.trips.get(view.path, 0.0)
+        return StepFigures(
+            new.since(baseline.side(view.path, "new", methods)),
+            legacy.since(baseline.side(view.path, "legacy", methods)),
+            max(0.0, trips),
+        )
+
+    def _parity(self, view: EntryView) -> ParityFigures | None:
+        return self.parity.parity(view.path, view.methods)
+
+    def _edited(
+        self, text: str, changed: list[tuple[EntryView, Verdict]], table: RouteTable
+    ) -> str:
+        document = RoutesDocument(text)
+        for view, verdict in changed:
+            assert verdict.status is not None
+            values = {**verdict.values, "status": status_yaml(verdict.status)}
+            document.update(view.path, view.methods, values, verdict.drop)
+        edited = document.text()
+        # Never write a table the gateways would refuse: they would keep the old one, silently.
+        parse_routes(edited.encode("utf-8"), self.store.source)
+        return edited
+
+    def _record(self, view: EntryView, verdict: Verdict) -> None:
+        if self.metrics is None:
+            return
+        route, methods = view.path, _methods_label(view.methods)
+        self.metrics.decisions.labels(route, methods, verdict.decision).inc()
+        if verdict.status is not None:
+            self.metrics.step.labels(route, methods, verdict.status.state).set(verdict.status.step)
+        if verdict.figures is not None:
+            for name, value in verdict.figures.model_dump(exclude_none=True).items():
+                self.metrics.figure.labels(route, methods, name).set(value)
+
+
+def _methods_label(methods: frozenset[str] | None) -> str:
+    return ",".join(sorted(methods)) if methods else "*"
+
+
+def _log(result: PassResult) -> PassResult:
+    if result.result != "unchanged":
+        record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
+        logger.warning(json.dumps(record))
+    return result
+
+
+def _log_decision(view: EntryView, verdict: Verdict, *, written: bool) -> None:
+    status = verdict.status
+    record = {
+        "event": "rollout",
+        "route": view.path,
+        "methods": sorted(view.methods) if view.methods else None,
+        "decision": verdict.decision,
+        "reason": verdict.reason,
+        "gate": verdict.gate,
+        "state": status.state if status else None,
+        "step": status.step if status else None,
+        "weight": verdict.values.get("weight", view.weight),
+        "target": verdict.values.get("target", view.target),
+        "figures": verdict.figures.model_dump(exclude_none=True) if verdict.figures else None,
+        "written": written,
+    }
+    logger.info(json.dumps(record))

@@ -1,0 +1,394 @@
+"""One route's rollout decision: advance, hold or abort, from the entry and its figures.
+
+Pure: the entry as the file says, the figures since its step began, the parity ledger's figures
+and the time in; a verdict out. A verdict that changes the entry carries the edit to write;
+the controller writes only those.
+
+Rules (README, "Progressive delivery"):
+- a canary entry with `rollout:` and no status starts at the first step's weight; a shadow
+  entry waits for the parity gate, then becomes a canary at the first step;
+- a guard trip anywhere aborts; below `min_requests` new-side requests at the step nothing is
+  judged (low traffic holds, and never aborts); a failing gate aborts; once every gate passes and
+  `interval` has run, the next step is taken (after a person's approval if it is listed in
+  `approve`), and after the last step the entry becomes `target: new`;
+- an aborted entry rests on legacy; the controller never restarts it;
+- the file is the truth: a weight edited by hand moves the rollout to that weight's place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.rollout.figures import SideTotals
+from gateway.rollout.spec import Decision, Figures, RolloutOptions, RolloutState, RolloutStatus
+
+# Options only a canary takes, and only a shadow takes: dropped when the entry changes target.
+CANARY_ONLY = ("weight", "sticky")
+SHADOW_ONLY = ("primary", "shadow", "shadow_unsafe")
+MODIFIERS = ("fallback", "guard", "timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class ParityFigures:
+    compared: float
+    match_ratio: float
+
+
+class ParitySource(Protocol):
+    """The parity ledger, as the gate reads it: per route (and methods), its comparisons."""
+
+    def parity(self, route: str, methods: frozenset[str] | None) -> ParityFigures | None: ...
+
+
+class NoParity:
+    """No ledger: a parity gate never has evidence, so it holds."""
+
+    def parity(self, route: str, methods: frozenset[str] | None) -> ParityFigures | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """What the decision reads of one entry of the routes file."""
+
+    path: str
+    methods: frozenset[str] | None
+    target: str
+    weight: float | None
+    rollout: RolloutOptions
+    status: RolloutStatus | None
+    options: dict[str, Any] = field(default_factory=dict)  # as written, for `restore`
+
+    def describe(self) -> str:
+        methods = ",".join(sorted(self.methods)) if self.methods else "*"
+        return f"{methods} {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepFigures:
+    new: SideTotals
+    legacy: SideTotals
+    guard_trips: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    reason: str
+    gate: str | None
+    figures: Figures | None
+    status: RolloutStatus | None  # the status to write; None: the entry is not managed
+    values: dict[str, Any] = field(default_factory=dict)  # keys to set on the entry
+    drop: tuple[str, ...] = ()  # keys to remove from the entry
+
+    def changes(self, old: RolloutStatus | None) -> bool:
+        """Whether writing this verdict changes what the file says (not just the figures)."""
+        if self.status is None:
+            return False
+        if self.values or self.drop or old is None:
+            return True
+        keep = ("state", "step", "since", "decision", "gate", "paused", "approved")
+        return any(getattr(self.status, name) != getattr(old, name) for name in keep)
+
+
+def decide(
+    view: EntryView,
+    figures: StepFigures | None,
+    parity: ParityFigures | None,
+    now: datetime.datetime,
+) -> Verdict | None:
+    """The decision for one entry with `rollout:`; None when the controller leaves it alone."""
+    status = view.status
+    if view.target == "shadow":
+        return _from_shadow(view, parity, now)
+    if view.target != "canary":
+        return None  # legacy (aborted, or put there by hand) or finished: a person's move
+    step = _step_of(view)
+    if (
+        status is None
+        or status.state not in ("stepping", "awaiting_approval")
+        or (status.step != step or step == 0)
+    ):
+        return _adopt(view, step, now)
+    if status.paused:
+        return _hold(view, "paused", f"paused by {status.by}", None, now)
+    return _judge(view, step, figures, parity, now)
+
+
+def _step_of(view: EntryView) -> int:
+    """The step whose weight the entry has (1-based); 0 before the first or between steps."""
+    steps = view.rollout.steps
+    return steps.index(view.weight) + 1 if view.weight in steps else 0
+
+
+def _adopt(view: EntryView, step: int, now: datetime.datetime) -> Verdict:
+    """No status, or one the file's weight contradicts: start, or follow the hand edit."""
+    status = view.status
+    if status is None or status.state in ("aborted", "done", "shadow"):
+        if step == 0 and (view.weight or 0) < view.rollout.steps[0]:
+            return _enter(view, 1, now, "start", "rollout started")
+    if step == 0:
+        # Between two steps: the next advance goes to the first step above this weight.
+        below = sum(1 for weight in view.rollout.steps if weight < (view.weight or 0))
+        if below >= len(view.rollout.steps):
+            return _finish(view, None, now)
+        return _enter(view, below + 1, now, "edit", f"weight {view.weight:g} set by hand")
+    reason = "rollout started" if status is None else f"weight {view.weight:g} set by hand"
+    decision: Decision = "start" if status is None else "edit"
+    return _status(view, "stepping", step, now, decision, reason, None, None, since=now)
+
+
+def _enter(
+    view: EntryView, step: int, now: datetime.datetime, decision: Decision, reason: str
+) -> Verdict:
+    """Move the canary to `step` (1-based), if it needs no approval or has it."""
+    weight = view.rollout.steps[step - 1]
+    status = view.status
+    approved = status.approved if status is not None else ()
+    if weight in view.rollout.approve and weight not in approved:
+        state: RolloutState = "shadow" if view.target == "shadow" else "awaiting_approval"
+        waiting = _step_of(view)
+        if status is not None and status.state == state and status.gate == "approval":
+            return _hold(view, "approval", f"step {weight:g}% waits for approval", None, now)
+        return _status(
+            view,
+            state,
+            waiting,
+            now,
+            "hold",
+            f"step {weight:g}% waits for approval",
+            "approval",
+            None,
+            # Waiting is still the same step: its figures keep counting from its start.
+            since=status.since if status is not None and state != "shadow" else now,
+        )
+    verdict = _status(
+        view,
+        "stepping",
+        step,
+        now,
+        decision,
+        f"{reason}: weight {weight:g}%",
+        None,
+        None,
+        since=now,
+    )
+    values: dict[str, Any] = {"weight": weight}
+    drop: tuple[str, ...] = ()
+    if view.target != "canary":
+        values["target"] = "canary"
+        drop = SHADOW_ONLY
+    return Verdict(verdict.decision, verdict.reason, None, None, verdict.status, values, drop)
+
+
+def _judge(
+    view: EntryView,
+    step: int,
+    figures: StepFigures | None,
+    parity: ParityFigures | None,
+    now: datetime.datetime,
+) -> Verdict:
+    rollout = view.rollout
+    if figures is None:
+        return _hold(view, "figures", "no figures from the metrics source", None, now)
+    new, legacy = figures.new, figures.legacy
+    assert view.status is not None
+    elapsed = (now - view.status.since).total_seconds()
+    judged = _figures(figures, parity, elapsed)
+    if figures.guard_trips > 0:
+        trips = f"{figures.guard_trips:g}"
+        return abort_verdict(
+            view, "guard", f"the guard rolled back in {trips} gateway process(es)", judged, now
+        )
+    if new.requests < rollout.min_requests:
+        reason = f"low traffic: {new.requests:g} of {rollout.min_requests} new-side requests"
+        return _hold(view, "min_requests", reason, judged, now)
+    failed = _failed_gate(rollout, new, legacy)
+    if failed is not None:
+        return abort_verdict(view, failed[0], failed[1], judged, now)
+    if rollout.min_match_ratio is not None:
+        held = _parity_hold(rollout, parity)
+        if held is not None:
+            return _hold(view, "parity_evidence", held, judged, now)
+        assert parity is not None
+        if parity.match_ratio < rollout.min_match_ratio:
+            reason = f"match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
+            return abort_verdict(view, "parity", reason, judged, now)
+    if elapsed < rollout.interval:
+        reason = f"at step {step} for {elapsed:.0f} of {rollout.interval:g} s"
+        return _hold(view, "interval", reason, judged, now)
+    if step >= len(rollout.steps):
+        return _finish(view, judged, now)
+    verdict = _enter(view, step + 1, now, "advance", "gates passed")
+    return _with_figures(verdict, judged)
+
+
+def _with_figures(verdict: Verdict, judged: Figures) -> Verdict:
+    status = verdict.status.model_copy(update={"figures": judged}) if verdict.status else None
+    return dataclasses.replace(verdict, figures=judged, status=status)
+
+
+def _failed_gate(
+    rollout: RolloutOptions, new: SideTotals, legacy: SideTotals
+) -> tuple[str, str] | None:
+    ratio = new.error_ratio or 0.0
+    if rollout.max_error_ratio is not None and ratio > rollout.max_error_ratio:
+        return "error_ratio", f"new-side error ratio {ratio:.4g} > {rollout.max_error_ratio:g}"
+    # Relative gates need legacy traffic at the same step (none at 100%: not judged then).
+    enough_legacy = legacy.requests >= rollout.min_requests
+    if rollout.max_error_ratio_vs_legacy is not None and enough_legacy:
+        # A legacy share of 0 counts as one error in its requests, so that one new-side error
+        # at a modest volume is not an infinite ratio.
+        floor = max(legacy.error_ratio or 0.0, 1 / legacy.requests)
+        allowed = rollout.max_error_ratio_vs_legacy * floor
+        if ratio > allowed:
+            return (
+                "error_ratio_vs_legacy",
+                f"new-side error ratio {ratio:.4g} > {rollout.max_error_ratio_vs_legacy:g} x "
+                f"legacy's {legacy.error_ratio or 0.0:.4g}",
+            )
+    new_p99, legacy_p99 = new.p99(), legacy.p99()
+    if rollout.max_latency_ratio is not None and enough_legacy and new_p99 and legacy_p99:
+        if new_p99 / legacy_p99 > rollout.max_latency_ratio:
+            return (
+                "latency_ratio",
+                f"new p99 {new_p99 * 1000:.1f} ms > {rollout.max_latency_ratio:g} x legacy p99 "
+                f"{legacy_p99 * 1000:.1f} ms",
+            )
+    return None
+
+
+def _parity_hold(rollout: RolloutOptions, parity: ParityFigures | None) -> str | None:
+    if parity is None:
+        return "no parity evidence yet (the gate needs shadow comparisons)"
+    if parity.compared < rollout.min_compared:
+        return f"parity: {parity.compared:g} of {rollout.min_compared} comparisons"
+    return None
+
+
+def _from_shadow(
+    view: EntryView, parity: ParityFigures | None, now: datetime.datetime
+) -> Verdict | None:
+    status = view.status
+    if status is not None and status.state in ("aborted", "done"):
+        return None
+    if status is not None and status.paused:
+        return _hold(view, "paused", f"paused by {status.by}", None, now)
+    rollout = view.rollout
+    judged = _figures(None, parity, None)
+    held, gate = _parity_hold(rollout, parity), "parity_evidence"
+    if held is None:
+        assert parity is not None and rollout.min_match_ratio is not None
+        if parity.match_ratio >= rollout.min_match_ratio:
+            verdict = _enter(view, 1, now, "start", "parity gate met")
+            return _with_figures(verdict, judged)
+        held = f"parity: match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
+        gate = "parity"
+    if status is None or status.state != "shadow":
+        return _status(view, "shadow", 0, now, "hold", held, gate, judged, since=now)
+    return _hold(view, gate, held, judged, now)
+
+
+def _finish(view: EntryView, judged: Figures | None, now: datetime.datetime) -> Verdict:
+    verdict = _status(
+        view,
+        "done",
+        len(view.rollout.steps),
+        now,
+        "finish",
+        "every step passed: the route is served by new",
+        None,
+        judged,
+        since=now,
+    )
+    return Verdict(
+        "finish",
+        verdict.reason,
+        None,
+        judged,
+        verdict.status,
+        {"target": "new"},
+        (*CANARY_ONLY, "rollout"),
+    )
+
+
+def abort_verdict(
+    view: EntryView, gate: str, reason: str, judged: Figures | None, now: datetime.datetime
+) -> Verdict:
+    restore = {
+        key: value
+        for key, value in view.options.items()
+        if key in (*CANARY_ONLY, *MODIFIERS, *SHADOW_ONLY) or key == "target"
+    }
+    verdict = _status(
+        view, "aborted", _step_of(view), now, "abort", reason, gate, judged, since=now
+    )
+    assert verdict.status is not None
+    status = verdict.status.model_copy(update={"restore": restore})
+    drop = tuple(key for key in restore if key != "target")
+    return Verdict("abort", reason, gate, judged, status, {"target": "legacy"}, drop)
+
+
+def _hold(
+    view: EntryView, gate: str, reason: str, judged: Figures | None, now: datetime.datetime
+) -> Verdict:
+    status = view.status
+    assert status is not None
+    updated = status.model_copy(
+        update={"decision": "hold", "reason": reason, "gate": gate, "figures": judged, "at": now}
+    )
+    return Verdict("hold", reason, gate, judged, updated)
+
+
+def _status(
+    view: EntryView,
+    state: RolloutState,
+    step: int,
+    now: datetime.datetime,
+    decision: Decision,
+    reason: str,
+    gate: str | None,
+    judged: Figures | None,
+    *,
+    since: datetime.datetime,
+) -> Verdict:
+    old = view.status
+    status = RolloutStatus(
+        state=state,
+        step=step,
+        since=since,
+        decision=decision,
+        reason=reason,
+        at=now,
+        paused=old.paused if old is not None and state not in ("aborted", "done") else False,
+        approved=old.approved if old is not None else (),
+        gate=gate,
+        figures=judged,
+    )
+    return Verdict(decision, reason, gate, judged, status)
+
+
+def _figures(
+    figures: StepFigures | None, parity: ParityFigures | None, elapsed: float | None
+) -> Figures:
+    values: dict[str, float | None] = {"elapsed": elapsed}
+    if figures is not None:
+        new, legacy = figures.new, figures.legacy
+        new_p99, legacy_p99 = new.p99(), legacy.p99()
+        values.update(
+            new_requests=new.requests,
+            new_errors=new.errors,
+            error_ratio=new.error_ratio,
+            legacy_requests=legacy.requests,
+            legacy_error_ratio=legacy.error_ratio,
+            new_p99=new_p99,
+            legacy_p99=legacy_p99,
+            latency_ratio=new_p99 / legacy_p99 if new_p99 and legacy_p99 else None,
+            guard_trips=figures.guard_trips,
+        )
+    if parity is not None:
+        values.update(compared=parity.compared, match_ratio=parity.match_ratio)
+    return Figures(**values)

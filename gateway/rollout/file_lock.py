@@ -1,0 +1,63 @@
+"""One controller per host: an exclusive `flock` on a lock file, its holder written in it.
+
+The kernel releases the lock when the holding process ends, however it ends (a controller killed
+with SIGKILL leaves no stale lock behind), and `flock` belongs to the open file, so a second
+controller in the same process is refused as one in another process is.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import IO
+
+
+class FileLock:
+    def __init__(self, path: Path, holder: str | None = None) -> None:
+        self.path = path
+        self._holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self._handle: IO[str] | None = None
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def acquire(self) -> bool:
+        if self._handle is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(self._holder + "\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def current_holder(self) -> str | None:
+        """Who holds the lock, as its holder wrote it (for messages); None if nobody wrote."""
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
+
+
+def lock_path(routes_file: Path) -> Path:
+    """Beside the routes file: one lock per file whatever the controllers' working folders, in
+    a folder the file store must be able to write anyway (its atomic replace)."""
+    return routes_file.parent / f".{routes_file.name}.rollout-lock"

@@ -1,0 +1,333 @@
+"""The controller's decisions, in-process: a routes file in a temp folder, counters and parity
+in memory and a fake clock; every pass is judged by what it wrote into the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.rollout import actions
+from gateway.rollout.controller import Controller, PassResult
+from gateway.rollout.decide import ParityFigures
+from gateway.rollout.file_lock import FileLock
+from gateway.rollout.file_store import FileStore
+from gateway.routing.routes_file import parse_routes
+from gateway.routing.routes_yaml import load_yaml
+from tests.gateway.rollout.fakes import FakeClock, FakeParity, FakeSource
+
+ROUTE = "/api/tickets"
+
+CANARY = """\
+# The ticket list moves in steps.
+default: legacy
+routes:
+  - path: /api/tickets
+    methods: [GET]
+    target: canary
+    weight: 0
+    sticky: "header:X-Token"   # the same users stay on one side
+    guard:
+      min_requests: 20
+    rollout:
+      steps: [5, 50, 100]
+      interval: 60
+      min_requests: 100
+      max_error_ratio: 0.01
+      max_error_ratio_vs_legacy: 2
+      max_latency_ratio: 1.5{extra}
+
+  # Users stay on legacy.
+  - path: /api/users
+    target: legacy
+"""
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, text: str) -> None:
+        self.path = tmp_path / "routes.yaml"
+        self.path.write_text(text, encoding="utf-8")
+        self.store = FileStore(self.path)
+        self.clock = FakeClock()
+        self.source = FakeSource()
+        self.parity = FakeParity()
+        self.lock = FileLock(tmp_path / "lock")
+        self.controller = Controller(
+            self.store, self.lock, self.source, self.parity, clock=self.clock
+        )
+        _RIGS.append(self)
+
+    def run(self) -> PassResult:
+        return self.controller.run_once()
+
+    def entry(self, path: str = ROUTE) -> dict[str, Any]:
+        data = load_yaml(self.path.read_text(encoding="utf-8")).data
+        (found,) = [item for item in data["routes"] if item["path"] == path]
+        return dict(found)
+
+    def healthy_step(self, count: int = 200) -> PassResult:
+        self.source.serve(ROUTE, "new", count)
+        self.source.serve(ROUTE, "legacy", count)
+        self.clock.advance(61)
+        return self.run()
+
+
+_RIGS: list[Rig] = []
+
+
+@pytest.fixture(autouse=True)
+def _release_locks() -> Iterator[None]:
+    yield
+    while _RIGS:
+        _RIGS.pop().lock.release()
+
+
+def rig(tmp_path: Path, extra: str = "") -> Rig:
+    return Rig(tmp_path, CANARY.format(extra=extra))
+
+
+def test_a_canary_starts_at_its_first_step(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    assert r.run().result == "written"
+    entry = r.entry()
+    assert entry["weight"] == 5
+    assert entry["status"]["state"] == "stepping"
+    assert entry["status"]["step"] == 1
+    assert entry["status"]["decision"] == "start"
+
+
+def test_low_traffic_holds_and_says_so_never_aborts(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.source.serve(ROUTE, "new", 99, errors=99)  # all failing, but too few to judge
+    r.clock.advance(600)
+    assert r.run().result == "written"  # the hold's reason is news once
+    entry = r.entry()
+    assert entry["weight"] == 5 and entry["target"] == "canary"
+    assert entry["status"]["decision"] == "hold"
+    assert entry["status"]["gate"] == "min_requests"
+    assert "low traffic: 99 of 100" in entry["status"]["reason"]
+    before = r.path.read_bytes()
+    r.source.serve(ROUTE, "new", 0)
+    assert r.run().result == "unchanged"  # the same hold again: nothing written
+    assert r.path.read_bytes() == before
+
+
+def test_a_healthy_route_steps_through_every_weight_to_new(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    weights = []
+    for _ in range(3):
+        r.healthy_step()
+        weights.append(r.entry().get("weight"))
+    entry = r.entry()
+    assert weights == [50, 100, None]
+    assert entry["target"] == "new"
+    assert entry["status"]["state"] == "done"
+    assert "rollout" not in entry and "sticky" not in entry
+    assert entry["guard"] == {"min_requests": 20}  # what fits `new` is kept
+    parse_routes(r.path.read_bytes(), "written")  # still a valid table
+
+
+def test_a_step_waits_for_its_interval(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.source.serve(ROUTE, "new", 500)
+    r.source.serve(ROUTE, "legacy", 500)
+    r.clock.advance(30)
+    r.run()
+    assert r.entry()["weight"] == 5
+    assert r.entry()["status"]["gate"] == "interval"
+    r.clock.advance(31)
+    r.run()
+    assert r.entry()["weight"] == 50
+
+
+def test_figures_count_from_the_start_of_the_step(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.healthy_step(150)  # to 50%
+    r.clock.advance(61)
+    r.run()  # the new step's baseline: the 150 before it do not count
+    r.source.serve(ROUTE, "new", 50)
+    (verdict,) = [verdict for _, verdict in r.run().verdicts]
+    assert r.entry()["weight"] == 50
+    assert verdict.figures is not None and verdict.figures.new_requests == 50
+
+
+@pytest.mark.parametrize(
+    ("new_errors", "legacy_errors", "seconds", "gate"),
+    [
+        pytest.param(3, 0, 0.01, "error_ratio", id="absolute-error-ratio"),
+        pytest.param(3, 0, 0.01, "error_ratio_vs_legacy", id="relative-to-legacy"),
+        pytest.param(0, 0, 0.4, "latency_ratio", id="latency-ratio"),
+    ],
+)
+def test_a_failing_gate_aborts_to_legacy_with_the_reason(
+    tmp_path: Path, new_errors: int, legacy_errors: int, seconds: float, gate: str
+) -> None:
+    text = CANARY.format(extra="")
+    if gate == "error_ratio_vs_legacy":  # a loose absolute gate: only the relative one fails
+        text = text.replace("max_error_ratio: 0.01", "max_error_ratio: 0.5")
+    r = Rig(tmp_path, text)
+    r.run()
+    r.source.serve(ROUTE, "new", 200, errors=new_errors, seconds=seconds)
+    r.source.serve(ROUTE, "legacy", 200, errors=legacy_errors)
+    r.run()
+    entry = r.entry()
+    assert entry["target"] == "legacy"
+    assert "weight" not in entry and "guard" not in entry  # legacy takes neither
+    status = entry["status"]
+    assert (status["state"], status["decision"], status["gate"]) == ("aborted", "abort", gate)
+    assert status["restore"]["guard"] == {"min_requests": 20}
+    parse_routes(r.path.read_bytes(), "written")
+    # Never restarted by the controller.
+    r.clock.advance(3600)
+    assert r.run().result == "unchanged"
+
+
+def test_a_guard_trip_anywhere_aborts(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.source.trip(ROUTE)
+    r.run()
+    assert r.entry()["target"] == "legacy"
+    assert "guard rolled back in 1 gateway" in r.entry()["status"]["reason"]
+
+
+def test_gates_count_only_the_entrys_methods(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.source.serve(ROUTE, "new", 500, errors=500, method="POST")  # another entry's series
+    r.source.serve(ROUTE, "new", 150, method="HEAD")  # HEAD follows GET
+    r.run()
+    assert r.entry()["target"] == "canary"
+    assert r.entry()["status"]["figures"]["new_requests"] == 150
+
+
+def test_an_approval_step_waits_for_a_person(tmp_path: Path) -> None:
+    r = rig(tmp_path, "\n      approve: [50]")
+    r.run()
+    r.healthy_step()
+    entry = r.entry()
+    assert entry["weight"] == 5
+    assert entry["status"]["state"] == "awaiting_approval"
+    assert entry["status"]["since"] == "2026-01-01T10:00:00Z"  # still the step's start
+    r.clock.advance(600)
+    r.source.serve(ROUTE, "new", 200)
+    assert r.run().result == "unchanged"
+    status = actions.apply(r.store, ROUTE, "GET", "approve", "looks fine", by="alice")
+    assert status.approved == (50.0,)
+    r.run()
+    assert r.entry()["weight"] == 50
+    assert r.entry()["status"]["approved"] == [50]
+
+
+def test_pause_holds_and_resume_goes_on(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    actions.apply(r.store, ROUTE, None, "pause", "release freeze")
+    r.healthy_step()
+    assert r.entry()["weight"] == 5
+    assert r.entry()["status"]["gate"] == "paused"
+    actions.apply(r.store, ROUTE, None, "resume")
+    r.run()
+    assert r.entry()["weight"] == 50
+
+
+def test_abort_and_resume_by_hand_restore_the_canary(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    actions.apply(r.store, ROUTE, "GET", "abort", "bad deploy", by="bob")
+    entry = r.entry()
+    assert entry["target"] == "legacy"
+    assert entry["status"]["reason"] == "abort by bob: bad deploy"
+    actions.apply(r.store, ROUTE, "GET", "resume")
+    entry = r.entry()
+    assert (entry["target"], entry["weight"]) == ("canary", 5)
+    assert entry["sticky"] == "header:x-token" and entry["guard"] == {"min_requests": 20}
+    assert entry["status"]["state"] == "stepping"
+    r.run()
+    assert (r.entry()["weight"], r.entry()["status"]["gate"]) == (5, "min_requests")
+
+
+def test_actions_refuse_what_does_not_fit(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    with pytest.raises(actions.ActionError, match="not started"):
+        actions.apply(r.store, ROUTE, None, "approve")
+    with pytest.raises(actions.ActionError, match="no entry for /nope"):
+        actions.apply(r.store, "/nope", None, "pause")
+    r.run()
+    with pytest.raises(actions.ActionError, match="neither paused nor aborted"):
+        actions.apply(r.store, ROUTE, None, "resume")
+
+
+def test_a_hand_edited_weight_redirects_the_rollout(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.path.write_text(r.path.read_text().replace("weight: 5", "weight: 50"))
+    r.run()
+    entry = r.entry()
+    assert entry["weight"] == 50
+    assert (entry["status"]["step"], entry["status"]["decision"]) == (2, "edit")
+
+
+def test_a_shadow_entry_waits_for_parity_then_becomes_a_canary(tmp_path: Path) -> None:
+    text = """\
+routes:
+  - path: /api/tickets
+    methods: [GET]
+    target: shadow
+    shadow: {sample: 50}
+    rollout: {steps: [10, 100], min_match_ratio: 0.99, min_compared: 100}
+"""
+    r = Rig(tmp_path, text)
+    r.run()
+    assert r.entry()["status"]["state"] == "shadow"
+    assert "no parity evidence" in r.entry()["status"]["reason"]
+    r.parity.figures[ROUTE] = ParityFigures(compared=150, match_ratio=0.95)
+    r.run()
+    assert r.entry()["target"] == "shadow"
+    assert "match ratio 0.95 < 0.99" in r.entry()["status"]["reason"]
+    r.parity.figures[ROUTE] = ParityFigures(compared=300, match_ratio=0.995)
+    r.run()
+    entry = r.entry()
+    assert (entry["target"], entry["weight"], entry["status"]["step"]) == ("canary", 10, 1)
+    assert "shadow" not in entry
+
+
+def test_a_parity_gate_on_a_canary_aborts_on_a_low_match_ratio(tmp_path: Path) -> None:
+    r = rig(tmp_path, "\n      min_match_ratio: 0.99\n      min_compared: 10")
+    r.run()
+    r.source.serve(ROUTE, "new", 200)
+    r.source.serve(ROUTE, "legacy", 200)
+    r.run()
+    assert r.entry()["status"]["gate"] == "parity_evidence"  # no evidence: holds
+    r.parity.figures[ROUTE] = ParityFigures(compared=50, match_ratio=0.5)
+    r.run()
+    assert r.entry()["target"] == "legacy"
+
+
+def test_a_second_controller_does_not_write(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    assert r.lock.acquire()
+    other = FileLock(tmp_path / "lock", holder="other:1")
+    second = Controller(r.store, other, r.source, clock=r.clock)
+    before = r.path.read_bytes()
+    assert second.run_once().result == "not_leader"
+    assert r.path.read_bytes() == before
+    assert other.current_holder() == r.lock.holder
+
+
+def test_comments_and_layout_survive_every_edit(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.healthy_step()
+    r.source.trip(ROUTE)
+    r.run()
+    text = r.path.read_text()
+    assert text.startswith("# The ticket list moves in steps.\n")
+    assert "\n  # Users stay on legacy.\n  - path: /api/users\n" in text
+    assert "      steps: [5, 50, 100]\n" in text
