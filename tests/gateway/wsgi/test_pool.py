@@ -111,3 +111,22 @@ def test_a_stuck_thread_returning_after_shutdown_ends() -> None:
     hang.release.set()
     wait_until(lambda: not pool_threads("closing"))
     assert pool.stuck == 0
+
+
+def test_threads_beyond_the_limit_park_until_it_rises() -> None:
+    pool = WorkerPool(3, name="limited")
+    pool.set_limit(1)
+    first, second = Hang(), Hang()
+    pool.submit(first)
+    pool.submit(second)
+    first.held()
+    assert not second.running.wait(0.2)  # the other threads parked: the second call waits
+    pool.set_limit(2)
+    second.held()
+    assert pool.limit == 2
+    pool.set_limit(99)
+    assert pool.limit == 3  # never beyond the pool's size
+    first.release.set()
+    second.release.set()
+    pool.shutdown()
+    wait_until(lambda: not pool_threads("limited"))
