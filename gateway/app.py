@@ -129,9 +129,13 @@ def wsgi_bridge(
         max_stuck=settings.wsgi_max_stuck,
         body_buffer=settings.wsgi_body_buffer,
         body_limits=body_limits,
+        queue_timeout=settings.wsgi_queue_timeout,
+        adaptive=settings.wsgi_concurrency == "adaptive",
         on_reject=metrics.wsgi_rejected.inc,
         on_timeout=metrics.wsgi_timeouts.inc,
         on_stuck=metrics.wsgi_stuck.set,
+        on_queue_timeout=metrics.wsgi_queue_timeouts.inc,
+        on_limit=metrics.wsgi_concurrency_limit.set,
     )
 
 
