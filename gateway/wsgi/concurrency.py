@@ -17,13 +17,18 @@ concurrency 1:
     gradient = 1 and demand reached the limit: estimate += sqrt(estimate)   (headroom)
 
 so a limit shrinks quickly while extra concurrency only slows calls down, and grows while it
-costs nothing and calls are waiting for a thread. The baseline is re-measured every
-`probe_interval` seconds (Envoy's minRTT recalculation), the first `first_probe` seconds after
-start (until then the limit stays at its maximum, the configured thread count): one window at
-concurrency 1, timing only the calls that started in it; between probes, a faster window
-lowers it. The mean, not a
-percentile: a CPU-bound call that loses the GIL waits for every other running thread's turn,
-which a median does not see and the mean does.
+costs nothing and calls are waiting for a thread.
+
+The baseline is re-measured every `probe_interval` seconds (Envoy's minRTT recalculation),
+the first time `first_probe` seconds after start (until then the limit stays at its maximum,
+the configured thread count): one window at concurrency 1, timing only the calls that
+started in it, and ending as soon as it has `probe_samples` of them (calls queue meanwhile,
+so the probe is short and rare). Between probes, a faster window lowers the baseline, and a
+window run at the lowest limit that is much slower replaces it: the app's calls changed, and
+a CPU-bound baseline must not hold I/O-bound calls at one thread until the next probe.
+
+The mean, not a percentile: a CPU-bound call that loses the GIL waits for every other running
+thread's turn, which a median does not see and the mean does.
 
 Calls that block for long (a slow backend, a long poll) finish no window: while none closes,
 the samples say nothing. The bridge reports a call that has waited long for a thread
@@ -53,7 +58,8 @@ class GradientLimit:
         window: float = 0.1,
         min_samples: int = 10,
         tolerance: float = 1.5,
-        probe_interval: float = 10.0,
+        probe_interval: float = 30.0,
+        probe_samples: int = 3,
         first_probe: float = 1.0,
         stall_after: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
@@ -67,6 +73,7 @@ class GradientLimit:
         self.min_samples = min_samples
         self.tolerance = tolerance
         self.probe_interval = probe_interval
+        self.probe_samples = probe_samples
         self.stall_after = stall_after
         self.clock = clock
         self.on_change = on_change
@@ -96,7 +103,8 @@ class GradientLimit:
             self._count += 1
             self.sampled += 1
             self._demand = max(self._demand, demand)
-            if self._count < self.min_samples or finished - self._window_start < self.window:
+            wanted = self.probe_samples if self._probing else self.min_samples
+            if self._count < wanted or finished - self._window_start < self.window:
                 return
             before = self.limit
             self._close_window(finished)
@@ -123,6 +131,8 @@ class GradientLimit:
         if self._probing:
             self._probing = False
             self.baseline = mean
+        elif self.baseline is not None and self._stale(mean):
+            self.baseline = mean
         elif self.baseline is not None:
             self.baseline = min(self.baseline, mean)
             self._adjust(mean)
@@ -132,6 +142,12 @@ class GradientLimit:
             self._start_probe(now)
         else:
             self.limit = self.settled
+
+    def _stale(self, mean: float) -> bool:
+        """Calls got slower while running one at a time: concurrency is not the cause, the app
+        changed (other endpoints, a slower backend), and the window measured a new baseline."""
+        assert self.baseline is not None
+        return self.limit == self.min_limit and mean > self.tolerance * self.baseline
 
     def _adjust(self, mean: float) -> None:
         assert self.baseline is not None  # set by the first window, a probe
