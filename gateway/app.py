@@ -119,6 +119,7 @@ def wsgi_bridge(
 ) -> ASGIApp:
     """The legacy app as an ASGI app, through the bridge the settings name."""
     if settings.wsgi_bridge == "a2wsgi":
+        metrics.wsgi_concurrency_limit.set(settings.wsgi_threads)  # its fixed thread pool
         return cast(ASGIApp, WSGIMiddleware(app, workers=settings.wsgi_threads))  # type: ignore[arg-type]
     return WSGIBridge(
         cast("WSGIApplication", app),

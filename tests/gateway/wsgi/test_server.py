@@ -366,3 +366,18 @@ def test_a_request_that_waits_too_long_for_a_thread_gets_503(routes_file: Path) 
         assert metric(server, "gateway_wsgi_rejected_total") == 0
         stats = httpx.get(server.base_url + "/stats", timeout=10).json()
         assert stats["counted"] == 0  # refused, never run
+
+
+def test_the_admin_api_and_dashboard_show_the_limit_of_every_worker(routes_file: Path) -> None:
+    env = {**QUIET, "GATEWAY_ADMIN_TOKEN": "secret", "GATEWAY_WSGI_THREADS": "6"}
+    with run_gateway(routes_file, legacy_app=BRIDGE_APPS, env=env, workers=2) as server:
+        url = server.base_url + "/_gateway/api/wsgi"
+        assert httpx.get(url, timeout=10).status_code == 401
+        for _ in range(3):  # whichever worker answers, both are summed
+            answer = httpx.get(url, headers={"Authorization": "Bearer secret"}, timeout=10)
+            assert answer.json() == {"concurrency_limit": 12}
+        page = httpx.get(server.base_url + "/_gateway/", timeout=10).text
+        assert '<script src="/_gateway/assets/wsgi-limit.js"></script>' in page
+        script = httpx.get(server.base_url + "/_gateway/assets/wsgi-limit.js", timeout=10)
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert "/_gateway/api/wsgi" in script.text
