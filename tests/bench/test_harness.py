@@ -43,6 +43,7 @@ def test_wrk_report_is_read() -> None:
     assert (result.requests_per_second, result.requests) == (3059.12, 3060)
     assert (result.p50_ms, result.p99_ms) == (10.11, 0.85)
     assert result.errors == 7
+    assert result.max_ms == 30.12
 
 
 def test_only_a_group_runs_the_setups_its_ratios_compare() -> None:
