@@ -57,7 +57,7 @@ class GradientLimit:
         min_limit: int = 1,
         window: float = 0.1,
         min_samples: int = 10,
-        tolerance: float = 1.5,
+        tolerance: float = 2.5,
         probe_interval: float = 30.0,
         probe_samples: int = 3,
         first_probe: float = 1.0,

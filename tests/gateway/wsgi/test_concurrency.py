@@ -67,13 +67,13 @@ def test_the_limit_starts_at_the_maximum_and_the_first_probe_measures_the_baseli
     assert seen[-1] == 16
 
 
-def test_cpu_bound_calls_bring_the_limit_down_to_one_or_two() -> None:
+def test_cpu_bound_calls_bring_the_limit_down_to_a_few() -> None:
     clock, changes = FakeClock(), list[int]()
     limiter = controller(clock, changes)
     seen = drive(limiter, clock, cpu_bound, 5.0)
     assert seen[0] == 16  # the limit starts at the top...
-    assert set(seen[-50:]) <= {1, 2}  # ...and settles where the GIL is not fought over
-    assert changes[:5] == [1, 16, 8, 4, 2]  # the probe, then halved at most per window
+    assert set(seen[-50:]) <= {2, 3, 4}  # ...and settles where calls slow down < 2.5x
+    assert changes[:4] == [1, 16, 8, 4]  # the probe, then halved at most per window
 
 
 def test_io_bound_calls_keep_the_limit_at_the_maximum() -> None:
@@ -155,7 +155,7 @@ def test_calls_turning_to_io_raise_the_limit_before_the_next_probe() -> None:
     clock = FakeClock()
     limiter = controller(clock)
     drive(limiter, clock, cpu_bound, 3.0)
-    assert limiter.limit <= 2
+    assert limiter.limit <= 4
     seen = drive(limiter, clock, io_bound, 2.0)  # well before the next probe (at 31 s)
     assert seen[-1] == 16
     assert limiter.baseline == pytest.approx(0.02)
