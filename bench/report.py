@@ -1,4 +1,4 @@
-"""Ratios against the issue's targets, and the Markdown, JSON and PNG reports."""
+"""Ratios against the targets, and the Markdown, JSON and PNG reports."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class Target:
     metric: Metric
     at_least: float | None = None
     at_most: float | None = None
+    group: str = ""  # what `--only GROUP` runs: every setup of the group's ratios
 
     def met(self, value: float) -> bool:
         if self.at_least is not None and value < self.at_least:
@@ -46,72 +47,142 @@ class Target:
         return f">= {self.at_least}" if self.at_least is not None else f"<= {self.at_most}"
 
 
+def _ratio(
+    key: str, description: str, top: str, bottom: str, group: str, at_least: float | None = None
+) -> Target:
+    return Target(key, description, top, bottom, "rps", at_least=at_least, group=group)
+
+
 TARGETS: tuple[Target, ...] = (
-    Target(
+    _ratio(
         "legacy_vs_gunicorn",
-        "gateway legacy / gunicorn, req/s",
+        "legacy CPU-bound / gunicorn sync, req/s",
         "gateway_legacy",
         "gunicorn",
-        "rps",
-        at_least=1.3,
+        "cpu",
+        1.5,
     ),
-    Target(
-        "legacy_vs_naive",
-        "gateway legacy / naive a2wsgi mount, req/s",
+    _ratio(
+        "legacy_vs_granian",
+        "legacy CPU-bound / granian WSGI, req/s",
         "gateway_legacy",
-        "naive",
-        "rps",
-        at_least=2.0,
+        "granian",
+        "cpu",
+        0.75,
     ),
-    Target(
-        "legacy_p99_vs_gunicorn",
-        "gateway legacy / gunicorn, p99",
-        "gateway_legacy",
-        "gunicorn",
-        "p99_ms",
-        at_most=1.5,
+    _ratio(
+        "io_vs_gthread",
+        "legacy I/O-bound / gunicorn gthread 16, req/s",
+        "gateway_io",
+        "gthread_io",
+        "io",
+        1.0,
     ),
-    Target(
+    _ratio(
         "new_vs_uvicorn",
-        "gateway new / bare uvicorn, req/s",
+        "new route / bare uvicorn, req/s",
         "gateway_new",
         "uvicorn_new",
-        "rps",
-        at_least=0.95,
+        "new",
+        0.97,
     ),
-    Target(
+    _ratio(
+        "fastapi_me_vs_flask_me",
+        "example FastAPI /api/me (uvicorn) / Flask /api/me (gunicorn), req/s",
+        "uvicorn_new",
+        "gunicorn_me",
+        "me",
+        1.0,
+    ),
+    _ratio(
+        "shadowed_vs_unshadowed",
+        "shadowed / unshadowed /api/me (primary), req/s",
+        "gateway_shadow",
+        "gateway_me_legacy",
+        "shadow",
+        0.85,
+    ),
+    _ratio(
         "table5000_legacy",
         "5,000-entry table / small table, legacy, req/s",
         "gateway5000_legacy",
         "gateway_legacy",
-        "rps",
-        at_least=0.95,
+        "table",
+        0.97,
     ),
-    Target(
+    _ratio(
         "table5000_new",
         "5,000-entry table / small table, new, req/s",
         "gateway5000_new",
         "gateway_new",
-        "rps",
-        at_least=0.95,
+        "table",
+        0.97,
+    ),
+    _ratio(
+        "workers2_vs_gunicorn2",
+        "legacy CPU-bound, --workers 2 / gunicorn -w 2, req/s",
+        "gateway_w2",
+        "gunicorn_w2",
+        "workers",
+        1.5,
     ),
 )
 INFORMATIONAL: tuple[Target, ...] = (
     Target(
-        "default_threads_vs_gunicorn",
-        "gateway legacy, 16 threads / gunicorn, req/s (no target)",
-        "gateway_legacy_default_threads",
+        "legacy_p99_vs_gunicorn",
+        "legacy CPU-bound / gunicorn, p99 (no target)",
+        "gateway_legacy",
         "gunicorn",
-        "rps",
+        "p99_ms",
+        group="cpu",
     ),
-    Target(
-        "naive_vs_gunicorn",
-        "naive a2wsgi mount / gunicorn, req/s (no target)",
-        "naive",
+    _ratio(
+        "fixed1_vs_gunicorn",
+        "fixed 1 thread / gunicorn, CPU-bound",
+        "gateway_legacy_fixed1",
         "gunicorn",
-        "rps",
+        "cpu",
+    ),
+    _ratio(
+        "fixed16_vs_gunicorn",
+        "fixed 16 threads / gunicorn, CPU-bound",
+        "gateway_legacy_fixed16",
+        "gunicorn",
+        "cpu",
+    ),
+    _ratio("granian_vs_gunicorn", "granian / gunicorn, CPU-bound", "granian", "gunicorn", "cpu"),
+    _ratio(
+        "legacy_vs_naive", "legacy CPU-bound / naive a2wsgi mount", "gateway_legacy", "naive", "cpu"
+    ),
+    _ratio(
+        "io_fixed16_vs_gthread",
+        "fixed 16 threads / gunicorn gthread 16, I/O-bound",
+        "gateway_io_fixed16",
+        "gthread_io",
+        "io",
+    ),
+    _ratio(
+        "gateway_me_legacy_vs_flask_me",
+        "legacy /api/me via the gateway / Flask (gunicorn)",
+        "gateway_me_legacy",
+        "gunicorn_me",
+        "me",
+    ),
+    _ratio(
+        "gateway_new_vs_flask_me",
+        "new /api/me via the gateway / Flask (gunicorn)",
+        "gateway_new",
+        "gunicorn_me",
+        "me",
     ),
 )
+GROUPS = sorted({target.group for target in TARGETS + INFORMATIONAL})
+
+
+def setups_of(groups: Sequence[str]) -> set[str]:
+    """The setups the ratios of `groups` compare."""
+    wanted = [t for t in TARGETS + INFORMATIONAL if t.group in groups]
+    return {t.numerator for t in wanted} | {t.denominator for t in wanted}
 
 
 def per_round(runs: Sequence[Run], target: Target) -> list[float]:

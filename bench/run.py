@@ -1,4 +1,4 @@
-"""`python -m bench.run`: interleaved wrk rounds over the six setups, then the reports.
+"""`python -m bench.run`: interleaved wrk rounds over the setups, then the reports.
 
 Absolute numbers on a shared 2-core machine move by 30% from run to run (field notes), so the
 targets are judged on ratios between setups measured in the same round, one right after the
@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from bench.report import TARGETS, Run, markdown, summarize, write_reports
+from bench.report import GROUPS, TARGETS, Run, markdown, setups_of, summarize, write_reports
 from bench.servers import PeakMemory, Server, bin_path, start_all
-from bench.setups import SETUPS, Setup, server_specs
+from bench.setups import SERVERS, SETUPS, Setup, server_specs
 from bench.tables import write_tables
 from bench.wrk import run_wrk, wrk_path
 from legacy_app.db import init_db
@@ -36,13 +36,16 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
     parser.add_argument("--duration", type=float, default=8, help="seconds of load per setup")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of load before round 1")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where reports go")
     parser.add_argument(
-        "--only", nargs="+", choices=[s.key for s in SETUPS], help="a subset of setups"
+        "--only",
+        nargs="+",
+        choices=GROUPS + [s.key for s in SETUPS],
+        help="groups of ratios (every setup they compare) or single setups",
     )
     parser.add_argument(
         "--update-readme", action="store_true", help="put the table in bench/README.md"
@@ -148,19 +151,27 @@ def update_readme(table: str) -> None:
     README.write_text(text[:start] + "\n" + table + text[end:], encoding="utf-8")
 
 
+def chosen(only: Sequence[str] | None) -> list[Setup]:
+    """The setups `--only` names, directly or through a group, in the benchmark's order."""
+    if only is None:
+        return list(SETUPS)
+    keys = setups_of(only) | set(only)
+    return [setup for setup in SETUPS if setup.key in keys]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     wrk_path()
-    setups = [s for s in SETUPS if args.only is None or s.key in args.only]
+    setups = chosen(args.only)
     args.output.mkdir(parents=True, exist_ok=True)
     info = meta(args)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as scratch:
         folder = Path(scratch)
-        small, large = write_tables(folder)
-        databases = seed_databases(folder, sorted({s.server for s in SETUPS}))
+        tables = write_tables(folder)
+        databases = seed_databases(folder, SERVERS)
         needed = {s.server for s in setups}
-        specs = [spec for spec in server_specs(databases, small, large) if spec.name in needed]
+        specs = [spec for spec in server_specs(databases, tables) if spec.name in needed]
         servers = start_all(specs, folder)
         try:
             for setup in setups:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +43,11 @@ ROUTES = (
     ("shadow", "/api/tickets/1/comments", "legacy"),
 )
 MAX_RSS_GROWTH = 0.05
+BRIDGE_METRICS = (
+    "gateway_wsgi_rejected_total",
+    "gateway_wsgi_queue_timeouts_total",
+    "gateway_wsgi_concurrency_limit",
+)
 
 
 @dataclass
@@ -59,6 +64,10 @@ class LoadRun:
     unexpected: int  # answers that are neither 2xx nor the gateway's own 503
     recovered_ms: float  # a request right after the load stopped
     rss_mib: float
+    max_ms: float = 0.0  # the slowest answer
+    # The bridge's own figures after the run (cumulative): 503s for a full queue, 503s after
+    # GATEWAY_WSGI_QUEUE_TIMEOUT, and its concurrency limit at the end.
+    bridge: dict[str, float] = field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -91,6 +100,16 @@ def answered_at_once(server: Server, path: str, side: str) -> float:
     return elapsed
 
 
+def bridge_figures(server: Server) -> dict[str, float]:
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    figures = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in BRIDGE_METRICS:
+            figures[name.removeprefix("gateway_wsgi_")] = float(value)
+    return figures
+
+
 def unexpected(result: WrkResult) -> int:
     own_503 = result.statuses.get(503, 0)
     non_2xx = sum(count for status, count in result.statuses.items() if status >= 300)
@@ -121,6 +140,8 @@ def load_round(server: Server, round_number: int, args: argparse.Namespace) -> l
             unexpected(result),
             recovered,
             server.rss_bytes() / 2**20,
+            result.max_ms,
+            bridge_figures(server),
         )
         print(f"  round {round_number} {label:<6} {path}: {_describe(run)}", flush=True)
         runs.append(run)
@@ -160,22 +181,23 @@ def _describe(run: LoadRun) -> str:
     return (
         f"{run.requests_per_second:,.0f} req/s, p99 {run.p99_ms:.0f} ms, {statuses}, "
         f"socket errors {run.socket_errors} {run.socket_error_kinds or ''}, "
-        f"then answered in {run.recovered_ms:.0f} ms, "
-        f"RSS {run.rss_mib:.0f} MiB"
+        f"slowest {run.max_ms:.0f} ms, then answered in {run.recovered_ms:.0f} ms, "
+        f"RSS {run.rss_mib:.0f} MiB, bridge {run.bridge}"
     )
 
 
 def report(runs: list[LoadRun], soaked: dict[str, object], growth: float) -> str:
     lines = [
-        "| round | route | req/s | p99 ms | 2xx | gateway 503 | other errors | next request ms "
-        "| RSS MiB |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| round | route | req/s | p99 ms | max ms | 2xx | gateway 503 | other errors "
+        "| next request ms | RSS MiB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run in runs:
         ok = sum(count for status, count in run.statuses.items() if status < 300)
         lines.append(
             f"| {run.round} | {run.route} `{run.path}` | {run.requests_per_second:,.0f} | "
-            f"{run.p99_ms:.0f} | {ok:,} | {run.statuses.get(503, 0):,} | {run.unexpected} | "
+            f"{run.p99_ms:.0f} | {run.max_ms:,.0f} | {ok:,} | {run.statuses.get(503, 0):,} | "
+            f"{run.unexpected} | "
             f"{run.recovered_ms:.0f} | {run.rss_mib:.0f} |"
         )
     lines.append("")

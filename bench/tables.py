@@ -1,4 +1,5 @@
-"""Route tables for the benchmark: the real migrated routes, alone or among 5,000 entries.
+"""Route tables for the benchmark: the real migrated routes, alone or among 5,000 entries, and
+`/api/me` alone, on the legacy side or shadowed.
 
 The small table sends every endpoint the new app has migrated to the new side (as a team would
 once those endpoints are done), except `/health`, which stays on the legacy side and is what the
@@ -11,6 +12,7 @@ lookup walks a wide tree rather than a list of near-duplicates.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from new_app.main import migrated_endpoints
@@ -59,9 +61,43 @@ def routes_yaml(with_dummies: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(folder: Path) -> tuple[Path, Path]:
-    """The small and the 5,000-entry routes files, written in `folder`."""
-    small, large = folder / "routes-small.yaml", folder / "routes-5000.yaml"
-    small.write_text(routes_yaml(with_dummies=False), encoding="utf-8")
-    large.write_text(routes_yaml(with_dummies=True), encoding="utf-8")
-    return small, large
+# `/api/me` answered by legacy, compared with new on every request (the shadow's defaults
+# otherwise: at most 8 copies in flight, more are skipped and counted).
+SHADOWED_YAML = f"""default: legacy
+routes:
+  - path: {NEW_PATH}
+    methods: [GET]
+    target: shadow
+    primary: legacy
+    shadow:
+      sample: 100
+"""
+UNSHADOWED_YAML = f"""default: legacy
+routes:
+  - path: {NEW_PATH}
+    methods: [GET]
+    target: legacy
+"""
+
+
+@dataclass(frozen=True)
+class Tables:
+    small: Path
+    large: Path
+    shadowed: Path
+    unshadowed: Path
+
+
+def write_tables(folder: Path) -> Tables:
+    """Every routes file of the benchmark, written in `folder`."""
+    tables = Tables(
+        folder / "routes-small.yaml",
+        folder / "routes-5000.yaml",
+        folder / "routes-shadowed.yaml",
+        folder / "routes-unshadowed.yaml",
+    )
+    tables.small.write_text(routes_yaml(with_dummies=False), encoding="utf-8")
+    tables.large.write_text(routes_yaml(with_dummies=True), encoding="utf-8")
+    tables.shadowed.write_text(SHADOWED_YAML, encoding="utf-8")
+    tables.unshadowed.write_text(UNSHADOWED_YAML, encoding="utf-8")
+    return tables

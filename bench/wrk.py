@@ -16,6 +16,7 @@ _REQUESTS = re.compile(r"^\s*(\d+) requests in", re.MULTILINE)
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _STATUS = re.compile(r"^status (\d+) (\d+)$", re.MULTILINE)  # printed by bench/status.lua
 STATUS_SCRIPT = Path(__file__).resolve().parent / "status.lua"
+_MAX_LATENCY = re.compile(r"^\s*Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)\s", re.MULTILINE)
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
@@ -34,6 +35,7 @@ class WrkResult:
     statuses: dict[int, int] = field(default_factory=dict)  # with STATUS_SCRIPT only
     # wrk's socket errors by kind: connect, read, write, timeout (no answer within 5 s)
     socket_error_kinds: dict[str, int] = field(default_factory=dict)
+    max_ms: float = 0.0  # the slowest answer
 
 
 def wrk_path() -> str:
@@ -83,6 +85,7 @@ def parse_wrk(output: str) -> WrkResult:
     kinds = ("connect", "read", "write", "timeout")
     socket_kinds = dict(zip(kinds, map(int, found.groups()), strict=True)) if found else {}
     socket_errors = sum(socket_kinds.values())
+    slowest = _MAX_LATENCY.search(output)
     statuses: dict[int, int] = {}
     for match in _STATUS.finditer(output):
         statuses[int(match[1])] = statuses.get(int(match[1]), 0) + int(match[2])
@@ -95,4 +98,5 @@ def parse_wrk(output: str) -> WrkResult:
         socket_errors,
         statuses,
         {kind: count for kind, count in socket_kinds.items() if count},
+        float(slowest[1]) * _UNITS[slowest[2]] if slowest else 0.0,
     )

@@ -123,6 +123,7 @@ def wsgi_bridge(
 ) -> ASGIApp:
     """The legacy app as an ASGI app, through the bridge the settings name."""
     if settings.wsgi_bridge == "a2wsgi":
+        metrics.wsgi_concurrency_limit.set(settings.wsgi_threads)  # its fixed thread pool
         return cast(ASGIApp, WSGIMiddleware(app, workers=settings.wsgi_threads))  # type: ignore[arg-type]
     return WSGIBridge(
         cast("WSGIApplication", app),
@@ -133,9 +134,13 @@ def wsgi_bridge(
         max_stuck=settings.wsgi_max_stuck,
         body_buffer=settings.wsgi_body_buffer,
         body_limits=body_limits,
+        queue_timeout=settings.wsgi_queue_timeout,
+        adaptive=settings.wsgi_concurrency == "adaptive",
         on_reject=metrics.wsgi_rejected.inc,
         on_timeout=metrics.wsgi_timeouts.inc,
         on_stuck=metrics.wsgi_stuck.set,
+        on_queue_timeout=metrics.wsgi_queue_timeouts.inc,
+        on_limit=metrics.wsgi_concurrency_limit.set,
     )
 
 

@@ -13,6 +13,7 @@ from gateway.http.proxies import ForwardedHeader, TrustedProxies
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 WSGIBridgeName = Literal["gateway", "a2wsgi"]
+WSGIConcurrency = Literal["adaptive", "fixed"]
 
 
 class GatewaySettings(BaseSettings):
@@ -55,6 +56,19 @@ class GatewaySettings(BaseSettings):
     )
     wsgi_threads: int = Field(
         16, ge=1, le=1024, description="threads that run the legacy WSGI application"
+    )
+    wsgi_concurrency: WSGIConcurrency = Field(
+        "adaptive",
+        description="adaptive: how many WSGI threads run calls at once follows the app, few "
+        "for CPU-bound calls (extra threads only contend for the GIL), up to wsgi_threads for "
+        "calls that wait on I/O (gateway_wsgi_concurrency_limit); fixed: always wsgi_threads",
+    )
+    wsgi_queue_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="a legacy request that waited this many seconds for a free thread is "
+        "answered 503 with Retry-After, not run (gateway_wsgi_queue_timeouts_total); at or "
+        "above wsgi_timeout, the wait is bounded by wsgi_timeout alone (504)",
     )
     wsgi_bridge: WSGIBridgeName = Field(
         "gateway",

@@ -94,11 +94,13 @@ class AdminAPI:
         self.mismatches = mismatches
         self.registry = registry
         self._readers = _readers(metrics)
+        self._concurrency_limit = name_of(metrics.wsgi_concurrency_limit)
         self._api: dict[str, Callable[[], dict[str, Any]]] = {
             "stats": self.stats,
             "routes": self.routes,
             "config": self.config,
             "mismatches": self.recent_mismatches,
+            "wsgi": self.wsgi,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> int:
@@ -197,6 +199,13 @@ class AdminAPI:
                 "entries": last.entries,
             },
         }
+
+    def wsgi(self) -> dict[str, Any]:
+        """The legacy bridge's concurrency limit, summed over the workers (for the dashboard)."""
+        for family in collect(self.registry):
+            if family.name == self._concurrency_limit:
+                return {"concurrency_limit": sum(sample.value for sample in family.samples)}
+        return {"concurrency_limit": None}
 
     def recent_mismatches(self) -> dict[str, Any]:
         return {"worker": os.getpid(), "mismatches": list(reversed(list(self.mismatches)))}

@@ -163,6 +163,18 @@ class GatewayMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.wsgi_queue_timeouts = Counter(
+            "gateway_wsgi_queue_timeouts_total",
+            "Legacy requests answered 503 after waiting GATEWAY_WSGI_QUEUE_TIMEOUT for a thread.",
+            registry=registry,
+        )
+        # Summed over the live workers: the legacy calls the whole deployment runs at once.
+        self.wsgi_concurrency_limit = Gauge(
+            "gateway_wsgi_concurrency_limit",
+            "WSGI threads allowed to run calls at once (adaptive: follows the app's behaviour).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self._published: set[tuple[str, ...]] = set()
         # Children of the per-request metrics by label values: prometheus-client's labels()
         # takes a lock and validates its arguments on every call, a few microseconds each.

@@ -21,6 +21,12 @@ stream keeps its thread until the generator ends, if ever. What the bridge does 
   `threads + queue_limit`; beyond it `Refused(503)` is raised, with Retry-After, and
   `on_reject` is called (the gateway counts it). A call whose client leaves while it waits for
   a thread is not run.
+- A call that waited `queue_timeout` seconds for a thread without getting one is answered 503,
+  as the queue-full refusal is (HAProxy's `timeout queue`): under overload a request is told
+  to retry rather than left to wait out its client's patience. It is not run.
+- With `adaptive=True`, how many threads run calls at once (`pool.limit`, at most `threads`)
+  follows the app's behaviour (`GradientLimit`): few for CPU-bound calls, where extra threads
+  only fight over the GIL, up to `threads` for calls that wait on I/O.
 - A call that moves no data (reads no body, yields nothing) for `timeout` seconds is answered
   504, or its response cut if it had started. Its thread cannot be killed: it counts as stuck
   and is replaced (see `WorkerPool`); the bridge is `unhealthy` once too many are stuck.
@@ -46,6 +52,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.http.body_limits import CLOSE, BodyLimits
 from gateway.http.responses import Refused
+from gateway.wsgi.concurrency import GradientLimit
 from gateway.wsgi.environ import build_environ
 from gateway.wsgi.pipe import ClientGone, ResponsePipe
 from gateway.wsgi.pool import PoolClosed, WorkerPool
@@ -94,21 +101,36 @@ class WSGIBridge:
         max_stuck: int | None = None,
         body_buffer: int = 64 * 1024,
         body_limits: BodyLimits | None = None,
+        queue_timeout: float | None = None,
+        adaptive: bool = False,
         on_reject: Callable[[], object] | None = None,
         on_timeout: Callable[[], object] | None = None,
         on_stuck: Callable[[int], object] | None = None,
+        on_queue_timeout: Callable[[], object] | None = None,
+        on_limit: Callable[[int], object] | None = None,
     ) -> None:
         self.app = app
         self.threads = threads
         self.queue_limit = queue_limit
         self.buffer_limit = buffer_limit
         self.timeout = timeout
-        self.first_check = min(LISTEN_AFTER, timeout)  # when a call is first looked at
+        self.queue_timeout = queue_timeout
+        # How long a call may wait for a thread: past it, 503 (queue_timeout) or 504 (timeout).
+        self.wait_limit = min(timeout, queue_timeout) if queue_timeout is not None else timeout
+        self.first_check = min(LISTEN_AFTER, self.wait_limit)  # when a call is first looked at
         self.body_buffer = body_buffer
         self.body_limits = body_limits or BodyLimits()
         self.on_reject = on_reject
         self.on_timeout = on_timeout
+        self.on_queue_timeout = on_queue_timeout
+        self.on_limit = on_limit
         self.pool = WorkerPool(threads, max_stuck=max_stuck, on_stuck=on_stuck)
+        self.limiter: GradientLimit | None = None
+        if adaptive:
+            self.limiter = GradientLimit(threads, on_change=self._limit_changed)
+            self.pool.set_limit(self.limiter.limit)
+        if on_limit is not None:
+            on_limit(self.limiter.settled if self.limiter is not None else threads)
         self._capacity = threads + queue_limit
         self._admitted = 0  # calls submitted and not finished (or stuck); guarded by the lock
         self._admitted_lock = threading.Lock()
@@ -177,6 +199,11 @@ class WSGIBridge:
     def _release(self) -> None:
         with self._admitted_lock:
             self._admitted -= 1
+
+    def _limit_changed(self, limit: int) -> None:
+        self.pool.set_limit(limit)
+        if self.on_limit is not None and self.limiter is not None:
+            self.on_limit(self.limiter.settled)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()
@@ -298,25 +325,38 @@ class _Call:
         with self.lock:
             if self.finished or (self.abandoned and not self.started):
                 return  # done, or never to run
-            since = self.progress if self.started else self.admitted
-            left = since + self.bridge.timeout - time.monotonic()
+            if self.started:
+                left = self.progress + self.bridge.timeout - time.monotonic()
+            else:
+                left = self.admitted + self.bridge.wait_limit - time.monotonic()
             if left <= 0:
                 refusal = self._time_out()
             else:
                 self.timer = self.loop.call_later(left, self._check)
-                if not self.started and self.listener is None:
-                    self.listener = self.loop.create_task(self._listen())
+                if not self.started:
+                    self._waiting()
                 return
-        on_timeout = self.bridge.on_timeout
-        if on_timeout is not None:
-            on_timeout()
+        count = self.bridge.on_queue_timeout if refusal.status == 503 else self.bridge.on_timeout
+        if count is not None:
+            count()
         self._fail(refusal)
+
+    def _waiting(self) -> None:
+        """The call still waits for a thread: listen for its client leaving; tell the limiter."""
+        if self.listener is None:
+            self.listener = self.loop.create_task(self._listen())
+        limiter = self.bridge.limiter
+        if limiter is not None:
+            limiter.stalled(time.monotonic())
 
     def _time_out(self) -> Refused:
         """Under the lock: the call waited or ran too long. Returns the refusal for its client."""
         seconds = f"{self.bridge.timeout:g} s"
         if not self.started:
             self.abandoned = True  # a thread will skip it
+            if self.bridge.wait_limit < self.bridge.timeout:
+                waited = f"{self.bridge.wait_limit:g} s"
+                return _overloaded(f"no legacy thread was free within {waited}; retry later")
             return Refused(
                 504, "timeout", f"no legacy thread was free within {seconds}", side="legacy"
             )
@@ -374,7 +414,7 @@ class _Call:
             wanted = not self.abandoned  # still wanted after waiting in the queue
             self.started = True
             self.thread = threading.current_thread()
-            self.progress = time.monotonic()
+            self.progress = began = time.monotonic()
         try:
             if wanted:
                 self._run()
@@ -383,7 +423,16 @@ class _Call:
                 self.finished = True
                 stuck = self.stuck
             if not stuck:  # a stuck call gave its admission back when it was marked
+                self._sample(wanted, began)
                 self.bridge._release()
+
+    def _sample(self, ran: bool, began: float) -> None:
+        """Time the call for the concurrency controller, if what it took is the app's doing."""
+        limiter = self.bridge.limiter
+        # A streamed body or response waited on the client too: its duration says nothing of
+        # how the app's calls slow down as more run.
+        if limiter is not None and ran and self.body is None and not self.streaming:
+            limiter.record(began, time.monotonic(), self.bridge.admitted)
 
     def _progressed(self) -> None:
         self.progress = time.monotonic()
@@ -447,11 +496,16 @@ class _Call:
         if self.gone or self.abandoned:
             self.pipe.close()
         written, self.written = self.written, []
-        for chunk in written:
-            self._emit(chunk)
-        for chunk in chunks:
-            self.progress = time.monotonic()
-            self._emit(chunk)
+        pool = self.bridge.pool
+        pool.step_aside()  # a stream waits on its client: another thread may take work
+        try:
+            for chunk in written:
+                self._emit(chunk)
+            for chunk in chunks:
+                self.progress = time.monotonic()
+                self._emit(chunk)
+        finally:
+            pool.step_back()
 
     def _start_response(
         self,
@@ -532,11 +586,11 @@ def _close(iterable: Iterable[bytes]) -> None:
         logger.exception("close() on the WSGI response failed")
 
 
-def _overloaded() -> Refused:
+def _overloaded(detail: str = "the legacy application is at capacity; retry later") -> Refused:
     return Refused(
         503,
         "overloaded",
-        "the legacy application is at capacity; retry later",
+        detail,
         headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode("ascii"))],
         side="legacy",
     )

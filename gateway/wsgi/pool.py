@@ -10,6 +10,10 @@ ever. The bridge marks such a thread stuck (`mark_stuck`); the pool then starts 
 `size` threads keep serving, as long as no more than `max_stuck` threads are stuck. When a stuck
 call returns, its thread goes back to work if the pool is short of threads, and ends otherwise:
 the pool never grows beyond `size` serving threads.
+
+`limit` (at most `size`, set by the bridge's concurrency controller) is how many serving
+threads take work: the others park until the limit rises. A thread checks between two calls,
+with a plain comparison, so a limit at `size` (fixed concurrency) costs nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class WorkerPool:
         self.on_stuck = on_stuck  # called with the number of stuck threads when it changes
         self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._unparked = threading.Condition(self._lock)
+        self.limit = threads
+        self._active = 0  # serving threads not parked, nor streaming (see step_aside)
+        self._aside: set[threading.Thread] = set()
         self._started = False
         self._closed = False
         self._serving = 0  # threads taking work from the queue
@@ -65,6 +73,30 @@ class WorkerPool:
             self._start()
         self._queue.put(work)
 
+    def set_limit(self, limit: int) -> None:
+        """Let `limit` threads (1 to `size`) take work; the others park after their call."""
+        with self._lock:
+            self.limit = max(1, min(limit, self.size))
+            if self._active < self.limit:
+                self._unparked.notify(self.limit - self._active)
+
+    def step_aside(self) -> None:
+        """The calling thread's call now waits on its client (it streams): while it does, it
+        does not count against the limit, which is about threads that compete for the GIL."""
+        with self._lock:
+            self._aside.add(threading.current_thread())
+            self._active -= 1
+            if self._active < self.limit:
+                self._unparked.notify()
+
+    def step_back(self) -> None:
+        """The streaming call is over: the thread counts again (and parks if over the limit)."""
+        thread = threading.current_thread()
+        with self._lock:
+            self._aside.discard(thread)
+            if thread not in self._stuck:  # a stuck thread counts again only if it rejoins
+                self._active += 1
+
     def mark_stuck(self, thread: threading.Thread) -> None:
         """`thread` runs a call that overran: replace it while fewer than `max_stuck` are stuck.
 
@@ -74,6 +106,8 @@ class WorkerPool:
         with self._lock:
             self._stuck.add(thread)
             self._serving -= 1
+            if thread not in self._aside:  # a streaming thread was not counted
+                self._active -= 1
             if len(self._stuck) <= self.max_stuck and not self._closed:
                 self._spawn()
             self._report()
@@ -83,6 +117,7 @@ class WorkerPool:
         with self._lock:
             self._closed = True
             serving = self._serving
+            self._unparked.notify_all()  # parked threads go and take their stop
         for _ in range(serving):
             self._queue.put(_STOP)
 
@@ -99,15 +134,31 @@ class WorkerPool:
         thread = threading.Thread(
             target=self._work, name=f"{self.name}-{next(self._names)}", daemon=True
         )
-        thread.start()
+        # Counted before it starts: its first look at the limit must see itself.
         self._serving += 1
+        self._active += 1
+        thread.start()
 
     def _work(self) -> None:
         thread = threading.current_thread()
-        while (work := self._queue.get()) is not None:
+        while True:
+            if self._active > self.limit:
+                self._park()
+            work = self._queue.get()
+            if work is None:
+                return
             work()
             if self._stuck and thread in self._stuck and not self._rejoin(thread):
                 return
+
+    def _park(self) -> None:
+        """Wait while more threads take work than the limit allows, unless the pool closes."""
+        with self._lock:
+            if self._active <= self.limit or self._closed:
+                return
+            self._active -= 1
+            self._unparked.wait_for(lambda: self._active < self.limit or self._closed)
+            self._active += 1
 
     def _rejoin(self, thread: threading.Thread) -> bool:
         """A stuck call returned: serve again if the pool is short of threads, else end."""
@@ -116,6 +167,7 @@ class WorkerPool:
             self._report()
             if self._serving < self.size and not self._closed:
                 self._serving += 1
+                self._active += 1
                 return True
             return False
 

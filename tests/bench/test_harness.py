@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.report import TARGETS
+from bench.run import chosen
 from bench.setups import SETUPS
-from bench.tables import LARGE_SIZE, routes_yaml
+from bench.tables import LARGE_SIZE, SHADOWED_YAML, UNSHADOWED_YAML, routes_yaml
 from bench.wrk import parse_wrk
 from gateway.routing.routes_file import parse_routes
 from tests.servers import REPO_ROOT
@@ -41,6 +43,22 @@ def test_wrk_report_is_read() -> None:
     assert (result.requests_per_second, result.requests) == (3059.12, 3060)
     assert (result.p50_ms, result.p99_ms) == (10.11, 0.85)
     assert result.errors == 7
+    assert result.max_ms == 30.12
+
+
+def test_only_a_group_runs_the_setups_its_ratios_compare() -> None:
+    assert [setup.key for setup in chosen(["shadow"])] == ["gateway_me_legacy", "gateway_shadow"]
+    assert {setup.key for setup in chosen(["workers", "uvicorn_new"])} == {
+        "gunicorn_w2",
+        "gateway_w2",
+        "uvicorn_new",
+    }
+    assert len(chosen(None)) == len(SETUPS)
+
+
+@pytest.mark.parametrize("yaml", [SHADOWED_YAML, UNSHADOWED_YAML])
+def test_the_api_me_tables_are_valid(yaml: str) -> None:
+    assert len(parse_routes(yaml.encode(), "generated")) == 1
 
 
 def test_large_table_is_valid_and_full() -> None:
@@ -67,7 +85,7 @@ def test_tiny_run_writes_every_report(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
     assert set(summary["setups"]) == {setup.key for setup in SETUPS}
     assert all(row["errors"] == 0 for row in summary["setups"].values())
-    assert {"legacy_vs_gunicorn", "new_vs_uvicorn", "table5000_legacy"} <= set(summary["ratios"])
+    assert {target.key for target in TARGETS} <= set(summary["ratios"])
     table = (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert "PASS" in table or "FAIL" in table
     assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG")

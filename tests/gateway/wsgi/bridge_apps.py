@@ -36,6 +36,12 @@ def quick() -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
+@app.get("/cpu")
+def cpu() -> ResponseReturnValue:
+    """A call that only computes (a few milliseconds): threads beyond one fight for the GIL."""
+    return jsonify(total=sum(i * i for i in range(100_000)))
+
+
 @app.get("/stats")
 def stats() -> ResponseReturnValue:
     with _lock:

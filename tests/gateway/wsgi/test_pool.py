@@ -111,3 +111,54 @@ def test_a_stuck_thread_returning_after_shutdown_ends() -> None:
     hang.release.set()
     wait_until(lambda: not pool_threads("closing"))
     assert pool.stuck == 0
+
+
+def test_threads_beyond_the_limit_park_until_it_rises() -> None:
+    pool = WorkerPool(3, name="limited")
+    pool.set_limit(1)
+    first, second = Hang(), Hang()
+    pool.submit(first)
+    pool.submit(second)
+    first.held()
+    assert not second.running.wait(0.2)  # the other threads parked: the second call waits
+    pool.set_limit(2)
+    second.held()
+    assert pool.limit == 2
+    pool.set_limit(99)
+    assert pool.limit == 3  # never beyond the pool's size
+    first.release.set()
+    second.release.set()
+    pool.shutdown()
+    wait_until(lambda: not pool_threads("limited"))
+
+
+def test_a_streaming_call_steps_aside_from_the_limit_even_when_it_gets_stuck() -> None:
+    pool = WorkerPool(3, name="aside")
+    pool.set_limit(1)
+    stream = Hang()
+
+    def streaming() -> None:
+        pool.step_aside()  # what the bridge does once a response streams
+        try:
+            stream()
+        finally:
+            pool.step_back()
+
+    pool.submit(streaming)
+    served = threading.Event()
+    pool.submit(served.set)
+    assert served.wait(5)  # the stream does not count: another thread took the call
+    pool.mark_stuck(stream.held())
+    stream.release.set()
+    wait_until(lambda: pool.stuck == 0)
+    # The counts stayed right: one call at a time, as the limit says, and never none.
+    first, second = Hang(), Hang()
+    pool.submit(first)
+    pool.submit(second)
+    first.held()
+    assert not second.running.wait(0.2)
+    first.release.set()
+    second.held()
+    second.release.set()
+    pool.shutdown()
+    wait_until(lambda: not pool_threads("aside"))

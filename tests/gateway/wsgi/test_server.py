@@ -320,3 +320,64 @@ def test_bodies_too_slow_or_too_large_are_refused(routes_file: Path) -> None:
         assert response.status_code == 413
         assert response.json()["error"] == "body_too_large"
         assert httpx.get(server.base_url + "/stats", timeout=10).json()["counted"] == 0
+
+
+def test_cpu_bound_calls_lower_the_concurrency_limit(routes_file: Path) -> None:
+    """Adaptive concurrency (the default): the limit starts at GATEWAY_WSGI_THREADS and, for
+    calls that only compute, comes down to where threads stop fighting for the GIL."""
+    env = {**QUIET, "GATEWAY_WSGI_THREADS": "8"}
+    with run_gateway(routes_file, legacy_app=BRIDGE_APPS, env=env) as server:
+        limit = "gateway_wsgi_concurrency_limit"
+        assert metric(server, limit) == 8
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=server.base_url, timeout=30) as client:
+                while not stop.is_set():
+                    assert client.get("/cpu").status_code == 200
+
+        with ThreadPoolExecutor(12) as clients:
+            loads = [clients.submit(load) for _ in range(12)]
+            try:
+                wait_until(lambda: metric(server, limit) <= 4, timeout=60)
+            finally:
+                stop.set()
+            for running in loads:
+                running.result()
+
+
+def test_a_request_that_waits_too_long_for_a_thread_gets_503(routes_file: Path) -> None:
+    env = {**QUIET, "GATEWAY_WSGI_THREADS": "1", "GATEWAY_WSGI_QUEUE_TIMEOUT": "0.5"}
+    with (
+        run_gateway(routes_file, legacy_app=BRIDGE_APPS, env=env) as server,
+        Gate() as gate,
+        ThreadPoolExecutor(1) as clients,
+    ):
+        busy = clients.submit(httpx.get, f"{server.base_url}/gated?gate={gate.port}", timeout=30)
+        gate.wait_for(1)  # the only thread is taken until the gate opens
+        waited = httpx.get(server.base_url + "/counted", timeout=30)
+        gate.open()
+        assert busy.result().status_code == 200
+        assert waited.status_code == 503
+        assert waited.headers["retry-after"] == "1"
+        assert waited.json()["error"] == "overloaded"
+        assert "no legacy thread was free within 0.5 s" in waited.json()["detail"]
+        assert metric(server, "gateway_wsgi_queue_timeouts_total") == 1
+        assert metric(server, "gateway_wsgi_rejected_total") == 0
+        stats = httpx.get(server.base_url + "/stats", timeout=10).json()
+        assert stats["counted"] == 0  # refused, never run
+
+
+def test_the_admin_api_and_dashboard_show_the_limit_of_every_worker(routes_file: Path) -> None:
+    env = {**QUIET, "GATEWAY_ADMIN_TOKEN": "secret", "GATEWAY_WSGI_THREADS": "6"}
+    with run_gateway(routes_file, legacy_app=BRIDGE_APPS, env=env, workers=2) as server:
+        url = server.base_url + "/_gateway/api/wsgi"
+        assert httpx.get(url, timeout=10).status_code == 401
+        for _ in range(3):  # whichever worker answers, both are summed
+            answer = httpx.get(url, headers={"Authorization": "Bearer secret"}, timeout=10)
+            assert answer.json() == {"concurrency_limit": 12}
+        page = httpx.get(server.base_url + "/_gateway/", timeout=10).text
+        assert '<script src="/_gateway/assets/wsgi-limit.js"></script>' in page
+        script = httpx.get(server.base_url + "/_gateway/assets/wsgi-limit.js", timeout=10)
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert "/_gateway/api/wsgi" in script.text

@@ -70,6 +70,30 @@ def test_by_default_twice_the_threads_may_be_stuck(tmp_path: Path) -> None:
     assert bridge.body_limits == BodyLimits(idle_timeout=10.0, max_size=None)
 
 
+def test_concurrency_is_adaptive_by_default_and_queue_waits_are_bounded(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    app = create_app(settings(tmp_path, wsgi_threads=6), registry=registry)
+    bridge = app.sides["legacy"].app
+    assert isinstance(bridge, WSGIBridge)
+    assert bridge.limiter is not None and bridge.limiter.max_limit == 6
+    assert (bridge.queue_timeout, bridge.wait_limit) == (2.0, 2.0)
+    assert registry.get_sample_value("gateway_wsgi_concurrency_limit") == 6
+    assert bridge.on_queue_timeout is not None
+    bridge.on_queue_timeout()
+    assert registry.get_sample_value("gateway_wsgi_queue_timeouts_total") == 1
+
+
+def test_fixed_concurrency_runs_every_thread(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    values = {"wsgi_threads": 5, "wsgi_concurrency": "fixed", "wsgi_queue_timeout": 60.0}
+    app = create_app(settings(tmp_path, **values), registry=registry)
+    bridge = app.sides["legacy"].app
+    assert isinstance(bridge, WSGIBridge)
+    assert (bridge.limiter, bridge.pool.limit) == (None, 5)
+    assert bridge.wait_limit == 30.0  # beyond wsgi_timeout, that one bounds the wait (504)
+    assert registry.get_sample_value("gateway_wsgi_concurrency_limit") == 5
+
+
 def test_a2wsgi_stays_available(tmp_path: Path) -> None:
     app = create_app(settings(tmp_path, wsgi_bridge="a2wsgi"), registry=CollectorRegistry())
     assert isinstance(app.sides["legacy"].app, WSGIMiddleware)
@@ -101,6 +125,8 @@ def test_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
         pytest.param("wsgi_queue_limit", -1, id="negative-queue"),
         pytest.param("wsgi_buffer_limit", -1, id="negative-buffer"),
         pytest.param("wsgi_timeout", 0, id="no-timeout"),
+        pytest.param("wsgi_concurrency", "auto", id="unknown-concurrency"),
+        pytest.param("wsgi_queue_timeout", 0, id="no-queue-timeout"),
         pytest.param("wsgi_max_stuck", -1, id="negative-max-stuck"),
         pytest.param("wsgi_body_buffer", -1, id="negative-body-buffer"),
         pytest.param("body_timeout", 0, id="no-body-timeout"),

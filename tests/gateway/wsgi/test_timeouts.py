@@ -278,3 +278,47 @@ def test_a_thread_waiting_for_a_slow_body_is_not_stuck() -> None:
 
     asyncio.run(main())
     assert read_failed.is_set()
+
+
+def test_only_calls_that_neither_stuck_nor_streamed_are_timed_for_the_limit() -> None:
+    app = Gated()
+
+    async def main() -> None:
+        bridge = serve(app, adaptive=True, threads=2)
+        limiter = bridge.limiter
+        assert limiter is not None
+        assert (await get(bridge, "/quick")).status == 200
+        await eventually(lambda: limiter.sampled == 1)
+        with pytest.raises(Refused, match="504 timeout"):
+            await get(bridge, "/hang")  # stuck: what it took is not the app's usual
+        with pytest.raises(ResponseCut):
+            await get(bridge, "/first-then-hang")  # streamed, then stuck
+        app.release.set()
+        await eventually(lambda: bridge.pool.stuck == 0)
+        assert (await get(bridge, "/quick")).status == 200
+        await eventually(lambda: limiter.sampled == 2)
+        bridge.pool.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_call_that_waits_for_a_thread_beyond_the_queue_timeout_gets_503() -> None:
+    app = Gated()
+    counted: list[bool] = []
+
+    async def main() -> None:
+        bridge = serve(
+            app, timeout=30, queue_timeout=0.05, on_queue_timeout=lambda: counted.append(True)
+        )
+        hung = asyncio.ensure_future(get(bridge, "/hang"))
+        await eventually(lambda: app.ran["/hang"] == 1)
+        with pytest.raises(Refused, match="503 overloaded") as refused:
+            await get(bridge, "/quick")
+        assert refused.value.headers == [(b"retry-after", b"1")]
+        app.release.set()
+        assert (await hung).status == 200
+        assert app.ran["/quick"] == 0  # given up, never run
+        bridge.pool.shutdown()
+
+    asyncio.run(main())
+    assert counted == [True]
