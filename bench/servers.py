@@ -45,8 +45,16 @@ class Server:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{spec.name}.log"
         argv = [part.replace("{port}", str(self.port)) for part in spec.argv]
-        # No drain on SIGTERM (5 s by default, for load balancers): nothing to drain here.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "GATEWAY_DRAIN_SECONDS": "0", **spec.env}
+        # No drain on SIGTERM (5 s by default, for load balancers): nothing to drain here. The
+        # gateway's own files (the parity ledger) go to the scratch folder, not the repository.
+        data_dir = log_dir / f"{spec.name}-data"
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "GATEWAY_DRAIN_SECONDS": "0",
+            "GATEWAY_DATA_DIR": str(data_dir),
+            **spec.env,
+        }
         env.pop("PYTHONWARNINGS", None)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
