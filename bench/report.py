@@ -128,6 +128,13 @@ TARGETS: tuple[Target, ...] = (
     ),
 )
 INFORMATIONAL: tuple[Target, ...] = (
+    _ratio(
+        "shadow_ledger_on_vs_off",
+        "shadowed, parity ledger on / off (primary)",
+        "gateway_shadow",
+        "gateway_shadow_noledger",
+        "shadow",
+    ),
     Target(
         "legacy_p99_vs_gunicorn",
         "legacy CPU-bound / gunicorn, p99 (no target)",

@@ -80,6 +80,15 @@ SETUPS: tuple[Setup, ...] = (
         TOKEN,
         "legacy",
     ),
+    # The same again with the parity ledger off: what recording the comparisons costs.
+    Setup(
+        "gateway_shadow_noledger",
+        "gateway, /api/me shadowed 100%, ledger off",
+        "gateway_shadowed_noledger",
+        NEW_PATH,
+        TOKEN,
+        "legacy",
+    ),
     # A 5,000-entry table.
     _legacy("gateway5000_legacy", "gateway (default), 5,000 routes, legacy", "gateway5000"),
     Setup(
@@ -149,6 +158,11 @@ def server_specs(databases: dict[str, Path], tables: Tables) -> list[ServerSpec]
         _gateway("gateway5000", tables.large, env("gateway5000")),
         _gateway("gateway_unshadowed", tables.unshadowed, env("gateway_unshadowed")),
         _gateway("gateway_shadowed", tables.shadowed, env("gateway_shadowed")),
+        _gateway(
+            "gateway_shadowed_noledger",
+            tables.shadowed,
+            {**env("gateway_shadowed_noledger"), "GATEWAY_LEDGER": "false"},
+        ),
         _gateway("gateway_w2", tables.small, env("gateway_w2"), workers=2),
     ]
 

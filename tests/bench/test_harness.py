@@ -47,7 +47,11 @@ def test_wrk_report_is_read() -> None:
 
 
 def test_only_a_group_runs_the_setups_its_ratios_compare() -> None:
-    assert [setup.key for setup in chosen(["shadow"])] == ["gateway_me_legacy", "gateway_shadow"]
+    assert [setup.key for setup in chosen(["shadow"])] == [
+        "gateway_me_legacy",
+        "gateway_shadow",
+        "gateway_shadow_noledger",
+    ]
     assert {setup.key for setup in chosen(["workers", "uvicorn_new"])} == {
         "gunicorn_w2",
         "gateway_w2",
