@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from starlette.types import Receive, Send
@@ -26,8 +27,12 @@ class _Direct:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
-        await serve_side(self.context, exchange, self.side, receive, send)
+    def __call__(
+        self, exchange: Exchange, receive: Receive, send: Send
+    ) -> Coroutine[Any, Any, None]:
+        # Returns serve_side's coroutine rather than awaiting it: one frame fewer on the path
+        # every resumption of the side's app goes through.
+        return serve_side(self.context, exchange, self.side, receive, send)
 
     @staticmethod
     def summary(entry: RouteEntry) -> str:
