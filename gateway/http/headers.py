@@ -44,4 +44,7 @@ def new_request_id() -> bytes:
 def with_headers(headers: Iterable[tuple[bytes, bytes]], replacements: Headers) -> Headers:
     """`headers` with every header named in `replacements` (lowercase names) replaced."""
     names = {name for name, _ in replacements}
-    return [(key, val) for key, val in headers if key.lower() not in names] + replacements
+    # The kept pairs themselves, not copies: this runs twice on every request.
+    kept = [header for header in headers if header[0].lower() not in names]
+    kept += replacements
+    return kept
