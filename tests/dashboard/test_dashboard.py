@@ -196,7 +196,10 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
         # The new side of /flaky fails where legacy does not, and takes 20 ms more.
         for metric in ("errors", "p99"):
             wait_for_class(cell(page, "/flaky", metric, "new"), "bad", f"/flaky's new {metric}")
-        assert "bad" not in classes(cell(page, "/api/items/{item_id}", "p99", "new"))
+        # Sides that take the same time are not flagged. On a loaded machine one refresh's p99
+        # can jump on either side, so wait for a refresh that shows it rather than take the first.
+        items_p99 = cell(page, "/api/items/{item_id}", "p99", "new")
+        wait_until(lambda: "bad" not in classes(items_p99), WAIT, "/api/items' p99 not flagged")
         assert int(cell(page, "/flaky", "fallbacks").get_attribute("data-count") or 0) >= 1
         # POST /flaky was rolled back to legacy by its guard.
         assert "now legacy" in cell(page, "/flaky", "effective").inner_text()

@@ -24,8 +24,12 @@ from tests.servers import ServerProcess, bin_path, run_gateway
 LEGACY = "tests.gateway.parity.apps:flask_app"
 NEW = "tests.gateway.parity.apps:fastapi_app"
 TOKEN = "parity-admin-token"
+# Every request is copied however slowly the copies run (a loaded machine): the counts below
+# are the requests sent, so none may be skipped for the default budget of 8 copies in flight.
 ROUTES = """\
 default: legacy
+defaults:
+  shadow: {concurrency: 1000}
 routes:
   - path: /books/{id}
     target: shadow
