@@ -216,45 +216,28 @@ def _act(
     typer.echo(f"{route}: {state.state}, {state.decision}: {state.reason}")
 
 
-@rollout_cli.command(short_help="Let a rollout enter its next step that waits for a person.")
-def approve(
-    route: str,
-    method: MethodOption = None,
-    reason: ReasonOption = "",
-    routes_file: RoutesOption = None,
-    configmap: ConfigMapOption = None,
-) -> None:
-    _act("approve", route, method, reason, routes_file, configmap)
+ACTIONS: dict[actions.Action, str] = {
+    "approve": "Let a rollout enter its next step that waits for a person.",
+    "pause": "Hold a rollout where it is.",
+    "resume": "Go on after a pause, or start again after an abort.",
+    "abort": "Send a route back to legacy and stop its rollout.",
+}
 
 
-@rollout_cli.command(short_help="Hold a rollout where it is.")
-def pause(
-    route: str,
-    method: MethodOption = None,
-    reason: ReasonOption = "",
-    routes_file: RoutesOption = None,
-    configmap: ConfigMapOption = None,
-) -> None:
-    _act("pause", route, method, reason, routes_file, configmap)
+def _action_command(action: actions.Action) -> None:
+    """One command per action, all with the same arguments: an edit of one entry's status."""
+
+    def command(
+        route: str,
+        method: MethodOption = None,
+        reason: ReasonOption = "",
+        routes_file: RoutesOption = None,
+        configmap: ConfigMapOption = None,
+    ) -> None:
+        _act(action, route, method, reason, routes_file, configmap)
+
+    rollout_cli.command(name=action, short_help=ACTIONS[action], help=ACTIONS[action])(command)
 
 
-@rollout_cli.command(short_help="Go on after a pause, or start again after an abort.")
-def resume(
-    route: str,
-    method: MethodOption = None,
-    reason: ReasonOption = "",
-    routes_file: RoutesOption = None,
-    configmap: ConfigMapOption = None,
-) -> None:
-    _act("resume", route, method, reason, routes_file, configmap)
-
-
-@rollout_cli.command(short_help="Send a route back to legacy and stop its rollout.")
-def abort(
-    route: str,
-    method: MethodOption = None,
-    reason: ReasonOption = "",
-    routes_file: RoutesOption = None,
-    configmap: ConfigMapOption = None,
-) -> None:
-    _act("abort", route, method, reason, routes_file, configmap)
+for _action in ACTIONS:
+    _action_command(_action)
