@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner, Result
 
 from gateway.cli import cli
@@ -20,6 +21,10 @@ from tests.gateway.parity.conftest import Postgres
 from tests.gateway.parity.test_export import run_pytest
 from tests.gateway.test_server import metric, wait_for
 from tests.servers import ServerProcess, bin_path, run_gateway
+
+# Two workers, traffic until both have written, then the CLI and pytest in subprocesses: 20-45 s
+# on a loaded 2-core machine, so well above the default 120 s per test is kept in reserve.
+pytestmark = pytest.mark.timeout(300)
 
 LEGACY = "tests.gateway.parity.apps:flask_app"
 NEW = "tests.gateway.parity.apps:fastapi_app"
