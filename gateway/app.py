@@ -179,7 +179,10 @@ def create_app(
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if settings.metrics_auth and admin_token is None:
         raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
-    ledger = parity_ledger(settings, registry)
+    # One redactor for everything that shows a comparison: the ledger, the mismatch log and the
+    # admin API hide the same values.
+    redactor = Redactor(settings.ledger_redact_headers.split(","))
+    ledger = parity_ledger(settings, registry, redactor)
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=_on_swap(states, ledger))
     new_routes = starlette_routes(new_app) if new_app is not None else None
     # One set of request-body limits for both sides: the bridge applies them to legacy, the
@@ -210,7 +213,7 @@ def create_app(
         {"legacy": bridge, "new": new_asgi},
         mismatches,
         ledger=ledger.record if ledger is not None else None,
-        redactor=Redactor(settings.ledger_redact_headers.split(",")),
+        redactor=redactor,
     )
     context = Context(serving, metrics, session, shadow, settings.fallback_body_limit)
     if settings.openapi_path == settings.metrics_path:

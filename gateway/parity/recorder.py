@@ -315,14 +315,16 @@ class Ledger:
         return Sample(self._pid, item.primary, request, differences, rules)
 
 
-def parity_ledger(settings: GatewaySettings, registry: CollectorRegistry) -> Ledger | None:
+def parity_ledger(
+    settings: GatewaySettings, registry: CollectorRegistry, redactor: Redactor
+) -> Ledger | None:
     """The ledger the settings ask for (None with GATEWAY_LEDGER=false)."""
     if not settings.ledger:
         return None
     return Ledger(
         ledger_url(settings.ledger_location),
         LedgerMetrics(registry),
-        redactor=Redactor(settings.ledger_redact_headers.split(",")),
+        redactor=redactor,
         queue_size=settings.ledger_queue,
         samples_per_signature=settings.ledger_samples,
         retention_seconds=settings.ledger_retention_days * 86400,

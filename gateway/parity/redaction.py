@@ -52,7 +52,9 @@ def secret_name(name: str) -> bool:
 
 class Redactor:
     def __init__(self, extra_headers: Iterable[str] = ()) -> None:
-        self.headers = CREDENTIAL_HEADERS | {name.strip().lower() for name in extra_headers}
+        # From a comma-separated setting: "" (unset) or a trailing comma names nothing.
+        named = {name.strip().lower() for name in extra_headers}
+        self.headers = CREDENTIAL_HEADERS | (named - {""})
 
     def secret_header(self, name: str) -> bool:
         return name in self.headers or secret_name(name)
