@@ -36,8 +36,11 @@ class ServerProcess:
         self.port = port
         self.log_path = log_path
         self.base_url = f"http://127.0.0.1:{port}"
+        self.final_log: str | None = None  # kept once the server stopped and its folder went
 
     def log(self) -> str:
+        if self.final_log is not None:
+            return self.final_log
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def client(self, **kwargs: object) -> httpx.Client:
@@ -113,6 +116,8 @@ def run_server(
                 yield server
             finally:
                 server.stop()
+                # What it logged while stopping stays readable after its folder is removed.
+                server.final_log = server.log()
 
 
 def bin_path(name: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner, Result
 
 from gateway.cli import cli
@@ -29,12 +30,14 @@ pytestmark = pytest.mark.timeout(300)
 LEGACY = "tests.gateway.parity.apps:flask_app"
 NEW = "tests.gateway.parity.apps:fastapi_app"
 TOKEN = "parity-admin-token"
-# Every request is copied however slowly the copies run (a loaded machine): the counts below
-# are the requests sent, so none may be skipped for the default budget of 8 copies in flight.
+# Every request is copied and compared however slowly the copies run (a loaded machine): the
+# counts below are the requests sent, so none may be skipped for the default budget of 8 copies
+# in flight, nor time out after the default 5 s (on a loaded 2-core machine under coverage, a
+# third of one burst did).
 ROUTES = """\
 default: legacy
 defaults:
-  shadow: {concurrency: 1000}
+  shadow: {concurrency: 1000, timeout: 120}
 routes:
   - path: /books/{id}
     target: shadow
@@ -106,6 +109,19 @@ def served(server: ServerProcess, url: str) -> dict[str, int]:
     return sent
 
 
+def all_compared(server: ServerProcess, sent: dict[str, int]) -> bool:
+    """Whether both workers have finished every copy (counted in /metrics, summed over
+    workers); the ledger may still hold the last of them in its queue."""
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    done = dict.fromkeys(sent, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gateway_shadow_comparisons_total":
+                route = sample.labels["route"]
+                done[route] = done.get(route, 0.0) + sample.value
+    return all(done[route] >= count for route, count in sent.items())
+
+
 @contextmanager
 def run_two_workers(folder: Path, ledger: str) -> Iterator[ServerProcess]:
     env = {
@@ -117,11 +133,14 @@ def run_two_workers(folder: Path, ledger: str) -> Iterator[ServerProcess]:
         yield s
 
 
-def check_ledger_after_the_gateway(url: str, sent: dict[str, int], folder: Path) -> None:
+def check_ledger_after_the_gateway(url: str, sent: dict[str, int], folder: Path, log: str) -> None:
+    # Each worker's writer thread wrote every batch and its last one within the bound.
+    for trouble in ("cannot write", "not written within", "queue full"):
+        assert trouble not in log, log
     routes = report(url)
     books, authors, shelves = routes["/books/{id}"], routes["/authors/{id}"], routes["/shelves"]
     # Every comparison of both workers, written by the flush at shutdown at the latest.
-    assert books["compared"] == books["matched"] == sent["/books/{id}"]
+    assert books["compared"] == books["matched"] == sent["/books/{id}"], (books, log)
     assert books["match_ratio"] == 1.0 and books["differences"] == []
     assert authors["compared"] == sent["/authors/{id}"] and authors["matched"] == 0
     (bio,) = authors["differences"]  # the one differing field, grouped
@@ -166,7 +185,10 @@ def test_two_workers_write_one_ledger_that_outlives_the_gateway(
         assert {route["route"] for route in answer.json()["routes"]} == set(PATHS)
         refused = httpx.get(server.base_url + "/_gateway/api/parity", timeout=10)
         assert refused.status_code == 401
-    check_ledger_after_the_gateway(any_ledger, sent, tmp_path)
+        # Stopped as soon as every copy ran: the ledger's last batch is written by the flush at
+        # shutdown (its writer wakes every 0.5 s), not by waiting here.
+        wait_for(lambda: all_compared(server, sent), 120)
+    check_ledger_after_the_gateway(any_ledger, sent, tmp_path, server.log())
 
 
 def test_an_unwritable_ledger_costs_no_request(tmp_path: Path) -> None:
