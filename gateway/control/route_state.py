@@ -12,17 +12,14 @@ route's learned noise.
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
 
 from gateway.behaviours.canary import CanaryOptions
 from gateway.behaviours.guard import Guard, Rollback
 from gateway.behaviours.shadow import ShadowRoute, shadow_route
+from gateway.observe.event_log import log_event
 from gateway.observe.metrics import GatewayMetrics
 from gateway.routing.table import RouteEntry, RouteTable
-
-logger = logging.getLogger("gateway.behaviours.guard")
 
 EntryKey = tuple[object, ...]
 
@@ -92,7 +89,6 @@ class RouteStates:
         entry = state.entry
         self.metrics.rollbacks.labels(entry.path, rollback.reason).inc()
         record = {
-            "event": "rollback",
             "route": entry.path,
             "methods": sorted(entry.methods) if entry.methods else None,
             "configured_target": entry.target,
@@ -100,7 +96,7 @@ class RouteStates:
             "detail": rollback.detail,
             "cooldown": state.guard.options.cooldown if state.guard else None,
         }
-        logger.error(json.dumps(record))
+        log_event("rollback", record)
         self._publish()
 
     def states(self) -> list[EntryState]:

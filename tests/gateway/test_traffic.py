@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -287,7 +288,15 @@ def test_guard_rolls_a_failing_route_back_and_says_so(tmp_path: Path) -> None:
         )
         assert metric(server, "gateway_route_effective_target", route="/flaky", target="new") == 0
         assert metric(server, "gateway_route_target", route="/flaky", target="new") == 1
-        assert '"event": "rollback", "route": "/flaky"' in server.log()
+        # One JSON line as it stands (no level prefix), with the access log's time format.
+        (line,) = [line for line in server.log().splitlines() if '"event": "rollback"' in line]
+        event = json.loads(line)
+        assert (event["route"], event["reason"], event["methods"]) == (
+            "/flaky",
+            "error_ratio",
+            None,
+        )
+        assert datetime.fromisoformat(event["time"]).utcoffset() == timedelta(0)
         # It stays on legacy until the routes file changes (time alone does not end it:
         # test_guard.py shows that with a clock of its own)...
         for _ in range(5):
