@@ -2,14 +2,13 @@
 
 The gateway uses this to check that a route sent to the new side exists there, to label
 metrics of requests that reached a side by the table's default with that side's own route
-template, and to list every endpoint in `gateway routes`. Flask (Werkzeug URL maps) and
-Starlette/FastAPI routers are understood; any other application is served all the same, it just
-cannot be listed or checked.
+template, and to list every endpoint in `gateway routes`. Starlette/FastAPI routers are read
+here (the new side); legacy frameworks, Flask included, by their adapters in gateway.frameworks.
+Any other application is served all the same, it just cannot be listed or checked.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,9 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.routing import BaseRoute, Match, Mount, Route
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, MapAdapter
-from werkzeug.routing import Rule as WerkzeugRule
 
 from gateway.routing.methods import AUTOMATIC_METHODS
 from gateway.routing.templates import PathTemplate
@@ -27,7 +23,6 @@ from gateway.routing.templates import PathTemplate
 # The attribute chain a wrapped application is found under (middleware usually keeps `.app`).
 _WRAPPED = ("app",)
 _MAX_UNWRAP = 8
-_FLASK_VARIABLE = re.compile(r"<(?:(?P<convertor>[A-Za-z_]\w*)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _STARLETTE_PARAM = re.compile(r"\{(?P<name>\w+)(?::(?P<convertor>\w+))?\}")
 _SAMPLE_UUID = str(uuid.UUID(int=1))
 
@@ -59,63 +54,6 @@ def find_attribute(app: object, attribute: str) -> Any:
         if found is not None:
             return found
     return None
-
-
-# --- Flask / Werkzeug -------------------------------------------------------------------------
-
-
-def werkzeug_map(app: object) -> Map | None:
-    found = find_attribute(app, "url_map")
-    return found if isinstance(found, Map) else None
-
-
-def flask_template(rule: str) -> str:
-    """`/tickets/<int:ticket_id>` -> `/tickets/{ticket_id:int}`, in FastAPI's syntax.
-
-    Convertors both frameworks share (int, path, uuid) are kept; others become plain `{x}`.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        convertor = match["convertor"]
-        suffix = f":{convertor}" if convertor in ("int", "path", "uuid") else ""
-        return "{" + match["name"] + suffix + "}"
-
-    return _FLASK_VARIABLE.sub(replace, rule)
-
-
-def _flask_sample(rule: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        return _SAMPLE_UUID if match["convertor"] == "uuid" else "1"
-
-    return _FLASK_VARIABLE.sub(replace, rule)
-
-
-def flask_endpoints(url_map: Map) -> list[Endpoint]:
-    endpoints = []
-    for rule in url_map.iter_rules():
-        methods = frozenset(rule.methods or ()) - AUTOMATIC_METHODS or frozenset(rule.methods or ())
-        endpoints.append(
-            Endpoint(flask_template(rule.rule), methods, rule.endpoint, _flask_sample(rule.rule))
-        )
-    return endpoints
-
-
-def flask_route_namer(url_map: Map) -> RouteNamer:
-    """A function giving the Flask rule (as a template) that serves a path, or None."""
-    adapter: MapAdapter = url_map.bind("localhost")
-
-    # Werkzeug's matcher costs tens of microseconds; hot paths repeat, so recent answers are
-    # kept (bounded, as paths holding ids do not repeat).
-    @functools.lru_cache(maxsize=4096)
-    def name(path: str, method: str) -> str | None:
-        try:
-            rule, _ = adapter.match(path, method=method, return_rule=True)
-        except HTTPException:
-            return None  # 404, 405, or a redirect to the slash-terminated rule
-        assert isinstance(rule, WerkzeugRule)
-        return flask_template(rule.rule)
-
-    return name
 
 
 # --- Starlette / FastAPI ----------------------------------------------------------------------
