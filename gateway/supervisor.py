@@ -21,6 +21,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.config import make_settings as gunicorn_settings
 from prometheus_client import multiprocess, values
 from uvicorn_worker import UvicornWorker
 
@@ -29,6 +30,13 @@ from gateway.control.draining import DrainingServer
 from gateway.dispatcher import Gateway
 
 GRACEFUL_SECONDS = 30  # after the drain, how long requests in flight may take to finish
+# gunicorn 25.1+ serves a control socket (`gunicornc`: add, remove and kill workers, reload) at
+# one path per user, $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl: two gateways on a
+# host would take it from each other (each unlinks the path when it starts and when it stops),
+# and it is a second way to manage the workers beside the admin API. The gateway turns it off.
+NO_CONTROL_SOCKET = (
+    {"control_socket_disable": True} if "control_socket_disable" in gunicorn_settings() else {}
+)
 
 
 class GatewayWorker(UvicornWorker):  # type: ignore[misc]
@@ -139,5 +147,6 @@ def run_workers(
             "loglevel": log_level,
             "accesslog": None,
             "proc_name": "gateway",
+            **NO_CONTROL_SOCKET,
         }
     ).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,10 @@ routes:
   - path: /hold
     target: new
 """
+
+
+def _has_workers(server: ServerProcess, count: int) -> bool:
+    return len(_workers(server)) == count
 
 
 def _workers(server: ServerProcess) -> set[int]:
@@ -63,3 +68,24 @@ def test_a_killed_worker_is_replaced_and_its_live_gauges_removed(tmp_path: Path)
         for _ in range(5):  # each scrape may land on either worker: all must say 0
             assert metric(server, "gateway_requests_in_progress", **running) == 0
         assert httpx.get(server.base_url + "/hold?seconds=0", timeout=10).status_code == 200
+
+
+def test_gateways_side_by_side_leave_no_control_socket(tmp_path: Path) -> None:
+    """gunicorn's own control socket is one path per user: the gateway turns it off, so two
+    gateways on a host cannot take it from each other and the admin API stays the one way in."""
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(ROUTES, encoding="utf-8")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    env = {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime)}
+    with (
+        run_gateway(routes_file, workers=2, env=env) as first,
+        run_gateway(routes_file, workers=2, env=env) as second,
+    ):
+        for server in (first, second):
+            wait_for(partial(_has_workers, server, 2), timeout=30)
+            assert httpx.get(server.base_url + "/hold?seconds=0", timeout=10).status_code == 200
+        assert list(runtime.iterdir()) == []
+        assert not (tmp_path / ".gunicorn").exists()
+    for server in (first, second):
+        assert "control socket" not in server.log().lower()
