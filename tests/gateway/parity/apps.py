@@ -66,3 +66,30 @@ async def new_private(authorization: str | None = Header(None)) -> Response:
     if authorization != TOKEN:
         return JSONResponse({"detail": "Not authenticated"}, status_code=401)
     return JSONResponse({"secret_count": 3})
+
+
+# --- Secrets inside differing values: a nested field, a JSON body against a text one, a link ---
+
+ACCOUNT_PASSWORD = "pw-in-a-nested-field"
+SESSION_TOKEN = "tok-in-a-json-body"
+LINK_CODE = "code-in-a-location"
+
+
+@flask_app.get("/account")
+def legacy_account() -> ResponseReturnValue:
+    return jsonify(user={"name": "ann", "password": ACCOUNT_PASSWORD})
+
+
+@flask_app.get("/session")
+def legacy_session() -> ResponseReturnValue:
+    return jsonify(token=SESSION_TOKEN), 200, {"Location": f"/done?code={LINK_CODE}&state=1"}
+
+
+@fastapi_app.get("/account")
+async def new_account() -> dict[str, object]:
+    return {"user": None}
+
+
+@fastapi_app.get("/session")
+async def new_session() -> Response:
+    return Response("signed in", media_type="text/plain", headers={"Location": "/done?state=1"})

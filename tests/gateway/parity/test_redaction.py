@@ -42,7 +42,11 @@ def test_credential_headers_and_secret_looking_ones_are_redacted() -> None:
             "access_token=[redacted]&page=2&api_key=[redacted]&code=[redacted]&zip_code=1",
             id="secrets",
         ),
-        pytest.param("password=&flag", "password=[redacted]&flag=", id="blank-values"),
+        pytest.param("password=&flag", "password=[redacted]&flag", id="blank-values"),
+        pytest.param("x=1;token=abc&t=2", "x=1;token=[redacted]&t=2", id="semicolons"),
+        pytest.param("to%6Ben=abc&q=a+b", "to%6Ben=[redacted]&q=a+b", id="encoded-name"),
+        # What is not secret is kept as sent, so an exported test sends the same request.
+        pytest.param("q=%E9&a&b=%2F", "q=%E9&a&b=%2F", id="kept-as-sent"),
     ],
 )
 def test_secret_query_parameters_are_redacted(query: str, kept: str) -> None:
@@ -72,6 +76,11 @@ def test_other_bodies_are_not_kept(raw: bytes, content_type: str) -> None:
     assert redaction.body(raw, content_type) is None
 
 
+def test_secrets_in_other_request_headers_values_are_redacted() -> None:
+    kept = Redactor().request_headers([(b"Referer", b"https://a.example/cb?code=c0de&state=1")])
+    assert kept == [["referer", "https://a.example/cb?code=[redacted]&state=1"]]
+
+
 def test_an_empty_body_is_kept_as_empty() -> None:
     assert redaction.body(b"", "") == ""
 
@@ -97,6 +106,66 @@ def test_differences_in_secret_fields_lose_their_values(
     assert kept["field"] == difference.field
     assert (kept["primary"] == REDACTED) is hidden
     assert (kept["shadow"] == REDACTED) is hidden
+
+
+@pytest.mark.parametrize(
+    ("difference", "secret", "kept"),
+    [
+        pytest.param(
+            Difference(
+                "body:$.user", '{"name": "ann", "password": "pw-1"}', "null", ("user",), "missing"
+            ),
+            "pw-1",
+            '"name": "ann"',
+            id="secret-field-inside-a-differing-object",
+        ),
+        pytest.param(
+            Difference("body:$.items[0]", '[{"api_key": "k-1"}]', "(absent)", ("items", 0)),
+            "k-1",
+            "api_key",
+            id="inside-a-list",
+        ),
+        pytest.param(
+            Difference(
+                "body:$.user", '{"name": "ann", "token": "tok-1", "bio": "long\u2026', "null"
+            ),
+            "tok-1",
+            '"name": "ann"',
+            id="shortened-json",
+        ),
+        pytest.param(
+            Difference("body", '{"ok":true,"token":"tok-1"}\n', "oops"),
+            "tok-1",
+            '"ok"',
+            id="json-body-against-a-text-body",
+        ),
+        pytest.param(
+            Difference("header:location", "/done?code=c0de&state=1", "/done?state=1"),
+            "c0de",
+            "state=1",
+            id="query-in-a-header",
+        ),
+        pytest.param(
+            Difference("body", '<a href="/cb?access_token=t0k&amp;x=1">', ""),
+            "t0k",
+            "x=1",
+            id="query-in-a-text-body",
+        ),
+        pytest.param(
+            Difference("body:$.next", '"/page?sig=s1g&n=2"', '"/page?n=2"', ("next",)),
+            "s1g",
+            "n=2",
+            id="query-in-a-json-string",
+        ),
+    ],
+)
+def test_secrets_inside_differing_values_are_redacted(
+    difference: Difference, secret: str, kept: str
+) -> None:
+    shown = Redactor().difference(difference)
+    assert secret not in json.dumps(shown)
+    assert REDACTED in shown["primary"]
+    assert kept in shown["primary"]
 
 
 @pytest.mark.parametrize(
