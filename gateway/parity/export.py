@@ -31,7 +31,8 @@ Credentials were redacted in the ledger: the `credentials` fixture below is the 
 come from. Set {variable} to a JSON object of request headers, e.g.
     {variable}='{{"Authorization": "Bearer ..."}}' pytest {filename}
 A recorded header whose value was redacted is sent only when that object supplies it; query
-parameters and body fields that looked secret are sent as "[redacted]".
+parameters and body fields that looked secret are sent as "[redacted]". An exchange whose
+request body was not kept (binary, free text, over 4 KiB) cannot be replayed: it is skipped.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def apps() -> tuple[Any, Any]:
 def test_both_apps_answer_alike(
     exchange: dict[str, Any], apps: tuple[Any, Any], credentials: dict[str, str]
 ) -> None:
+    if exchange["request"].get("body") is None:
+        pytest.skip("the request body was not kept in the ledger (binary, free text or large)")
     legacy, new = apps
     found = replay.differences(exchange, legacy, new, credentials)
     assert not found, replay.describe(exchange, found)

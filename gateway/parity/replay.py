@@ -1,8 +1,10 @@
 """Sending a recorded exchange to both applications in-process, as exported tests do.
 
-The legacy WSGI app is called through httpx's WSGITransport and the new ASGI app through its
-ASGITransport: no server, no network, no gateway in between. Both answers are compared by the
-gateway's own comparer under the rules the route had when the exchange was recorded.
+The legacy WSGI app is called through Werkzeug's test environ (Flask's own test client; httpx's
+WSGITransport refuses a header value that is not ASCII, which PEP 3333 reads as latin-1) and the
+new ASGI app through httpx's ASGITransport: no server, no network, no gateway in between. Both
+answers are compared by the gateway's own comparer under the rules the route had when the
+exchange was recorded.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from gateway.behaviours.compare import Answer, Comparator, Difference
 from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
@@ -20,20 +24,26 @@ from gateway.parity.redaction import REDACTED
 BASE_URL = "http://testserver"
 # Set by the client from the URL and the body; the recorded ones would disagree.
 _CLIENT_HEADERS = frozenset({"host", "content-length", "x-request-id"})
+# The recorded path is decoded (ASGI's `path`): a `?`, `#` or `%` in it was sent encoded and must
+# be again, or it would start a query or a fragment. What a path segment may hold stays as it is.
+_PATH_SAFE = "/:@!$&'()*+,;="
 
 
 def request_of(exchange: Mapping[str, Any], credentials: Mapping[str, str]) -> dict[str, Any]:
     """httpx request arguments; redacted headers come from `credentials` or are left out."""
     recorded = exchange["request"]
     supplied = {name.lower(): value for name, value in credentials.items()}
-    headers: list[tuple[str, str]] = []
+    # Bytes, as they came: the ledger keeps header values as latin-1 text, and httpx would
+    # refuse a str that is not ASCII (a UTF-8 name in a header, say).
+    headers: list[tuple[bytes, bytes]] = []
     for name, value in recorded["headers"]:
         if name in _CLIENT_HEADERS or name in supplied:
             continue
         if value != REDACTED:
-            headers.append((name, value))
-    headers.extend(supplied.items())
-    url = recorded["path"] + ("?" + recorded["query"] if recorded["query"] else "")
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    headers.extend((name.encode(), value.encode("latin-1")) for name, value in supplied.items())
+    path = quote(recorded["path"], safe=_PATH_SAFE)
+    url = path + ("?" + recorded["query"] if recorded["query"] else "")
     body = recorded.get("body")
     return {
         "method": recorded["method"],
@@ -49,8 +59,26 @@ def _answer(response: httpx.Response) -> Answer:
 
 
 def legacy_answer(app: Any, request: Mapping[str, Any]) -> Answer:
-    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url=BASE_URL) as client:
-        return _answer(client.request(**request))
+    path, _, query = str(request["url"]).partition("?")
+    builder = EnvironBuilder(
+        path=path,
+        base_url=BASE_URL,
+        query_string=query,
+        method=request["method"],
+        headers=[
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request["headers"]
+        ],
+        data=request["content"] or b"",
+    )
+    try:
+        environ = builder.get_environ()
+    finally:
+        builder.close()
+    # buffered: the app's iterable is read in full and closed there.
+    body, status, headers = run_wsgi_app(app, environ, buffered=True)
+    content = b"".join(body)
+    pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    return Answer(status=int(status.split()[0]), headers=pairs, body=bytearray(content))
 
 
 def new_answer(app: Any, request: Mapping[str, Any]) -> Answer:

@@ -3,7 +3,7 @@ field, one where they differ in one header only."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Header, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
@@ -93,3 +93,25 @@ async def new_account() -> dict[str, object]:
 @fastapi_app.get("/session")
 async def new_session() -> Response:
     return Response("signed in", media_type="text/plain", headers={"Location": "/done?state=1"})
+
+
+# --- Odd requests for the exported tests: a path holding `?`, a header that is not ASCII, a
+# binary body. The new side differs on the first and the last. ---------------------------------
+
+
+@flask_app.route("/echo/<path:rest>", methods=["GET", "POST"])
+def legacy_echo(rest: str) -> ResponseReturnValue:
+    from flask import request
+
+    size = len(request.get_data())
+    return jsonify(rest=rest, note=request.headers.get("X-Note", ""), size=size)
+
+
+@fastapi_app.api_route("/echo/{rest:path}", methods=["GET", "POST"])
+async def new_echo(rest: str, request: Request) -> dict[str, object]:
+    body = await request.body()
+    return {
+        "rest": rest + "!" if "?" in rest else rest,
+        "note": request.headers.get("x-note", ""),
+        "size": -1 if body.startswith(b"\x00") else len(body),
+    }
