@@ -59,6 +59,8 @@ def test_the_json_report(ledger: str) -> None:
         pytest.param(["--route", "/bad", "--require", "0.6"], 0, id="bad-at-its-ratio"),
         pytest.param(["--require", "0.99"], 1, id="every-route-must-pass"),
         pytest.param(["--require", "0.5", "--min-compared", "15"], 1, id="too-few"),
+        pytest.param(["--require", "0", "--min-compared", "15"], 1, id="too-few-at-ratio-0"),
+        pytest.param(["--require", "0"], 0, id="ratio-0"),
         pytest.param(["--route", "/good", "--require", "1", "--min-compared", "20"], 0, id="n"),
         pytest.param(["--route", "/unknown", "--require", "0.5"], 1, id="unknown-route"),
         pytest.param(["--since", "1h", "--require", "0.5"], 0, id="recent"),
@@ -67,6 +69,14 @@ def test_the_json_report(ledger: str) -> None:
 )
 def test_require_sets_the_exit_status(ledger: str, args: list[str], code: int) -> None:
     assert parity("--ledger", ledger, *args)[0] == code
+
+
+def test_a_route_with_only_timeouts_was_never_compared(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    write(url, [seen(time.time(), "timeout", route="/slow") for _ in range(3)])
+    code, out, _ = parity("--ledger", url, "--require", "0")
+    assert code == 1 and out.splitlines()[1].endswith("FAIL")
+    assert out.splitlines()[1].split()[1:7] == ["0", "0", "0", "0", "3", "-"]
 
 
 def test_the_verdict_is_shown(ledger: str) -> None:
