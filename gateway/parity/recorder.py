@@ -114,6 +114,7 @@ class Ledger:
         self._failing_since: float | None = None
         self._failure_logged = 0.0
         self._dropping = False
+        self._in_batch = 0  # records the writer took from the queue and has not finished with
         self._pid = os.getpid()
 
     # --- on the event loop ----------------------------------------------------------------
@@ -185,7 +186,7 @@ class Ledger:
             if self._thread.is_alive():
                 logger.warning(
                     "parity ledger: %d records not written within %.1fs at shutdown",
-                    self._queue.qsize(),
+                    self._queue.qsize() + self._in_batch,
                     timeout,
                 )
                 return False
@@ -203,7 +204,9 @@ class Ledger:
             stopping = self._stop.wait(self.interval)
             records = self._drain()
             if records:
+                self._in_batch = len(records)
                 self._write(records)
+                self._in_batch = 0
             if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS and self._writer is not None:
                 last_prune = time.monotonic()
                 self._guarded(lambda writer: writer.prune(time.time() - self.retention_seconds))

@@ -153,7 +153,9 @@ def test_a_ledger_that_cannot_be_written_is_counted_and_logged(
     assert "cannot write" in logged and "s3cret" not in logged
 
 
-def test_shutdown_waits_a_bounded_time_for_a_locked_database(tmp_path: Path) -> None:
+def test_shutdown_waits_a_bounded_time_for_a_locked_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     url = sqlite_url(tmp_path)
     ledger = make_ledger(url)
     ledger.start()
@@ -165,8 +167,12 @@ def test_shutdown_waits_a_bounded_time_for_a_locked_database(tmp_path: Path) -> 
         ledger.start()
         ledger.record(make_copy(), "match", [])
         started = time.monotonic()
-        assert not ledger.close(0.2)
+        with caplog.at_level(logging.WARNING, "gateway.parity"):
+            assert not ledger.close(0.2)
         assert time.monotonic() - started < 5  # bounded: the writer waits, shutdown does not
+        # The record the writer holds in its batch (no longer queued) is one not written.
+        (logged,) = [r.getMessage() for r in caplog.records]
+        assert logged.startswith("parity ledger: 1 records not written"), logged
     finally:
         holder.execute("ROLLBACK")
         holder.close()
