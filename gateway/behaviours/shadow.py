@@ -52,6 +52,9 @@ SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
 SHADOW_HEADER = b"x-gateway-shadow"
 MAX_NOISE_FIELDS = 256
 MAX_DIFFERENCES_KEPT = 20
+# How long a copy past its timeout may still hold its place in the budget, waiting for its call
+# to end; longer than the WSGI bridge's default timeout (30 s), which ends a legacy call.
+LINGER_SECONDS = 60.0
 
 # Hop-by-hop headers and headers that differ on every answer by design: never compared.
 ALWAYS_IGNORED_HEADERS = frozenset(
@@ -298,20 +301,23 @@ class ShadowRunner:
             answer = await call_for_answer(self.apps[side], side_scope, body, options.max_body)
             return answer, time.perf_counter() - started
 
+        calls = [asyncio.create_task(timed(shadow_side))]
+        if again:
+            calls.append(asyncio.create_task(timed(primary_side)))
         try:
-            async with asyncio.timeout(options.timeout):
-                if again:
-                    (shadow, shadow_duration), (rerun, _) = await asyncio.gather(
-                        timed(shadow_side), timed(primary_side)
-                    )
-                    self._learn_noise(route, primary, rerun)
-                else:
-                    shadow, shadow_duration = await timed(shadow_side)
-        except TimeoutError:
-            self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
-            if self.ledger is not None:
-                self.ledger(copy, "timeout", [])
-            return
+            _, late = await asyncio.wait(calls, timeout=options.timeout)
+            if late:
+                self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
+                if self.ledger is not None:
+                    self.ledger(copy, "timeout", [])
+                await self._finish(late)
+                return
+        finally:
+            for call in calls:
+                call.cancel()  # only those still running: at shutdown's drain
+        shadow, shadow_duration = calls[0].result()
+        if again:
+            self._learn_noise(route, primary, calls[1].result()[0])
         if primary.truncated or shadow.truncated:
             self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
             return
@@ -323,6 +329,17 @@ class ShadowRunner:
         self.metrics.shadow_duration.labels(route.route, shadow_side).observe(shadow_duration)
         if outcome in ("mismatch", "error"):
             self._report(route, scope, primary_side, outcome, differences)
+
+    @staticmethod
+    async def _finish(late: set[asyncio.Task[tuple[Answer, float]]]) -> None:
+        """Wait for calls past the copy's timeout to end, within LINGER_SECONDS.
+
+        The copy keeps its place in the budget meanwhile: cancelling the wait would not end a
+        WSGI call (a thread cannot be stopped), so the thread would stay busy while the budget
+        let further copies take more, and the legacy side's own clients would find none free.
+        The WSGI bridge ends such a call at its own timeout; an ASGI call is cancelled here.
+        """
+        await asyncio.wait(late, timeout=LINGER_SECONDS)
 
     def _outcome(
         self, route: ShadowRoute, primary: Answer, shadow: Answer
