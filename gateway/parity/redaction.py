@@ -45,7 +45,7 @@ UNKEPT_HEADERS = frozenset(
 # Whole words where a part would catch too much: `auth` but not `author`, `pass` but not
 # `passenger`.
 _SECRET_NAME = re.compile(
-    r"(^|[-_.])(auth|pass|pin)($|[-_.])|passw|passphrase|pwd|secret|token|authoriz|authent"
+    r"(^|[-_.])(auth|pass|pin|jwt|hmac|otp)($|[-_.])|passw|passphrase|pwd|secret|token|authoriz|authent"
     r"|session|sessid|signature|credential|api[-_]?key|private[-_]?key"
     r"|^(key|sig|code|otp|jwt|csrf|xsrf)$",
     re.IGNORECASE,

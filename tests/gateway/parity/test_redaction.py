@@ -185,6 +185,9 @@ def test_secrets_inside_differing_values_are_redacted(
         "private_key",
         "code",
         "sig",
+        "x-goog-iap-jwt-assertion",
+        "x-shopify-hmac-sha256",
+        "user_otp",
     ],
 )
 def test_secret_names(name: str) -> None:
