@@ -115,3 +115,13 @@ async def new_echo(rest: str, request: Request) -> dict[str, object]:
         "note": request.headers.get("x-note", ""),
         "size": -1 if body.startswith(b"\x00") else len(body),
     }
+
+
+@flask_app.get("/broken")
+def legacy_broken() -> ResponseReturnValue:
+    return jsonify(ok=True)
+
+
+@fastapi_app.get("/broken")
+async def new_broken() -> dict[str, object]:
+    raise ValueError("the rewrite is broken here")

@@ -125,6 +125,22 @@ def test_exported_tests_send_odd_requests_as_recorded(tmp_path: Path) -> None:
     assert "the request body was not kept" in skipped.stdout
 
 
+def test_an_exception_is_a_difference_like_any_other(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    raised = Difference("exception", "(answered 200)", "ValueError: the rewrite is broken here")
+    recorder.record(make_copy("/broken", "/broken"), "error", [raised])
+    assert recorder.close(10)
+    module = tmp_path / "test_broken.py"
+    export(url, "/broken", module)
+    result = run_pytest(module)
+    # The comparer's word, as the gateway gave it, not the new app's traceback.
+    assert "1 failed" in result.stdout, result.stdout
+    expected = "exception (changed): legacy (answered 200) | new ValueError: the rewrite is broken"
+    assert expected in result.stdout
+
+
 def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials() -> None:
     exchange = {
         "request": {
@@ -148,3 +164,12 @@ def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials(
         "headers": [(b"accept", b"*/*"), (b"cookie", b"s=1")],
         "content": b"{}",
     }
+
+
+def test_a_wsgi_app_that_raises_gives_an_answer_with_the_exception() -> None:
+    def app(environ: object, start_response: object) -> list[bytes]:
+        raise KeyError("raised")
+
+    request: dict[str, object] = {"method": "GET", "url": "/", "headers": [], "content": None}
+    answer = replay.legacy_answer(app, request)
+    assert isinstance(answer.exception, KeyError)
