@@ -198,5 +198,9 @@ def export_tests(
         ledger=shown(ledger_url(url)),
         filename=output.name,
     )
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)  # tests/parity/ on a first export
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}", 1)
     typer.echo(f"{output}: {len(export.exchanges(found[0]))} tests for {route}")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import cli
-from tests.gateway.parity.ledgers import seen, sqlite_url, write
+from tests.gateway.parity.ledgers import make_copy, make_ledger, seen, sqlite_url, write
 
 runner = CliRunner()
 
@@ -121,3 +121,19 @@ def test_export_needs_samples(ledger: str, tmp_path: Path) -> None:
     )
     assert code == 1 and "no sampled exchanges of /nothing" in err
     assert not (tmp_path / "t.py").exists()
+
+
+def test_export_makes_the_output_s_folder_and_says_why_it_cannot_write(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    recorder.record(make_copy("/books/{id}", "/books/1"), "match", [])
+    assert recorder.close(10)
+    apps = ("--legacy-app", "a:legacy", "--new-app", "b:new")
+    export = ("export", "--ledger", url, "--route", "/books/{id}", *apps, "--output")
+    # The README's example writes to tests/parity/, which a first export has to make.
+    nested = tmp_path / "tests" / "parity" / "test_books.py"
+    code, out, _ = parity(*export, str(nested))
+    assert code == 0 and nested.is_file(), out
+    code, _, err = parity(*export, str(tmp_path))  # a folder, not a file
+    assert code == 1 and f"cannot write {tmp_path}" in err
