@@ -55,6 +55,7 @@ MAX_DIFFERENCES_KEPT = 20
 # How long a copy past its timeout may still hold its place in the budget, waiting for its call
 # to end; longer than the WSGI bridge's default timeout (30 s), which ends a legacy call.
 LINGER_SECONDS = 60.0
+DRAIN_POLL_SECONDS = 0.1
 
 # Hop-by-hop headers and headers that differ on every answer by design: never compared.
 ALWAYS_IGNORED_HEADERS = frozenset(
@@ -239,6 +240,7 @@ class ShadowRunner:
         self.redactor = redactor or Redactor()
         self._random = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._lingering: set[asyncio.Task[Any]] = set()  # past their timeout, outcome recorded
 
     def admit(self, route: ShadowRoute, method: str) -> bool:
         """Whether this request gets a copy; takes a place in the route's budget if so."""
@@ -262,11 +264,17 @@ class ShadowRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout: float) -> None:
-        """Let copies in flight finish (at shutdown), then cancel what is left."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-            for task in pending:
-                task.cancel()
+        """Let copies in flight finish (at shutdown), then cancel what is left.
+
+        Copies past their timeout have recorded their outcome: they are not waited for, also
+        when they get there while this waits (it looks again every DRAIN_POLL_SECONDS).
+        """
+        deadline = time.monotonic() + timeout
+        while (waited := self._tasks - self._lingering) and time.monotonic() < deadline:
+            left = deadline - time.monotonic()
+            await asyncio.wait(waited, timeout=min(left, DRAIN_POLL_SECONDS))
+        for task in self._tasks:
+            task.cancel()
         self.mismatch_log.flush()
 
     async def _run(self, copy: Copy) -> None:
@@ -330,8 +338,7 @@ class ShadowRunner:
         if outcome in ("mismatch", "error"):
             self._report(route, scope, primary_side, outcome, differences)
 
-    @staticmethod
-    async def _finish(late: set[asyncio.Task[tuple[Answer, float]]]) -> None:
+    async def _finish(self, late: set[asyncio.Task[tuple[Answer, float]]]) -> None:
         """Wait for calls past the copy's timeout to end, within LINGER_SECONDS.
 
         The copy keeps its place in the budget meanwhile: cancelling the wait would not end a
@@ -339,7 +346,13 @@ class ShadowRunner:
         let further copies take more, and the legacy side's own clients would find none free.
         The WSGI bridge ends such a call at its own timeout; an ASGI call is cancelled here.
         """
-        await asyncio.wait(late, timeout=LINGER_SECONDS)
+        this = asyncio.current_task()
+        if this is not None:
+            self._lingering.add(this)
+        try:
+            await asyncio.wait(late, timeout=LINGER_SECONDS)
+        finally:
+            self._lingering.discard(this)
 
     def _outcome(
         self, route: ShadowRoute, primary: Answer, shadow: Answer
