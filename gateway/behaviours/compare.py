@@ -10,6 +10,7 @@ changed, or changed type) and both values shortened for logs, the admin API and 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -184,7 +185,10 @@ def _same_scalar(a: Any, b: Any) -> bool:
     if isinstance(a, numbers) and isinstance(b, numbers):
         if isinstance(a, bool) or isinstance(b, bool):
             return a is b
-        return a == b
+        # NaN (which Python's json reads and writes) is never equal to itself, yet two answers
+        # that both say NaN say the same.
+        both_float = isinstance(a, float) and isinstance(b, float)
+        return a == b or (both_float and math.isnan(a) and math.isnan(b))
     return type(a) is type(b) and a == b
 
 

@@ -37,6 +37,15 @@ def test_key_order_and_number_spelling_do_not_count(comparator: Comparator) -> N
     assert comparator.differences(a, b) == []
 
 
+def test_nan_on_both_sides_is_the_same_value(comparator: Comparator) -> None:
+    # Python's json (Flask's jsonify) writes NaN; NaN == NaN is false, an answer is not.
+    a = answer(b'{"ratio": NaN, "n": Infinity}')
+    assert comparator.differences(a, answer(b'{"ratio": NaN, "n": Infinity}')) == []
+    assert fields(comparator, a, answer(b'{"ratio": 0.5, "n": Infinity}')) == ["body:$.ratio"]
+    huge = answer(('{"ratio": NaN, "n": 1' + "0" * 400 + "}").encode())
+    assert fields(comparator, a, huge) == ["body:$.n"]  # too large for a float, still compared
+
+
 def test_booleans_are_not_numbers(comparator: Comparator) -> None:
     assert fields(comparator, answer({"a": True}), answer({"a": 1})) == ["body:$.a"]
 
