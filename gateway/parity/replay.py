@@ -49,7 +49,8 @@ def request_of(exchange: Mapping[str, Any], credentials: Mapping[str, str]) -> d
         "method": recorded["method"],
         "url": url,
         "headers": headers,
-        "content": body.encode() if body else None,
+        # Kept as latin-1 text (a form as it came) or ASCII JSON: latin-1 gives the bytes back.
+        "content": body.encode("latin-1") if body else None,
     }
 
 

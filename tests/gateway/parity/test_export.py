@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from gateway.behaviours.compare import Difference
 from gateway.behaviours.shadow import ShadowOptions
 from gateway.cli import cli
-from gateway.parity import replay
+from gateway.parity import redaction, replay
 from gateway.parity.redaction import REDACTED
 from tests.gateway.parity import apps
 from tests.gateway.parity.ledgers import make_copy, make_ledger, sqlite_url
@@ -164,6 +164,20 @@ def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials(
         "headers": [(b"accept", b"*/*"), (b"cookie", b"s=1")],
         "content": b"{}",
     }
+
+
+def test_a_recorded_form_body_is_sent_byte_for_byte() -> None:
+    raw = "name=Jos\u00e9".encode()  # a client that sends UTF-8 in a form without %-escapes
+    kept = redaction.body(raw, "application/x-www-form-urlencoded")
+    request: dict[str, object] = {
+        "method": "POST",
+        "path": "/p",
+        "query": "",
+        "headers": [],
+        "body": kept,
+    }
+    exchange = {"request": request}
+    assert replay.request_of(exchange, {})["content"] == raw
 
 
 def test_a_wsgi_app_that_raises_gives_an_answer_with_the_exception() -> None:
