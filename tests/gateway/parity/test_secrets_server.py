@@ -42,7 +42,9 @@ def test_secrets_inside_differing_values_are_never_shown(tmp_path: Path) -> None
             assert client.get("/session").status_code == 200
 
             def both_recorded() -> bool:
-                found = client.get("/_gateway/api/parity", headers=admin).json()["routes"]
+                answer = client.get("/_gateway/api/parity", headers=admin).json()
+                assert "routes" in answer, answer
+                found = answer["routes"]
                 return sum(int(route["mismatched"]) for route in found) == 2
 
             wait_for(both_recorded, 60)
