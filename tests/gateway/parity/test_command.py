@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from gateway.cli import cli
+from gateway.settings import GatewaySettings
 from tests.gateway.parity.ledgers import make_copy, make_ledger, seen, sqlite_url, write
 
 runner = CliRunner()
@@ -107,6 +109,16 @@ def test_the_ledger_defaults_to_the_settings(
     monkeypatch.setenv("GATEWAY_LEDGER_URL", "mysql://x/y")
     code, _, err = parity()
     assert code == 2 and "invalid settings" in err
+
+
+def test_a_bad_ledger_url_is_refused_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_LEDGER_URL", "mysql://ledger:pw-never-shown@db/parity")
+    code, _, err = parity()
+    assert code == 2 and "invalid settings" in err and "mysql://ledger:***@db" in err
+    assert "pw-never-shown" not in err
+    with pytest.raises(ValidationError) as caught:
+        GatewaySettings()  # as `gateway serve` reports it too
+    assert "pw-never-shown" not in str(caught.value)
 
 
 def test_an_empty_ledger_reports_nothing(tmp_path: Path) -> None:
