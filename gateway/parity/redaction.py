@@ -8,9 +8,10 @@ credential was sent and an exported test knows to supply one.
 
 A differing value is itself searched: a differing object may hold a `password` field, a body
 that is JSON on one side only is compared (and shown) as text, and a `Location` header or a
-link may carry `?code=...`. Secret-looking JSON fields and `name=value` pairs are redacted
-wherever they appear in a value, also in a JSON value shortened for display (no longer valid
-JSON) and in the values of the request's other headers (a `Referer` with a token in its query).
+link may carry `?code=...`. Secret-looking JSON fields, `name=value` pairs and a URL's
+password are redacted wherever they appear in a value, also in a JSON value shortened for
+display (no longer valid JSON) and in the values of the request's other headers (a `Referer`
+with a token in its query).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ _SECRET_NAME = re.compile(
 # `name=value` as in a query string or a form, wherever it appears in a text (a Location header,
 # a link in a page): the value stops where a query, a cookie or an HTML attribute would end it.
 _PAIR = re.compile(r"([^\s?&;=\"'<>#/]+)=([^\s&;#\"'<>]*)")
+# A URL's password: scheme://user:PASSWORD@host.
+_USERINFO = re.compile(r"(//[^/\s:@\"'<>]+:)[^/\s@\"'<>]+@")
 # `"name": value` in JSON shortened for display (so no longer parseable): a string (perhaps cut
 # short), or an object or list, which is redacted to the end of the text, its end being lost.
 _JSON_PAIR = re.compile(
@@ -123,7 +126,7 @@ def _pairs(text: str) -> str:
         name = match.group(1)
         return f"{name}={REDACTED}" if secret_name(unquote_plus(name)) else match.group(0)
 
-    return _PAIR.sub(redact, text)
+    return _USERINFO.sub(rf"\1{REDACTED}@", _PAIR.sub(redact, text))
 
 
 def query(text: str) -> str:

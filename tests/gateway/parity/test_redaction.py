@@ -77,8 +77,16 @@ def test_other_bodies_are_not_kept(raw: bytes, content_type: str) -> None:
 
 
 def test_secrets_in_other_request_headers_values_are_redacted() -> None:
-    kept = Redactor().request_headers([(b"Referer", b"https://a.example/cb?code=c0de&state=1")])
-    assert kept == [["referer", "https://a.example/cb?code=[redacted]&state=1"]]
+    kept = Redactor().request_headers(
+        [
+            (b"Referer", b"https://a.example/cb?code=c0de&state=1"),
+            (b"X-Upstream", b"https://svc:pa55@b.example/"),
+        ]
+    )
+    assert kept == [
+        ["referer", "https://a.example/cb?code=[redacted]&state=1"],
+        ["x-upstream", "https://svc:[redacted]@b.example/"],
+    ]
 
 
 def test_an_empty_body_is_kept_as_empty() -> None:
@@ -156,6 +164,12 @@ def test_differences_in_secret_fields_lose_their_values(
             "s1g",
             "n=2",
             id="query-in-a-json-string",
+        ),
+        pytest.param(
+            Difference("body:$.hook", '"https://bot:pa55w0rd@hooks.example/x"', '""', ("hook",)),
+            "pa55w0rd",
+            "https://bot:",
+            id="password-in-a-url",
         ),
     ],
 )
