@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.compare import Difference
-from gateway.behaviours.shadow import ShadowEntryOptions
+from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT, ShadowEntryOptions
 from gateway.http import headers as header_lookup
 from gateway.parity import redaction
 from gateway.parity.metrics import LedgerMetrics
@@ -67,7 +67,8 @@ class Compared:
     route: str
     method: str
     outcome: str
-    differences: list[Difference]
+    fields: list[tuple[str, str]]  # the signature's, from every difference
+    differences: list[Difference]  # the first MAX_DIFFERENCES_KEPT, for the sample
     path: str
     query: bytes
     headers: list[tuple[bytes, bytes]]
@@ -128,7 +129,10 @@ class Ledger:
                 route=route.route,
                 method=scope["method"],
                 outcome=outcome,
-                differences=differences,
+                # The signature now, the values of a few: a queue of 10,000 records (while the
+                # database is down) must not hold every value of a thousand-item list each.
+                fields=signature_fields(differences),
+                differences=differences[:MAX_DIFFERENCES_KEPT],
                 path=scope["path"],
                 query=scope.get("query_string", b""),
                 headers=scope["headers"],
@@ -278,7 +282,7 @@ class Ledger:
         )
 
     def _observations(self, compared: list[Compared]) -> list[Observation]:
-        signed = [(item, signature_fields(item.differences)) for item in compared]
+        signed = [(item, item.fields) for item in compared]
         # Only the newest few of each signature in this batch become samples.
         sampled: dict[tuple[str, str, str, str], int] = defaultdict(int)
         observations: list[Observation] = []
