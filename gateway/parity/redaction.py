@@ -171,4 +171,6 @@ def _redact_json(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_redact_json(item) for item in value]
+    if isinstance(value, str):
+        return _pairs(value)  # a URL holding ?token=... or a password
     return value

@@ -64,6 +64,15 @@ def test_json_and_form_bodies_keep_their_shape_without_secrets() -> None:
     assert form == "user=ann&passwd=[redacted]"
 
 
+def test_secrets_inside_a_request_body_s_values_are_redacted() -> None:
+    raw = json.dumps({"next": "/cb?access_token=t0k&page=2", "db": "postgresql://u:pw9@h/d"})
+    kept = json.loads(redaction.body(raw.encode(), "application/json") or "")
+    assert kept == {
+        "next": "/cb?access_token=[redacted]&page=2",
+        "db": "postgresql://u:[redacted]@h/d",
+    }
+
+
 @pytest.mark.parametrize(
     ("raw", "content_type"),
     [
