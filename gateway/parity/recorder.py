@@ -317,6 +317,13 @@ class Ledger:
             "ignore_headers": list(options.ignore_headers),
             "ignore": list(options.ignore),
             "noise": sorted(item.noise),
+            # The copy's header rules as the admin API shows them: environment references as
+            # written (an exported test reads them from its environment), literal values hidden.
+            "request_headers": (
+                options.request_headers.model_dump(mode="json")
+                if options.request_headers is not None
+                else None
+            ),
         }
         differences = [self.redactor.difference(d) for d in item.differences]
         return Sample(self._pid, item.primary, request, differences, rules)

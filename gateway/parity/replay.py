@@ -10,7 +10,9 @@ exchange was recorded.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
+from string import Template
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +20,7 @@ import httpx
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from gateway.behaviours.compare import Answer, Comparator, Difference
+from gateway.behaviours.copy_headers import HIDDEN
 from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
 from gateway.parity.redaction import REDACTED
 
@@ -29,9 +32,17 @@ _CLIENT_HEADERS = frozenset({"host", "content-length", "x-request-id"})
 _PATH_SAFE = "/:@!$&'()*+,;="
 
 
+class NotReplayable(Exception):
+    """The recorded exchange cannot be sent as it was; the message says why."""
+
+
 def request_of(exchange: Mapping[str, Any], credentials: Mapping[str, str]) -> dict[str, Any]:
     """httpx request arguments; redacted headers come from `credentials` or are left out."""
     recorded = exchange["request"]
+    if recorded.get("body") is None:
+        raise NotReplayable(
+            "the request body was not kept in the ledger (binary, free text or large)"
+        )
     supplied = {name.lower(): value for name, value in credentials.items()}
     # Bytes, as they came: the ledger keeps header values as latin-1 text, and httpx would
     # refuse a str that is not ASCII (a UTF-8 name in a header, say).
@@ -52,6 +63,31 @@ def request_of(exchange: Mapping[str, Any], credentials: Mapping[str, str]) -> d
         # Kept as latin-1 text (a form as it came) or ASCII JSON: latin-1 gives the bytes back.
         "content": body.encode("latin-1") if body else None,
     }
+
+
+def copied(request: Mapping[str, Any], rules: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The request as the other side got it: the route's header rules for the copy applied
+    (gateway.behaviours.copy_headers), values read from the environment as the gateway did."""
+    if not rules:
+        return dict(request)
+    setting: dict[str, str] = rules.get("set") or {}
+    removed = {name.lower() for name in rules.get("drop") or ()} | set(setting)
+    headers = [(n, v) for n, v in request["headers"] if n.decode("latin-1").lower() not in removed]
+    for name, text in setting.items():
+        if text == HIDDEN:
+            raise NotReplayable(
+                f"the routes file sets {name} on the copy as a literal value, which the ledger "
+                "does not keep: name an environment variable (${VARIABLE}) to replay it"
+            )
+        try:
+            value = Template(text).substitute(os.environ)
+        except KeyError as exc:
+            raise LookupError(
+                f"environment variable {exc.args[0]} is not set (the copy's {name} header "
+                "takes it, as in the gateway)"
+            ) from None
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    return {**request, "headers": headers}
 
 
 def _answer(response: httpx.Response) -> Answer:
@@ -106,10 +142,14 @@ def differences(
 ) -> list[Difference]:
     """What still differs between the two apps' answers to the recorded request."""
     request = request_of(exchange, credentials)
-    answers = {"legacy": legacy_answer(legacy, request), "new": new_answer(new, request)}
     primary = exchange["primary"]
     shadow = "new" if primary == "legacy" else "legacy"
     rules = exchange["rules"]
+    sent = {primary: request, shadow: copied(request, rules.get("request_headers"))}
+    answers = {
+        "legacy": legacy_answer(legacy, sent["legacy"]),
+        "new": new_answer(new, sent["new"]),
+    }
     comparator = Comparator(
         rules["headers"], rules["ignore_headers"], rules["ignore"], ALWAYS_IGNORED_HEADERS
     )

@@ -125,3 +125,27 @@ def legacy_broken() -> ResponseReturnValue:
 @fastapi_app.get("/broken")
 async def new_broken() -> dict[str, object]:
     raise ValueError("the rewrite is broken here")
+
+
+# --- Two logins: legacy takes the client's Authorization, new its own X-Token (the copy's
+# header rules drop the one and set the other). ------------------------------------------------
+
+NEW_SIDE_TOKEN = "new-side-test-account"
+
+
+@flask_app.get("/tokened")
+def legacy_tokened() -> ResponseReturnValue:
+    from flask import request
+
+    if request.headers.get("Authorization") != TOKEN:
+        return jsonify(error="unauthorized"), 401
+    return jsonify(count=3)
+
+
+@fastapi_app.get("/tokened")
+async def new_tokened(
+    x_token: str | None = Header(None), authorization: str | None = Header(None)
+) -> Response:
+    if x_token != NEW_SIDE_TOKEN or authorization is not None:
+        return JSONResponse({"error": "unauthorized"}, status_code=401)
+    return JSONResponse({"count": 3})

@@ -141,6 +141,31 @@ def test_an_exception_is_a_difference_like_any_other(tmp_path: Path) -> None:
     assert expected in result.stdout
 
 
+def test_exported_tests_apply_the_copy_s_header_rules_to_the_other_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARITY_NEW_TOKEN", apps.NEW_SIDE_TOKEN)
+    rules = {"drop": ["Authorization"], "set": {"X-Token": "${PARITY_NEW_TOKEN}"}}
+    options = ShadowOptions.model_validate({"request_headers": rules})
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    recorder.record(make_copy("/tokened", "/tokened", headers=AUTH, options=options), "match", [])
+    assert recorder.close(10)
+    module = tmp_path / "test_tokened.py"
+    export(url, "/tokened", module)
+    assert apps.NEW_SIDE_TOKEN not in module.read_text(encoding="utf-8")
+    credentials = json.dumps({"Authorization": apps.TOKEN})
+    # As in the gateway: legacy gets the client's login, new the copy's, from the environment.
+    env = {"PARITY_TEST_HEADERS": credentials, "PARITY_NEW_TOKEN": apps.NEW_SIDE_TOKEN}
+    passed = run_pytest(module, env)
+    assert passed.returncode == 0, passed.stdout
+    monkeypatch.delenv("PARITY_NEW_TOKEN")
+    unset = run_pytest(module, {"PARITY_TEST_HEADERS": credentials})
+    assert unset.returncode == 1
+    assert "PARITY_NEW_TOKEN is not set" in unset.stdout, unset.stdout
+
+
 def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials() -> None:
     exchange = {
         "request": {
@@ -187,3 +212,11 @@ def test_a_wsgi_app_that_raises_gives_an_answer_with_the_exception() -> None:
     request: dict[str, object] = {"method": "GET", "url": "/", "headers": [], "content": None}
     answer = replay.legacy_answer(app, request)
     assert isinstance(answer.exception, KeyError)
+
+
+def test_a_header_the_copy_sets_literally_cannot_be_replayed() -> None:
+    request = {"headers": [(b"Authorization", b"x")], "method": "GET", "url": "/", "content": None}
+    rules = {"drop": ["authorization"], "set": {"x-token": "(hidden)"}}
+    with pytest.raises(replay.NotReplayable, match="x-token on the copy as a literal value"):
+        replay.copied(request, rules)
+    assert replay.copied(request, {"drop": ["authorization"]})["headers"] == []
