@@ -91,7 +91,8 @@ def copied(request: Mapping[str, Any], rules: Mapping[str, Any] | None) -> dict[
 
 
 def _answer(response: httpx.Response) -> Answer:
-    pairs = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.multi_items()]
+    # The raw bytes: httpx decodes a value as UTF-8 when it can, which latin-1 cannot encode back.
+    pairs = list(response.headers.raw)
     return Answer(status=response.status_code, headers=pairs, body=bytearray(response.content))
 
 

@@ -104,17 +104,20 @@ def legacy_echo(rest: str) -> ResponseReturnValue:
     from flask import request
 
     size = len(request.get_data())
-    return jsonify(rest=rest, note=request.headers.get("X-Note", ""), size=size)
+    note = request.headers.get("X-Note", "")
+    return jsonify(rest=rest, note=note, size=size), 200, {"X-Note": note}  # sent back as it came
 
 
 @fastapi_app.api_route("/echo/{rest:path}", methods=["GET", "POST"])
-async def new_echo(rest: str, request: Request) -> dict[str, object]:
+async def new_echo(rest: str, request: Request) -> JSONResponse:
     body = await request.body()
-    return {
+    note = request.headers.get("x-note", "")
+    answer = {
         "rest": rest + "!" if "?" in rest else rest,
-        "note": request.headers.get("x-note", ""),
+        "note": note,
         "size": -1 if body.startswith(b"\x00") else len(body),
     }
+    return JSONResponse(answer, headers={"X-Note": note})
 
 
 @flask_app.get("/broken")
