@@ -435,8 +435,11 @@ class Shadow:
                 exchange, primary, buffered.replay(receive), send, capture=answer
             )
             # The gateway's own answers (overload, timeout) say nothing of the primary: the
-            # primary never answered, so there is nothing to compare, and no copy to send.
-            if buffered.complete and answer.status and not outcome.own:
+            # primary never answered, so there is nothing to compare, and no copy to send. Nor
+            # when its answer went past max_body: that comparison is skipped whatever the copy
+            # answers, and the copy would cost the other side (a write, with shadow_unsafe).
+            usable = answer.status and not answer.truncated and not outcome.own
+            if buffered.complete and usable:
                 duration = time.perf_counter() - exchange.started
                 self.runner.start(
                     Copy(route, primary, exchange.child_scope, buffered.body, answer, duration)

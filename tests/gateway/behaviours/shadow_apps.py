@@ -86,3 +86,23 @@ async def new_slow() -> dict[str, int]:
 async def open_gate() -> dict[str, bool]:
     _gate.set()
     return {"open": True}
+
+
+# --- A primary answer larger than the route's max_body: the copy would be compared with nothing.
+_large_copies: list[int] = []
+
+
+@flask_app.get("/large")
+def legacy_large() -> dict[str, str]:
+    return {"text": "x" * 100}
+
+
+@fastapi_app.get("/large")
+async def new_large() -> dict[str, str]:
+    _large_copies.append(1)
+    return {"text": "x" * 100}
+
+
+@fastapi_app.get("/large-copies")
+async def large_copies() -> int:
+    return len(_large_copies)
