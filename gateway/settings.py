@@ -17,7 +17,11 @@ WSGIConcurrency = Literal["adaptive", "fixed"]
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+    # A refused value is not repeated in the error: it may hold a secret (the ledger URL's
+    # password); each message names the setting, and ours show the value with it masked.
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     legacy_app: str = Field(
         "legacy_app.wsgi:app", description="WSGI application served as the legacy side"

@@ -1,8 +1,9 @@
 """Comparing two answers to the same request, the way a person reviewing a migration would.
 
-Status codes and the chosen headers must be equal. Bodies that are JSON on both sides are
-compared as data: object key order, whitespace and number spelling (`1`, `1.0`, `1e0`) do not
-count, and configured JSON paths are ignored. Other bodies must be equal byte for byte.
+Status codes and the chosen headers must be equal. Bodies are compared as the apps wrote them
+(a gzip or deflate body decompressed); bodies that are JSON on both sides are compared as
+data: object key order, whitespace and number spelling (`1`, `1.0`, `1e0`) do not count, and
+configured JSON paths are ignored. Other bodies must be equal byte for byte.
 Differences are reported per field, with their kind (missing on the shadow side, extra on it,
 changed, or changed type) and both values shortened for logs, the admin API and the ledger.
 """
@@ -10,7 +11,9 @@ changed, or changed type) and both values shortened for logs, the admin API and 
 from __future__ import annotations
 
 import json
+import math
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -184,7 +187,10 @@ def _same_scalar(a: Any, b: Any) -> bool:
     if isinstance(a, numbers) and isinstance(b, numbers):
         if isinstance(a, bool) or isinstance(b, bool):
             return a is b
-        return a == b
+        # NaN (which Python's json reads and writes) is never equal to itself, yet two answers
+        # that both say NaN say the same.
+        both_float = isinstance(a, float) and isinstance(b, float)
+        return a == b or (both_float and math.isnan(a) and math.isnan(b))
     return type(a) is type(b) and a == b
 
 
@@ -221,12 +227,37 @@ def json_differences(a: Any, b: Any, path: tuple[PathStep, ...] = ()) -> Iterato
         )
 
 
-def _json_body(answer: Answer) -> tuple[bool, Any]:
+def content(answer: Answer) -> bytes:
+    """The body as the app wrote it: a gzip or deflate body decompressed, since two compressors
+    (or two levels of one) give different bytes for the same content.
+
+    Decompressed up to the answer's limit only (a small body can expand a thousandfold); one
+    that goes past it, or does not decompress, is compared as it was sent.
+    """
+    body = bytes(answer.body)
+    encoding = answer.header_map().get("content-encoding", "").strip().lower()
+    wbits = _WBITS.get(encoding)
+    if wbits is None or not body:
+        return body
+    decoder = zlib.decompressobj(wbits)
+    try:
+        decoded = decoder.decompress(body, answer.limit + 1)
+    except zlib.error:
+        return body
+    if len(decoded) > answer.limit or decoder.unconsumed_tail:
+        return body
+    return decoded
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _json_body(answer: Answer, body: bytes) -> tuple[bool, Any]:
     content_type = answer.header_map().get("content-type", "")
     if "json" not in content_type:
         return False, None
     try:
-        return True, json.loads(answer.body)
+        return True, json.loads(body)
     except ValueError:
         return False, None
 
@@ -281,16 +312,17 @@ class Comparator:
                 )
 
     def _body_differences(self, primary: Answer, shadow: Answer) -> Iterator[Difference]:
-        a_is_json, a = _json_body(primary)
-        b_is_json, b = _json_body(shadow)
+        a_body, b_body = content(primary), content(shadow)
+        a_is_json, a = _json_body(primary, a_body)
+        b_is_json, b = _json_body(shadow, b_body)
         if a_is_json and b_is_json:
             for difference in json_differences(a, b):
                 assert difference.json_path is not None
                 if not any(path_matches(p, difference.json_path) for p in self.ignored_paths):
                     yield difference
-        elif bytes(primary.body) != bytes(shadow.body):
+        elif a_body != b_body:
             yield Difference(
                 "body",
-                _short(bytes(primary.body).decode("utf-8", "replace")),
-                _short(bytes(shadow.body).decode("utf-8", "replace")),
+                _short(a_body.decode("utf-8", "replace")),
+                _short(b_body.decode("utf-8", "replace")),
             )

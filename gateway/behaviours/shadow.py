@@ -52,6 +52,10 @@ SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
 SHADOW_HEADER = b"x-gateway-shadow"
 MAX_NOISE_FIELDS = 256
 MAX_DIFFERENCES_KEPT = 20
+# How long a copy past its timeout may still hold its place in the budget, waiting for its call
+# to end; longer than the WSGI bridge's default timeout (30 s), which ends a legacy call.
+LINGER_SECONDS = 60.0
+DRAIN_POLL_SECONDS = 0.1
 
 # Hop-by-hop headers and headers that differ on every answer by design: never compared.
 ALWAYS_IGNORED_HEADERS = frozenset(
@@ -236,6 +240,7 @@ class ShadowRunner:
         self.redactor = redactor or Redactor()
         self._random = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._lingering: set[asyncio.Task[Any]] = set()  # past their timeout, outcome recorded
 
     def admit(self, route: ShadowRoute, method: str) -> bool:
         """Whether this request gets a copy; takes a place in the route's budget if so."""
@@ -259,11 +264,17 @@ class ShadowRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout: float) -> None:
-        """Let copies in flight finish (at shutdown), then cancel what is left."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-            for task in pending:
-                task.cancel()
+        """Let copies in flight finish (at shutdown), then cancel what is left.
+
+        Copies past their timeout have recorded their outcome: they are not waited for, also
+        when they get there while this waits (it looks again every DRAIN_POLL_SECONDS).
+        """
+        deadline = time.monotonic() + timeout
+        while (waited := self._tasks - self._lingering) and time.monotonic() < deadline:
+            left = deadline - time.monotonic()
+            await asyncio.wait(waited, timeout=min(left, DRAIN_POLL_SECONDS))
+        for task in self._tasks:
+            task.cancel()
         self.mismatch_log.flush()
 
     async def _run(self, copy: Copy) -> None:
@@ -298,20 +309,23 @@ class ShadowRunner:
             answer = await call_for_answer(self.apps[side], side_scope, body, options.max_body)
             return answer, time.perf_counter() - started
 
+        calls = [asyncio.create_task(timed(shadow_side))]
+        if again:
+            calls.append(asyncio.create_task(timed(primary_side)))
         try:
-            async with asyncio.timeout(options.timeout):
-                if again:
-                    (shadow, shadow_duration), (rerun, _) = await asyncio.gather(
-                        timed(shadow_side), timed(primary_side)
-                    )
-                    self._learn_noise(route, primary, rerun)
-                else:
-                    shadow, shadow_duration = await timed(shadow_side)
-        except TimeoutError:
-            self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
-            if self.ledger is not None:
-                self.ledger(copy, "timeout", [])
-            return
+            _, late = await asyncio.wait(calls, timeout=options.timeout)
+            if late:
+                self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
+                if self.ledger is not None:
+                    self.ledger(copy, "timeout", [])
+                await self._finish(late)
+                return
+        finally:
+            for call in calls:
+                call.cancel()  # only those still running: at shutdown's drain
+        shadow, shadow_duration = calls[0].result()
+        if again:
+            self._learn_noise(route, primary, calls[1].result()[0])
         if primary.truncated or shadow.truncated:
             self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
             return
@@ -323,6 +337,22 @@ class ShadowRunner:
         self.metrics.shadow_duration.labels(route.route, shadow_side).observe(shadow_duration)
         if outcome in ("mismatch", "error"):
             self._report(route, scope, primary_side, outcome, differences)
+
+    async def _finish(self, late: set[asyncio.Task[tuple[Answer, float]]]) -> None:
+        """Wait for calls past the copy's timeout to end, within LINGER_SECONDS.
+
+        The copy keeps its place in the budget meanwhile: cancelling the wait would not end a
+        WSGI call (a thread cannot be stopped), so the thread would stay busy while the budget
+        let further copies take more, and the legacy side's own clients would find none free.
+        The WSGI bridge ends such a call at its own timeout; an ASGI call is cancelled here.
+        """
+        this = asyncio.current_task()
+        if this is not None:
+            self._lingering.add(this)
+        try:
+            await asyncio.wait(late, timeout=LINGER_SECONDS)
+        finally:
+            self._lingering.discard(this)
 
     def _outcome(
         self, route: ShadowRoute, primary: Answer, shadow: Answer
@@ -405,8 +435,11 @@ class Shadow:
                 exchange, primary, buffered.replay(receive), send, capture=answer
             )
             # The gateway's own answers (overload, timeout) say nothing of the primary: the
-            # primary never answered, so there is nothing to compare, and no copy to send.
-            if buffered.complete and answer.status and not outcome.own:
+            # primary never answered, so there is nothing to compare, and no copy to send. Nor
+            # when its answer went past max_body: that comparison is skipped whatever the copy
+            # answers, and the copy would cost the other side (a write, with shadow_unsafe).
+            usable = answer.status and not answer.truncated and not outcome.own
+            if buffered.complete and usable:
                 duration = time.perf_counter() - exchange.started
                 self.runner.start(
                     Copy(route, primary, exchange.child_scope, buffered.body, answer, duration)

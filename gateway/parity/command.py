@@ -111,7 +111,8 @@ def report(
     found = _read(url, None, method, start, samples)
     if route:
         found = [parity for parity in found if parity.route in route]
-    verdicts = {p.route: p.meets(require, min_compared) for p in found} if require else {}
+    # `--require 0` is a verdict too: it still asks for --min-compared comparisons.
+    verdicts = {} if require is None else {p.route: p.meets(require, min_compared) for p in found}
     if output_format == "json":
         document = {
             "ledger": shown(ledger_url(url)),
@@ -197,5 +198,9 @@ def export_tests(
         ledger=shown(ledger_url(url)),
         filename=output.name,
     )
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)  # tests/parity/ on a first export
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}", 1)
     typer.echo(f"{output}: {len(export.exchanges(found[0]))} tests for {route}")

@@ -31,7 +31,10 @@ Credentials were redacted in the ledger: the `credentials` fixture below is the 
 come from. Set {variable} to a JSON object of request headers, e.g.
     {variable}='{{"Authorization": "Bearer ..."}}' pytest {filename}
 A recorded header whose value was redacted is sent only when that object supplies it; query
-parameters and body fields that looked secret are sent as "[redacted]".
+parameters and body fields that looked secret are sent as "[redacted]". An exchange whose
+request body was not kept (binary, free text, over 4 KiB) cannot be replayed: it is skipped.
+The other side gets the request as the gateway's copy did, with the route's header rules; a
+value they set from an environment variable (${{SHADOW_TOKEN}}) is read from this one's.
 """
 
 from __future__ import annotations
@@ -70,7 +73,10 @@ def test_both_apps_answer_alike(
     exchange: dict[str, Any], apps: tuple[Any, Any], credentials: dict[str, str]
 ) -> None:
     legacy, new = apps
-    found = replay.differences(exchange, legacy, new, credentials)
+    try:
+        found = replay.differences(exchange, legacy, new, credentials)
+    except replay.NotReplayable as reason:
+        pytest.skip(str(reason))
     assert not found, replay.describe(exchange, found)
 '''
 

@@ -111,7 +111,10 @@ class _Reader:
 
     def routes(self, with_samples: bool) -> list[RouteParity]:
         with self.engine.connect() as connection:
-            if not self.engine.dialect.has_table(connection, schema.counts.name):
+            # A worker's first batch makes the tables one by one: until all are there, the
+            # ledger is empty (not broken) to a reader that looks in between.
+            tables = schema.metadata.tables.values()
+            if not all(self.engine.dialect.has_table(connection, t.name) for t in tables):
                 return []
             counts = connection.execute(self._counts_query()).all()
             found: dict[str, RouteParity] = {}

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.compare import Difference
-from gateway.behaviours.shadow import ShadowEntryOptions
+from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT, ShadowEntryOptions
 from gateway.http import headers as header_lookup
 from gateway.parity import redaction
 from gateway.parity.metrics import LedgerMetrics
@@ -67,7 +67,8 @@ class Compared:
     route: str
     method: str
     outcome: str
-    differences: list[Difference]
+    fields: list[tuple[str, str]]  # the signature's, from every difference
+    differences: list[Difference]  # the first MAX_DIFFERENCES_KEPT, for the sample
     path: str
     query: bytes
     headers: list[tuple[bytes, bytes]]
@@ -114,6 +115,7 @@ class Ledger:
         self._failing_since: float | None = None
         self._failure_logged = 0.0
         self._dropping = False
+        self._in_batch = 0  # records the writer took from the queue and has not finished with
         self._pid = os.getpid()
 
     # --- on the event loop ----------------------------------------------------------------
@@ -127,7 +129,10 @@ class Ledger:
                 route=route.route,
                 method=scope["method"],
                 outcome=outcome,
-                differences=differences,
+                # The signature now, the values of a few: a queue of 10,000 records (while the
+                # database is down) must not hold every value of a thousand-item list each.
+                fields=signature_fields(differences),
+                differences=differences[:MAX_DIFFERENCES_KEPT],
                 path=scope["path"],
                 query=scope.get("query_string", b""),
                 headers=scope["headers"],
@@ -185,7 +190,7 @@ class Ledger:
             if self._thread.is_alive():
                 logger.warning(
                     "parity ledger: %d records not written within %.1fs at shutdown",
-                    self._queue.qsize(),
+                    self._queue.qsize() + self._in_batch,
                     timeout,
                 )
                 return False
@@ -203,7 +208,9 @@ class Ledger:
             stopping = self._stop.wait(self.interval)
             records = self._drain()
             if records:
+                self._in_batch = len(records)
                 self._write(records)
+                self._in_batch = 0
             if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS and self._writer is not None:
                 last_prune = time.monotonic()
                 self._guarded(lambda writer: writer.prune(time.time() - self.retention_seconds))
@@ -275,7 +282,7 @@ class Ledger:
         )
 
     def _observations(self, compared: list[Compared]) -> list[Observation]:
-        signed = [(item, signature_fields(item.differences)) for item in compared]
+        signed = [(item, item.fields) for item in compared]
         # Only the newest few of each signature in this batch become samples.
         sampled: dict[tuple[str, str, str, str], int] = defaultdict(int)
         observations: list[Observation] = []
@@ -310,6 +317,13 @@ class Ledger:
             "ignore_headers": list(options.ignore_headers),
             "ignore": list(options.ignore),
             "noise": sorted(item.noise),
+            # The copy's header rules as the admin API shows them: environment references as
+            # written (an exported test reads them from its environment), literal values hidden.
+            "request_headers": (
+                options.request_headers.model_dump(mode="json")
+                if options.request_headers is not None
+                else None
+            ),
         }
         differences = [self.redactor.difference(d) for d in item.differences]
         return Sample(self._pid, item.primary, request, differences, rules)

@@ -5,6 +5,13 @@ plus any the operator names), of headers, query parameters and JSON or form fiel
 look secret (password, token, session, api_key, ...), and request bodies that are neither JSON
 nor a form. Names are kept, values replaced by REDACTED, so a reader still sees that a
 credential was sent and an exported test knows to supply one.
+
+A differing value is itself searched: a differing object may hold a `password` field, a body
+that is JSON on one side only is compared (and shown) as text, and a `Location` header or a
+link may carry `?code=...`. Secret-looking JSON fields, `name=value` pairs and a URL's
+password are redacted wherever they appear in a value, also in a JSON value shortened for
+display (no longer valid JSON) and in the values of the request's other headers (a `Referer`
+with a token in its query).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus
 
 from gateway.behaviours.compare import Difference
 
@@ -39,10 +46,24 @@ UNKEPT_HEADERS = frozenset(
 # Whole words where a part would catch too much: `auth` but not `author`, `pass` but not
 # `passenger`.
 _SECRET_NAME = re.compile(
-    r"(^|[-_.])(auth|pass|pin)($|[-_.])|passw|passphrase|pwd|secret|token|authoriz|authent"
+    r"(^|[-_.])(auth|pass|pin|jwt|hmac|otp)($|[-_.])|passw|passphrase|pwd|secret|token|authoriz|authent"
     r"|session|sessid|signature|credential|api[-_]?key|private[-_]?key"
     r"|^(key|sig|code|otp|jwt|csrf|xsrf)$",
     re.IGNORECASE,
+)
+
+
+# `name=value` as in a query string or a form, wherever it appears in a text (a Location header,
+# a link in a page): the value stops where a query, a cookie or an HTML attribute would end it.
+# A name starts only after a delimiter and never gives back what it took: a long value with no
+# `=` (a 16 KB header) is read once, not once per position (a second of CPU per sample).
+_PAIR = re.compile(r"(?<![^\s?&;=\"'<>#/])([^\s?&;=\"'<>#/]++)=([^\s&;#\"'<>]*+)")
+# A URL's password: scheme://user:PASSWORD@host.
+_USERINFO = re.compile(r"(//[^/\s:@\"'<>]+:)[^/\s@\"'<>]+@")
+# `"name": value` in JSON shortened for display (so no longer parseable): a string (perhaps cut
+# short), or an object or list, which is redacted to the end of the text, its end being lost.
+_JSON_PAIR = re.compile(
+    r'("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[{\[].*|[^,}\]\s]*)', re.DOTALL
 )
 
 
@@ -65,14 +86,16 @@ class Redactor:
             name = raw_name.decode("latin-1").lower()
             if name in UNKEPT_HEADERS:
                 continue
-            value = REDACTED if self.secret_header(name) else raw_value.decode("latin-1")
-            kept.append([name, value])
+            value = raw_value.decode("latin-1")
+            kept.append([name, REDACTED if self.secret_header(name) else _pairs(value)])
         return kept
 
     def difference(self, difference: Difference) -> dict[str, str]:
         kept = difference.as_dict()
         if self._secret_field(difference):
             kept["primary"] = kept["shadow"] = REDACTED
+        else:
+            kept["primary"], kept["shadow"] = value(kept["primary"]), value(kept["shadow"])
         return kept
 
     def _secret_field(self, difference: Difference) -> bool:
@@ -82,13 +105,48 @@ class Redactor:
         return any(secret_name(name) for name in names)
 
 
+def value(text: str) -> str:
+    """A value shown in a difference (JSON, a header, a body as text) without its secrets."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        text = _JSON_PAIR.sub(_json_pair, text)
+    else:
+        if isinstance(parsed, dict | list):
+            text = json.dumps(_redact_json(parsed), ensure_ascii=False)
+    return _pairs(text)
+
+
+def _json_pair(match: re.Match[str]) -> str:
+    if not secret_name(match.group(2)):
+        return match.group(0)
+    return f'{match.group(1)}"{REDACTED}"'
+
+
+def _pairs(text: str) -> str:
+    def redact(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"{name}={REDACTED}" if secret_name(unquote_plus(name)) else match.group(0)
+
+    return _USERINFO.sub(rf"\1{REDACTED}@", _PAIR.sub(redact, text))
+
+
 def query(text: str) -> str:
-    """A query string with the values of secret-looking parameters redacted."""
-    if not text:
-        return ""
-    pairs = parse_qsl(text, keep_blank_values=True)
-    kept = [(name, REDACTED if secret_name(name) else value) for name, value in pairs]
-    return urlencode(kept, safe="[]")  # "[redacted]" stays readable
+    """A query string with the values of secret-looking parameters redacted.
+
+    The rest is kept as sent (not decoded and encoded again), so that an exported test sends
+    the request that was recorded. `;` separates too: some frameworks read it so, and a value
+    holding `;token=...` must not keep the token either way.
+    """
+    parts = re.split(r"([&;])", text)
+    return "".join(_query_part(part) for part in parts)
+
+
+def _query_part(part: str) -> str:
+    name, _, _ = part.partition("=")
+    if part in ("&", ";") or not secret_name(unquote_plus(name)):
+        return part
+    return f"{name}={REDACTED}"  # "[redacted]" stays readable
 
 
 def body(raw: bytes, content_type: str) -> str | None:
@@ -115,4 +173,6 @@ def _redact_json(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_redact_json(item) for item in value]
+    if isinstance(value, str):
+        return _pairs(value)  # a URL holding ?token=... or a password
     return value

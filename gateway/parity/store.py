@@ -114,7 +114,9 @@ def open_engine(url: URL, *, create: bool) -> Engine:
         elif not path.is_file():
             raise LedgerMissing(f"no ledger at {path} (nothing recorded yet, or another URL)")
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        # Only writers set the journal mode: changing it needs the file to itself, and SQLite
+        # refuses at once (no busy wait) while a worker writes, which failed readers.
+        event.listen(engine, "connect", _sqlite_pragmas if create else _sqlite_reader)
         return engine
     return create_engine(
         url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_SECONDS}
@@ -123,9 +125,16 @@ def open_engine(url: URL, *, create: bool) -> Engine:
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the workers' writers
+    # WAL stays set in the file: only its first writer changes it (another worker starting at
+    # the same moment would be refused while that one makes the tables).
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the workers' writers
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe in WAL; no fsync per transaction
     cursor.close()
+
+
+def _sqlite_reader(connection: Any, _record: Any) -> None:
+    connection.execute("PRAGMA query_only=ON")  # `gateway parity` and the admin API only read
 
 
 def ensure_schema(engine: Engine) -> None:

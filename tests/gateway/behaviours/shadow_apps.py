@@ -7,6 +7,8 @@ the new side answers differently (a body difference).
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import FastAPI, Request, Response
 from flask import Flask
 from flask import request as flask_request
@@ -58,3 +60,49 @@ async def new_login(response: Response) -> dict[str, str]:
 @fastapi_app.get("/received")
 async def new_received() -> list[dict[str, str]]:
     return _new_seen
+
+
+# --- A legacy side that is slow as a shadow: each copy holds a WSGI thread until the gate opens.
+_gate = threading.Event()
+
+
+@flask_app.get("/slow")
+def legacy_slow() -> dict[str, int]:
+    _gate.wait(60)  # a bound, so a failed test still lets the server stop
+    return {"value": 1}
+
+
+@flask_app.get("/plain")
+def legacy_plain() -> dict[str, int]:
+    return {"value": 1}
+
+
+@fastapi_app.get("/slow")
+async def new_slow() -> dict[str, int]:
+    return {"value": 1}
+
+
+@fastapi_app.post("/open-gate")
+async def open_gate() -> dict[str, bool]:
+    _gate.set()
+    return {"open": True}
+
+
+# --- A primary answer larger than the route's max_body: the copy would be compared with nothing.
+_large_copies: list[int] = []
+
+
+@flask_app.get("/large")
+def legacy_large() -> dict[str, str]:
+    return {"text": "x" * 100}
+
+
+@fastapi_app.get("/large")
+async def new_large() -> dict[str, str]:
+    _large_copies.append(1)
+    return {"text": "x" * 100}
+
+
+@fastapi_app.get("/large-copies")
+async def large_copies() -> int:
+    return len(_large_copies)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -35,6 +36,43 @@ def test_key_order_and_number_spelling_do_not_count(comparator: Comparator) -> N
     a = answer({"a": 1, "b": [1, 2.5], "c": {"x": True}})
     b = Answer(a.status, a.headers, bytearray(b'{"c": {"x": true}, "b": [1.0, 25e-1], "a": 1e0}'))
     assert comparator.differences(a, b) == []
+
+
+def gzipped(body: object, level: int) -> Answer:
+    raw = gzip.compress(json.dumps(body).encode(), compresslevel=level)
+    return answer(raw, content_encoding="gzip")
+
+
+def test_compressed_bodies_are_compared_as_what_they_hold(comparator: Comparator) -> None:
+    # Two compressors (or levels) give different bytes for the same JSON.
+    a, b = gzipped({"a": 1, "b": "x" * 50}, 1), gzipped({"b": "x" * 50, "a": 1.0}, 9)
+    assert bytes(a.body) != bytes(b.body)
+    assert comparator.differences(a, b) == []
+    (found,) = comparator.differences(a, gzipped({"a": 2, "b": "x" * 50}, 9))
+    assert (found.field, found.primary, found.shadow) == ("body:$.a", "1", "2")
+    # One side compressing and the other not differ in that header only.
+    assert fields(comparator, a, answer({"a": 1, "b": "x" * 50})) == ["header:content-encoding"]
+
+
+def test_a_body_that_does_not_decompress_is_compared_as_sent(comparator: Comparator) -> None:
+    broken = answer(b"not gzip at all", content_encoding="gzip")
+    assert fields(comparator, broken, answer(b"not gzip at all!", content_encoding="gzip")) == [
+        "body"
+    ]
+    # Past the size compared, it is not decompressed either (a small body can hold a lot).
+    bomb = gzip.compress(b"0" * 5000)
+    small = Answer(200, [(b"content-encoding", b"gzip")], bytearray(bomb), limit=1000)
+    other = Answer(200, [(b"content-encoding", b"gzip")], bytearray(bomb + b"x"), limit=1000)
+    assert fields(comparator, small, other) == ["body"]
+
+
+def test_nan_on_both_sides_is_the_same_value(comparator: Comparator) -> None:
+    # Python's json (Flask's jsonify) writes NaN; NaN == NaN is false, an answer is not.
+    a = answer(b'{"ratio": NaN, "n": Infinity}')
+    assert comparator.differences(a, answer(b'{"ratio": NaN, "n": Infinity}')) == []
+    assert fields(comparator, a, answer(b'{"ratio": 0.5, "n": Infinity}')) == ["body:$.ratio"]
+    huge = answer(('{"ratio": NaN, "n": 1' + "0" * 400 + "}").encode())
+    assert fields(comparator, a, huge) == ["body:$.n"]  # too large for a float, still compared
 
 
 def test_booleans_are_not_numbers(comparator: Comparator) -> None:

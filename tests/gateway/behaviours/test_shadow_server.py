@@ -28,6 +28,8 @@ routes:
   - {path: /echo, methods: [GET], target: shadow}
   - {path: /body, methods: [GET], target: shadow, shadow: {noise_sample: 0}}
   - {path: /login, methods: [GET], target: shadow, shadow: {noise_sample: 0}}
+  - {path: /large, methods: [GET], target: shadow, shadow: {max_body: 10}}
+  - {path: /large-copies, target: new}
   - {path: /received, target: new}
   - {path: /legacy-received, target: legacy}
 """
@@ -161,3 +163,13 @@ def test_secret_values_that_differ_are_redacted_in_the_log_and_the_admin_api(
     shown = gateway.server.log() + gateway.stderr.read_text() + recent.text
     for secret in ("legacy-token-value", "new-token-value", "cookie-value"):
         assert secret not in shown
+
+
+def test_no_copy_is_sent_when_the_primary_s_answer_is_too_large_to_compare(
+    gateway: Gateway,
+) -> None:
+    with gateway.server.client() as client:
+        assert client.get("/large").status_code == 200  # the client's answer is whole
+        wait_for(lambda: comparisons(gateway.server, "/large", "skipped") == 1, 15)
+        # Skipped before a copy was sent: the other side did no work for nothing.
+        assert client.get("/large-copies").json() == 0

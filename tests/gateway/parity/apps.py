@@ -3,7 +3,7 @@ field, one where they differ in one header only."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Header, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
@@ -66,3 +66,89 @@ async def new_private(authorization: str | None = Header(None)) -> Response:
     if authorization != TOKEN:
         return JSONResponse({"detail": "Not authenticated"}, status_code=401)
     return JSONResponse({"secret_count": 3})
+
+
+# --- Secrets inside differing values: a nested field, a JSON body against a text one, a link ---
+
+ACCOUNT_PASSWORD = "pw-in-a-nested-field"
+SESSION_TOKEN = "tok-in-a-json-body"
+LINK_CODE = "code-in-a-location"
+
+
+@flask_app.get("/account")
+def legacy_account() -> ResponseReturnValue:
+    return jsonify(user={"name": "ann", "password": ACCOUNT_PASSWORD})
+
+
+@flask_app.get("/session")
+def legacy_session() -> ResponseReturnValue:
+    return jsonify(token=SESSION_TOKEN), 200, {"Location": f"/done?code={LINK_CODE}&state=1"}
+
+
+@fastapi_app.get("/account")
+async def new_account() -> dict[str, object]:
+    return {"user": None}
+
+
+@fastapi_app.get("/session")
+async def new_session() -> Response:
+    return Response("signed in", media_type="text/plain", headers={"Location": "/done?state=1"})
+
+
+# --- Odd requests for the exported tests: a path holding `?`, a header that is not ASCII, a
+# binary body. The new side differs on the first and the last. ---------------------------------
+
+
+@flask_app.route("/echo/<path:rest>", methods=["GET", "POST"])
+def legacy_echo(rest: str) -> ResponseReturnValue:
+    from flask import request
+
+    size = len(request.get_data())
+    note = request.headers.get("X-Note", "")
+    return jsonify(rest=rest, note=note, size=size), 200, {"X-Note": note}  # sent back as it came
+
+
+@fastapi_app.api_route("/echo/{rest:path}", methods=["GET", "POST"])
+async def new_echo(rest: str, request: Request) -> JSONResponse:
+    body = await request.body()
+    note = request.headers.get("x-note", "")
+    answer = {
+        "rest": rest + "!" if "?" in rest else rest,
+        "note": note,
+        "size": -1 if body.startswith(b"\x00") else len(body),
+    }
+    return JSONResponse(answer, headers={"X-Note": note})
+
+
+@flask_app.get("/broken")
+def legacy_broken() -> ResponseReturnValue:
+    return jsonify(ok=True)
+
+
+@fastapi_app.get("/broken")
+async def new_broken() -> dict[str, object]:
+    raise ValueError("the rewrite is broken here")
+
+
+# --- Two logins: legacy takes the client's Authorization, new its own X-Token (the copy's
+# header rules drop the one and set the other). ------------------------------------------------
+
+NEW_SIDE_TOKEN = "new-side-test-account"
+
+
+@flask_app.get("/tokened")
+def legacy_tokened() -> ResponseReturnValue:
+    from flask import request
+
+    if request.headers.get("Authorization") != TOKEN:
+        return jsonify(error="unauthorized"), 401
+    return jsonify(count=3)
+
+
+@fastapi_app.get("/tokened")
+async def new_tokened(
+    x_token: str | None = Header(None), authorization: str | None = Header(None)
+) -> Response:
+    if x_token != NEW_SIDE_TOKEN or authorization is not None:
+        return JSONResponse({"error": "unauthorized"}, status_code=401)
+    return JSONResponse({"count": 3})

@@ -46,6 +46,7 @@ def make_copy(
     query: bytes = b"",
     headers: list[tuple[bytes, bytes]] | None = None,
     options: ShadowOptions | None = None,
+    body: bytes = b"",
 ) -> Copy:
     scope = {
         "type": "http",
@@ -55,7 +56,7 @@ def make_copy(
         "headers": headers or [(b"accept", b"application/json")],
     }
     shadow_route = ShadowRoute(route, options or ShadowOptions(), False)
-    return Copy(shadow_route, "legacy", scope, b"", Answer(status=200), 0.01)
+    return Copy(shadow_route, "legacy", scope, body, Answer(status=200), 0.01)
 
 
 def written(registry: CollectorRegistry, result: str) -> float:

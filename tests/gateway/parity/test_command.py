@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from gateway.cli import cli
-from tests.gateway.parity.ledgers import seen, sqlite_url, write
+from gateway.settings import GatewaySettings
+from tests.gateway.parity.ledgers import make_copy, make_ledger, seen, sqlite_url, write
 
 runner = CliRunner()
 
@@ -59,6 +61,8 @@ def test_the_json_report(ledger: str) -> None:
         pytest.param(["--route", "/bad", "--require", "0.6"], 0, id="bad-at-its-ratio"),
         pytest.param(["--require", "0.99"], 1, id="every-route-must-pass"),
         pytest.param(["--require", "0.5", "--min-compared", "15"], 1, id="too-few"),
+        pytest.param(["--require", "0", "--min-compared", "15"], 1, id="too-few-at-ratio-0"),
+        pytest.param(["--require", "0"], 0, id="ratio-0"),
         pytest.param(["--route", "/good", "--require", "1", "--min-compared", "20"], 0, id="n"),
         pytest.param(["--route", "/unknown", "--require", "0.5"], 1, id="unknown-route"),
         pytest.param(["--since", "1h", "--require", "0.5"], 0, id="recent"),
@@ -67,6 +71,14 @@ def test_the_json_report(ledger: str) -> None:
 )
 def test_require_sets_the_exit_status(ledger: str, args: list[str], code: int) -> None:
     assert parity("--ledger", ledger, *args)[0] == code
+
+
+def test_a_route_with_only_timeouts_was_never_compared(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    write(url, [seen(time.time(), "timeout", route="/slow") for _ in range(3)])
+    code, out, _ = parity("--ledger", url, "--require", "0")
+    assert code == 1 and out.splitlines()[1].endswith("FAIL")
+    assert out.splitlines()[1].split()[1:7] == ["0", "0", "0", "0", "3", "-"]
 
 
 def test_the_verdict_is_shown(ledger: str) -> None:
@@ -99,6 +111,16 @@ def test_the_ledger_defaults_to_the_settings(
     assert code == 2 and "invalid settings" in err
 
 
+def test_a_bad_ledger_url_is_refused_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_LEDGER_URL", "mysql://ledger:pw-never-shown@db/parity")
+    code, _, err = parity()
+    assert code == 2 and "invalid settings" in err and "mysql://ledger:***@db" in err
+    assert "pw-never-shown" not in err
+    with pytest.raises(ValidationError) as caught:
+        GatewaySettings()  # as `gateway serve` reports it too
+    assert "pw-never-shown" not in str(caught.value)
+
+
 def test_an_empty_ledger_reports_nothing(tmp_path: Path) -> None:
     (tmp_path / "parity.db").touch()
     code, out, _ = parity("--ledger", sqlite_url(tmp_path))
@@ -111,3 +133,19 @@ def test_export_needs_samples(ledger: str, tmp_path: Path) -> None:
     )
     assert code == 1 and "no sampled exchanges of /nothing" in err
     assert not (tmp_path / "t.py").exists()
+
+
+def test_export_makes_the_output_s_folder_and_says_why_it_cannot_write(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    recorder.record(make_copy("/books/{id}", "/books/1"), "match", [])
+    assert recorder.close(10)
+    apps = ("--legacy-app", "a:legacy", "--new-app", "b:new")
+    export = ("export", "--ledger", url, "--route", "/books/{id}", *apps, "--output")
+    # The README's example writes to tests/parity/, which a first export has to make.
+    nested = tmp_path / "tests" / "parity" / "test_books.py"
+    code, out, _ = parity(*export, str(nested))
+    assert code == 0 and nested.is_file(), out
+    code, _, err = parity(*export, str(tmp_path))  # a folder, not a file
+    assert code == 1 and f"cannot write {tmp_path}" in err

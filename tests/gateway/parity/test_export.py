@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from gateway.behaviours.compare import Difference
 from gateway.behaviours.shadow import ShadowOptions
 from gateway.cli import cli
-from gateway.parity import replay
+from gateway.parity import redaction, replay
 from gateway.parity.redaction import REDACTED
 from tests.gateway.parity import apps
 from tests.gateway.parity.ledgers import make_copy, make_ledger, sqlite_url
@@ -47,12 +47,14 @@ def export(ledger: str, route: str, output: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def run_pytest(module: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_pytest(
+    module: Path, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """The exported module as a team runs it: its own pytest, warnings as errors."""
     inherited = {k: v for k, v in os.environ.items() if k != "PARITY_TEST_HEADERS"}
     full_env = {**inherited, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
     argv = [sys.executable, "-m", "pytest", str(module), "-q", "-p", "no:cacheprovider"]
-    argv += ["-W", "error", "--rootdir", str(module.parent)]
+    argv += ["-W", "error", "--rootdir", str(module.parent), *extra]
     return subprocess.run(
         argv, cwd=module.parent, env=full_env, capture_output=True, text=True, timeout=120
     )
@@ -95,6 +97,74 @@ def test_exported_tests_keep_the_route_s_ignore_rules(ledger: str, tmp_path: Pat
     assert result.returncode == 0, result.stdout
 
 
+ECHO = "/echo/{rest:path}"
+REST = Difference("body:$.rest", '"a?b"', '"a?b!"', ("rest",))
+SIZE = Difference("body:$.size", "2", "-1", ("size",))
+
+
+def test_exported_tests_send_odd_requests_as_recorded(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    note = [(b"x-note", "Jos\u00e9 \u2713".encode())]  # UTF-8 bytes: not ASCII, not latin-1 text
+    recorder.record(make_copy(ECHO, "/echo/note", headers=note), "match", [])
+    # The client sent /echo/a%3Fb: the `?` is part of the path, not the start of a query.
+    recorder.record(make_copy(ECHO, "/echo/a?b"), "mismatch", [REST])
+    binary = [(b"content-type", b"application/octet-stream")]
+    posted = make_copy(ECHO, "/echo/bin", method="POST", headers=binary, body=b"\x00\x01")
+    recorder.record(posted, "mismatch", [SIZE])
+    assert recorder.close(10)
+    module = tmp_path / "test_echo.py"
+    export(url, ECHO, module)
+    result = run_pytest(module, env={"PYTHONWARNINGS": "error"}, extra=("-rs",))
+    # The header is sent as it came; the path's `?` reaches the apps, which still differ on it;
+    # the binary body was not kept, so that exchange cannot be replayed and says so.
+    assert "1 failed, 1 passed, 1 skipped" in result.stdout, result.stdout
+    assert 'body:$.rest (changed): legacy "a?b" | new "a?b!"' in result.stdout
+    assert "the request body was not kept" in result.stdout
+
+
+def test_an_exception_is_a_difference_like_any_other(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    raised = Difference("exception", "(answered 200)", "ValueError: the rewrite is broken here")
+    recorder.record(make_copy("/broken", "/broken"), "error", [raised])
+    assert recorder.close(10)
+    module = tmp_path / "test_broken.py"
+    export(url, "/broken", module)
+    result = run_pytest(module)
+    # The comparer's word, as the gateway gave it, not the new app's traceback.
+    assert "1 failed" in result.stdout, result.stdout
+    expected = "exception (changed): legacy (answered 200) | new ValueError: the rewrite is broken"
+    assert expected in result.stdout
+
+
+def test_exported_tests_apply_the_copy_s_header_rules_to_the_other_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARITY_NEW_TOKEN", apps.NEW_SIDE_TOKEN)
+    rules = {"drop": ["Authorization"], "set": {"X-Token": "${PARITY_NEW_TOKEN}"}}
+    options = ShadowOptions.model_validate({"request_headers": rules})
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    recorder.record(make_copy("/tokened", "/tokened", headers=AUTH, options=options), "match", [])
+    assert recorder.close(10)
+    module = tmp_path / "test_tokened.py"
+    export(url, "/tokened", module)
+    assert apps.NEW_SIDE_TOKEN not in module.read_text(encoding="utf-8")
+    credentials = json.dumps({"Authorization": apps.TOKEN})
+    # As in the gateway: legacy gets the client's login, new the copy's, from the environment.
+    env = {"PARITY_TEST_HEADERS": credentials, "PARITY_NEW_TOKEN": apps.NEW_SIDE_TOKEN}
+    passed = run_pytest(module, env)
+    assert passed.returncode == 0, passed.stdout
+    monkeypatch.delenv("PARITY_NEW_TOKEN")
+    unset = run_pytest(module, {"PARITY_TEST_HEADERS": credentials})
+    assert unset.returncode == 1
+    assert "PARITY_NEW_TOKEN is not set" in unset.stdout, unset.stdout
+
+
 def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials() -> None:
     exchange = {
         "request": {
@@ -115,6 +185,37 @@ def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials(
     assert request == {
         "method": "POST",
         "url": "/p?a=1",
-        "headers": [("accept", "*/*"), ("cookie", "s=1")],
+        "headers": [(b"accept", b"*/*"), (b"cookie", b"s=1")],
         "content": b"{}",
     }
+
+
+def test_a_recorded_form_body_is_sent_byte_for_byte() -> None:
+    raw = "name=Jos\u00e9".encode()  # a client that sends UTF-8 in a form without %-escapes
+    kept = redaction.body(raw, "application/x-www-form-urlencoded")
+    request: dict[str, object] = {
+        "method": "POST",
+        "path": "/p",
+        "query": "",
+        "headers": [],
+        "body": kept,
+    }
+    exchange = {"request": request}
+    assert replay.request_of(exchange, {})["content"] == raw
+
+
+def test_a_wsgi_app_that_raises_gives_an_answer_with_the_exception() -> None:
+    def app(environ: object, start_response: object) -> list[bytes]:
+        raise KeyError("raised")
+
+    request: dict[str, object] = {"method": "GET", "url": "/", "headers": [], "content": None}
+    answer = replay.legacy_answer(app, request)
+    assert isinstance(answer.exception, KeyError)
+
+
+def test_a_header_the_copy_sets_literally_cannot_be_replayed() -> None:
+    request = {"headers": [(b"Authorization", b"x")], "method": "GET", "url": "/", "content": None}
+    rules = {"drop": ["authorization"], "set": {"x-token": "(hidden)"}}
+    with pytest.raises(replay.NotReplayable, match="x-token on the copy as a literal value"):
+        replay.copied(request, rules)
+    assert replay.copied(request, {"drop": ["authorization"]})["headers"] == []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from gateway.parity import readiness
+from gateway.parity import readiness, schema
 from gateway.parity.readiness import RouteParity
 from gateway.parity.store import (
     LedgerError,
@@ -124,3 +125,27 @@ def test_since_times() -> None:
     assert since_time("2026-01-31T12:00:00", 0) == 1769860800.0  # no zone: UTC
     with pytest.raises(ValueError, match="give a duration"):
         since_time("yesterday", 0)
+
+
+def test_a_ledger_being_made_reads_as_empty(tmp_path: Path) -> None:
+    # A worker's first batch makes the tables one by one; `gateway parity` may look between.
+    engine = open_engine(ledger_url(sqlite_url(tmp_path)), create=True)
+    schema.counts.create(engine)
+    engine.dispose()
+    assert readiness.read(sqlite_url(tmp_path)) == []
+
+
+def test_a_reader_reads_while_a_writer_holds_its_lock(tmp_path: Path) -> None:
+    write(sqlite_url(tmp_path), [seen(time.time())])
+    path = tmp_path / "parity.db"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=DELETE")  # as a file from before WAL, or being made
+    setup.close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a worker's write in progress: readers may still read
+    try:
+        (parity,) = readiness.read(sqlite_url(tmp_path))  # a reader changes no journal mode
+        assert parity.compared == 1
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

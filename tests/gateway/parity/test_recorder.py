@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import Message
 
 from gateway.behaviours.compare import Difference
-from gateway.behaviours.shadow import ShadowOptions
+from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT, ShadowOptions
 from gateway.parity import readiness
 from gateway.parity.redaction import REDACTED
 from gateway.routing.routes_file import parse_routes
@@ -153,7 +153,9 @@ def test_a_ledger_that_cannot_be_written_is_counted_and_logged(
     assert "cannot write" in logged and "s3cret" not in logged
 
 
-def test_shutdown_waits_a_bounded_time_for_a_locked_database(tmp_path: Path) -> None:
+def test_shutdown_waits_a_bounded_time_for_a_locked_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     url = sqlite_url(tmp_path)
     ledger = make_ledger(url)
     ledger.start()
@@ -165,8 +167,12 @@ def test_shutdown_waits_a_bounded_time_for_a_locked_database(tmp_path: Path) -> 
         ledger.start()
         ledger.record(make_copy(), "match", [])
         started = time.monotonic()
-        assert not ledger.close(0.2)
+        with caplog.at_level(logging.WARNING, "gateway.parity"):
+            assert not ledger.close(0.2)
         assert time.monotonic() - started < 5  # bounded: the writer waits, shutdown does not
+        # The record the writer holds in its batch (no longer queued) is one not written.
+        (logged,) = [r.getMessage() for r in caplog.records]
+        assert logged.startswith("parity ledger: 1 records not written"), logged
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -218,15 +224,15 @@ def test_the_writer_outlives_a_failing_batch(
     from gateway.parity import recorder, signatures
 
     calls = [0]
-    real = signatures.signature_fields
+    real = signatures.signature_of
 
-    def fails_once(differences: list[Difference]) -> list[tuple[str, str]]:
+    def fails_once(fields: list[tuple[str, str]]) -> str:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("a bug in one batch")
-        return real(differences)
+        return real(fields)
 
-    monkeypatch.setattr(recorder, "signature_fields", fails_once)
+    monkeypatch.setattr(recorder, "signature_of", fails_once)  # run by the writer thread
     registry = CollectorRegistry()
     ledger = make_ledger(sqlite_url(tmp_path), registry=registry)
     with caplog.at_level(logging.ERROR, "gateway.parity"):
@@ -252,3 +258,24 @@ def test_old_comparisons_are_forgotten(any_ledger: str) -> None:
     assert ledger.close(10)
     (parity,) = readiness.read(any_ledger)  # the writer pruned when it started
     assert parity.route == "/authors/{id}" and parity.compared == 1
+
+
+def test_a_comparison_with_many_differences_keeps_a_few_and_its_whole_signature(
+    tmp_path: Path,
+) -> None:
+    # A list of a thousand items, each differing in one field: one signature, and a queued
+    # record (10,000 of them while the database is down) must not hold a thousand values.
+    many = [
+        Difference(f"body:$.items[{n}].at", '"1"', "1", ("items", n, "at"), "type_changed")
+        for n in range(1000)
+    ]
+    url = sqlite_url(tmp_path)
+    ledger = make_ledger(url)
+    ledger.start()
+    ledger.record(make_copy(), "mismatch", [*many, BIO])
+    assert ledger.close(10)
+    (parity,) = readiness.read(url)
+    (signature,) = parity.differences
+    assert signature.fields == ["body:$.author.bio", "body:$.items[*].at"]
+    (sample,) = signature.samples
+    assert len(sample["differences"]) == MAX_DIFFERENCES_KEPT
