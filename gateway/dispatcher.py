@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.behaviours.base import Serving
 from gateway.behaviours.registry import Behaviour
+from gateway.behaviours.shadow import SHADOW_HEADER
 from gateway.control.reloading import LiveRouteTable
 from gateway.control.route_state import RouteStates
 from gateway.exchange import Exchange
@@ -83,7 +84,7 @@ class Gateway:
             exchange.child_scope = scope
             return self.own(exchange, receive, send)
         child_scope["headers"] = headers.with_headers(
-            scope["headers"], [(headers.REQUEST_ID, request_id)]
+            child_scope["headers"], [(headers.REQUEST_ID, request_id)]
         )
         table = self.live.table  # read once: this request keeps this table to its end
         entry = table.match(path, method)
@@ -140,6 +141,11 @@ def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
     child_scope = dict(scope)
     child_scope["path"] = root_path + canonical.path
     child_scope["raw_path"] = raw_root + canonical.raw
+    # Only the gateway marks a shadow copy: the mark a client sends is dropped, so an app that
+    # trusts it (to skip a copy's side effects, say) cannot be made to skip a real request's.
+    sent: list[tuple[bytes, bytes]] = scope["headers"]
+    if any(name == SHADOW_HEADER for name, _ in sent):
+        child_scope["headers"] = [(name, value) for name, value in sent if name != SHADOW_HEADER]
     return canonical.path, child_scope
 
 

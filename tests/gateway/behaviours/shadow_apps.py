@@ -42,7 +42,10 @@ def legacy_received() -> list[dict[str, str]]:
 
 @fastapi_app.get("/echo")
 async def new_echo(request: Request) -> dict[str, bool]:
-    _new_seen.append(dict(request.headers))
+    seen = dict(request.headers)
+    if "x-gateway-shadow" in seen:  # every value, so a second mark would show
+        seen["x-gateway-shadow"] = ",".join(request.headers.getlist("x-gateway-shadow"))
+    _new_seen.append(seen)
     return {"ok": True}
 
 

@@ -76,6 +76,7 @@ def test_the_copy_gets_the_header_rules_and_the_primary_what_was_sent(
         "Cookie": "session=legacy",
         "X-Token": "client-token",
         "X-Kept": "kept",
+        "X-Gateway-Shadow": "forged",  # the gateway's mark, which only it may set
     }
     with gateway.server.client() as client:
         assert client.get("/echo", headers=sent).json() == {"ok": True}
@@ -86,6 +87,7 @@ def test_the_copy_gets_the_header_rules_and_the_primary_what_was_sent(
     assert copied["x-token"] == SECRET and copied["x-auth"] == f"Bearer {SECRET}"
     assert copied["x-kept"] == "kept" and copied["x-gateway-shadow"] == "1"
     assert primary["authorization"] == "Basic legacy-login" and primary["x-token"] == "client-token"
+    assert "x-gateway-shadow" not in primary
 
     # The value is never shown: the admin API gives the rules as the file writes them.
     admin = httpx.get(
