@@ -427,10 +427,10 @@ class Shadow:
         if route is None or not self.runner.admit(route, exchange.method):
             await self.serving.serve(exchange, primary, receive, send)
             return
-        buffered = await read_body(receive, route.options.max_body)
         answer = Answer(limit=route.options.max_body)
         copied = False
-        try:
+        try:  # from here on, every way out gives the budget's place back unless a copy took it
+            buffered = await read_body(receive, route.options.max_body)
             outcome = await self.serving.serve(
                 exchange, primary, buffered.replay(receive), send, capture=answer
             )

@@ -1,17 +1,24 @@
-"""The shadow runner in-process: a copy past its timeout and shutdown's drain."""
+"""The shadow runner in-process: a copy past its timeout, shutdown's drain, the budget."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from types import SimpleNamespace
+from typing import cast
 
 from prometheus_client import CollectorRegistry
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from gateway.behaviours.base import Context, Serving
 from gateway.behaviours.compare import Answer
-from gateway.behaviours.shadow import Copy, ShadowOptions, ShadowRoute, ShadowRunner
+from gateway.behaviours.registry import entry_options
+from gateway.behaviours.shadow import Copy, Shadow, ShadowOptions, ShadowRoute, ShadowRunner
+from gateway.exchange import Exchange
 from gateway.observe.metrics import GatewayMetrics
+from gateway.routing.table import RouteEntry
+from gateway.routing.templates import parse_template
 
 
 async def answers(scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,3 +79,31 @@ def test_shutdown_stops_waiting_for_a_copy_once_it_times_out() -> None:
 
     # Waited for the copy's timeout (0.5 s), not for the drain's bound (60 s).
     assert asyncio.run(run()) < 20
+
+
+def test_a_request_cancelled_while_its_body_is_read_gives_its_place_back() -> None:
+    """The budget's place is taken before the body is read: a request cancelled there (a
+    server stopping) must give it back, or the route would copy nothing once they add up."""
+    never = asyncio.Event()
+
+    async def slow_upload() -> Message:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    async def run() -> int:
+        metrics = GatewayMetrics(CollectorRegistry())
+        runner = ShadowRunner(metrics, {"legacy": answers, "new": answers}, deque())
+        route = ShadowRoute("/r", ShadowOptions(noise_sample=0), False)
+        entry = RouteEntry(parse_template("/r"), None, entry_options({"target": "shadow"}), 0)
+        exchange = SimpleNamespace(entry=entry, state=SimpleNamespace(shadow=route), method="GET")
+        context = Context(cast(Serving, None), metrics, None, runner)
+        call = asyncio.create_task(
+            Shadow(context)(cast(Exchange, exchange), slow_upload, cast(Send, None))
+        )
+        while route.in_flight == 0:
+            await asyncio.sleep(0.01)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        return route.in_flight
+
+    assert asyncio.run(run()) == 0
