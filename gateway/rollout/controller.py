@@ -216,14 +216,12 @@ class Controller:
             # A source without history: the step counts from the first figures seen in it.
             baseline = baseline if baseline is not None else totals
             self._baselines[status.since] = baseline
+        counted = totals.since(baseline)
         methods = metric_methods(view.methods)
-        new = totals.side(view.path, "new", methods)
-        legacy = totals.side(view.path, "legacy", methods)
-        trips = totals.trips.get(view.path, 0.0) - baseline.trips.get(view.path, 0.0)
         return StepFigures(
-            new.since(baseline.side(view.path, "new", methods)),
-            legacy.since(baseline.side(view.path, "legacy", methods)),
-            max(0.0, trips),
+            counted.side(view.path, "new", methods),
+            counted.side(view.path, "legacy", methods),
+            counted.trips(view.path),
         )
 
     def _parity(self, view: EntryView) -> ParityFigures | None:

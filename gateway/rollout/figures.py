@@ -4,7 +4,8 @@ Counters only grow, so the figures of a step are the counters now less the count
 step began. Prometheus answers both (an instant query now, and one at the step's start); the
 gateways' own `/metrics` (or the multiprocess registry on one host) only know now, so the
 controller keeps the first totals it saw at or after a step's start as that step's baseline.
-A counter that went down (a gateway restarted) counts from zero rather than going negative.
+Counters are kept per gateway (its URL, or its Prometheus target): one whose counters went down
+restarted, and counts from zero rather than going negative.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import math
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,15 +51,6 @@ class SideTotals:
         for bound, count in other.buckets.items():
             self.buckets[bound] = self.buckets.get(bound, 0.0) + count
 
-    def since(self, start: SideTotals) -> SideTotals:
-        if self.requests < start.requests:  # a reset: everything counted is new
-            return self
-        return SideTotals(
-            self.requests - start.requests,
-            max(0.0, self.errors - start.errors),
-            {b: max(0.0, c - start.buckets.get(b, 0.0)) for b, c in self.buckets.items()},
-        )
-
     @property
     def error_ratio(self) -> float | None:
         return self.errors / self.requests if self.requests > 0 else None
@@ -67,47 +59,73 @@ class SideTotals:
         return quantile(0.99, self.buckets)
 
 
+# Where a series was counted: one gateway (a `/metrics` URL, or a Prometheus target's instance
+# and job). A gateway that restarts resets all of its counters at once, so resets are told
+# apart per origin; summing first would hide one gateway's reset behind the others' growth.
+Origin = tuple[str, ...]
+Series = tuple[str, tuple[tuple[str, str], ...]]  # family, labels
+_READ = (REQUESTS, DURATION_BUCKETS, ROLLBACKS)
+
+
 @dataclass(slots=True)
 class Totals:
-    """Cumulative counters summed over every gateway process."""
+    """Cumulative counters of every gateway process, per origin and series."""
 
-    sides: dict[SideKey, SideTotals] = field(default_factory=dict)
-    trips: dict[str, float] = field(default_factory=dict)  # guard rollbacks, by route
+    origins: dict[Origin, dict[Series, float]] = field(default_factory=dict)
+
+    def add_families(self, families: Iterable[Metric], origin: Origin = ()) -> None:
+        for family in families:
+            for sample in family.samples:
+                self.add_sample(sample.name, sample.labels, sample.value, origin)
+
+    def add_sample(
+        self, name: str, labels: dict[str, str], value: float, origin: Origin = ()
+    ) -> None:
+        if name not in _READ or "route" not in labels:
+            return
+        series = self.origins.setdefault(origin, {})
+        key = (name, tuple(sorted(labels.items())))
+        series[key] = series.get(key, 0.0) + value
+
+    def since(self, start: Totals) -> Totals:
+        """What was counted after `start`, as Prometheus' `increase()` reads a reset: an origin
+        with a series lower than at the start, or gone, restarted, and all it counts is new."""
+        counted = Totals()
+        for origin, series in self.origins.items():
+            before = start.origins.get(origin, {})
+            restarted = any(series.get(key, 0.0) < value for key, value in before.items())
+            counted.origins[origin] = {
+                key: value if restarted else max(0.0, value - before.get(key, 0.0))
+                for key, value in series.items()
+            }
+        return counted
 
     def side(self, route: str, side: str, methods: frozenset[str] | None) -> SideTotals:
         total = SideTotals()
-        for (name, which, method), values in self.sides.items():
-            if name == route and which == side and (methods is None or method in methods):
-                total.add(values)
+        for name, labels, value in self._samples(route):
+            if labels.get("side") != side or "method" not in labels:
+                continue
+            if methods is not None and labels["method"] not in methods:
+                continue
+            if name == REQUESTS:
+                total.requests += value
+                if labels.get("status", "").startswith("5"):
+                    total.errors += value
+            elif name == DURATION_BUCKETS and "le" in labels:
+                bound = float(labels["le"])
+                total.buckets[bound] = total.buckets.get(bound, 0.0) + value
         return total
 
-    def _at(self, key: SideKey) -> SideTotals:
-        return self.sides.setdefault(key, SideTotals())
+    def trips(self, route: str) -> float:
+        """Guard rollbacks of `route`, summed."""
+        return sum(value for name, _, value in self._samples(route) if name == ROLLBACKS)
 
-    def add_families(self, families: Iterable[Metric]) -> None:
-        for family in families:
-            for sample in family.samples:
-                self.add_sample(sample.name, sample.labels, sample.value)
-
-    def add_sample(self, name: str, labels: dict[str, str], value: float) -> None:
-        if "route" not in labels:
-            return
-        if name == ROLLBACKS:
-            route = labels["route"]
-            self.trips[route] = self.trips.get(route, 0.0) + value
-            return
-        if "side" not in labels or "method" not in labels:
-            return
-        key = (labels["route"], labels["side"], labels["method"])
-        if name == REQUESTS:
-            totals = self._at(key)
-            totals.requests += value
-            if labels.get("status", "").startswith("5"):
-                totals.errors += value
-        elif name == DURATION_BUCKETS and "le" in labels:
-            bound = float(labels["le"])
-            buckets = self._at(key).buckets
-            buckets[bound] = buckets.get(bound, 0.0) + value
+    def _samples(self, route: str) -> Iterator[tuple[str, dict[str, str], float]]:
+        for series in self.origins.values():
+            for (name, pairs), value in series.items():
+                labels = dict(pairs)
+                if labels.get("route") == route:
+                    yield name, labels, value
 
 
 class FiguresSource(Protocol):
@@ -140,7 +158,7 @@ class MetricsSource:
         for url in self.urls:
             text = _get(url, self.token, self.timeout, "text/plain")
             try:
-                totals.add_families(text_string_to_metric_families(text))
+                totals.add_families(text_string_to_metric_families(text), (url,))
             except ValueError as exc:
                 raise FiguresError(f"{url} did not answer Prometheus metrics: {exc}") from exc
         return totals
@@ -170,11 +188,14 @@ class RegistrySource:
 
 
 # Instant queries over every replica Prometheus scrapes. Totals are kept per series label set
-# so that a route's methods can be filtered after the fact, as with the other sources.
+# so that a route's methods can be filtered after the fact, as with the other sources, and per
+# scraped target (instance, job), so that one replica's restart is told apart from the others.
+_TARGET = ("instance", "job")
+_BY = "route, side, method, instance, job"
 _QUERIES = {
-    REQUESTS: "sum by (route, side, method, status) (gateway_requests_total)",
-    DURATION_BUCKETS: "sum by (route, side, method, le) (gateway_request_duration_seconds_bucket)",
-    ROLLBACKS: "sum by (route) (gateway_rollbacks_total)",
+    REQUESTS: f"sum by ({_BY}, status) (gateway_requests_total)",
+    DURATION_BUCKETS: f"sum by ({_BY}, le) (gateway_request_duration_seconds_bucket)",
+    ROLLBACKS: "sum by (route, instance, job) (gateway_rollbacks_total)",
 }
 
 
@@ -201,7 +222,8 @@ class PrometheusSource:
                 params["time"] = f"{when:.3f}"
             url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
             for labels, value in _vector(url, self.timeout):
-                totals.add_sample(name, labels, value)
+                origin = tuple(labels.pop(label, "") for label in _TARGET)
+                totals.add_sample(name, labels, value, origin)
         return totals
 
 

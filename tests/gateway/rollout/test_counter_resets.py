@@ -1,0 +1,121 @@
+"""Counters that go down: a gateway restarted during a step. Two `/metrics` pages served over
+real HTTP stand in for two gateways, so that one of them can restart at a chosen moment, and the
+controller reads them as `gateway rollout run --metrics A --metrics B` does."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from gateway.rollout.controller import Controller
+from gateway.rollout.figures import MetricsSource
+from gateway.rollout.file_lock import FileLock
+from gateway.rollout.file_store import FileStore
+from gateway.routing.routes_yaml import load_yaml
+from tests.gateway.rollout.fakes import FakeClock
+
+ROUTES = """\
+routes:
+  - path: /r/x
+    methods: [GET]
+    target: canary
+    weight: 0
+    rollout: {steps: [10, 50], interval: 60, min_requests: 100, max_error_ratio: 0.05}
+"""
+
+
+class MetricsPages:
+    """Each path answers the text it was last given, as a gateway's `/metrics` would."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path, "").encode()
+                self.send_response(200 if self.path in pages else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="metrics-pages")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def counted(self, path: str, ok: int, errors: int = 0) -> None:
+        """The gateway at `path` has answered `ok` 200s and `errors` 500s on /r/x's new side."""
+        series = 'gateway_requests_total{{method="GET",route="/r/x",side="new",status="{}"}} {}'
+        self.pages[path] = "\n".join(
+            ["# TYPE gateway_requests_total counter", series.format(200, ok)]
+            + ([series.format(500, errors)] if errors else [])
+            + [""]
+        )
+
+
+@pytest.fixture
+def pages() -> Iterator[MetricsPages]:
+    served = MetricsPages()
+    served.thread.start()
+    try:
+        yield served
+    finally:
+        served.server.shutdown()
+        served.thread.join(10)
+        served.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # Gateway A restarts and fails 30 of its 150 new requests; B, long running, adds 10.
+        # The sum goes down, but B's history is not this step's traffic.
+        pytest.param(((1000, 0), (10000, 0)), ((120, 30), (10010, 0)), id="sum-goes-down"),
+        # A had errors before the step, restarts and fails 20 of 150; the sum of requests
+        # still grows, but A's errors since its restart must not vanish behind its old ones.
+        pytest.param(((50, 50), (1000, 0)), ((130, 20), (1050, 0)), id="errors-go-down"),
+    ],
+)
+def test_a_restarted_gateway_counts_per_series(
+    tmp_path: Path,
+    pages: MetricsPages,
+    before: tuple[tuple[int, int], tuple[int, int]],
+    after: tuple[tuple[int, int], tuple[int, int]],
+) -> None:
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(ROUTES, encoding="utf-8")
+    for path, (ok, errors) in zip(("/a", "/b"), before, strict=True):
+        pages.counted(path, ok, errors)
+    clock = FakeClock()
+    source = MetricsSource([pages.url("/a"), pages.url("/b")])
+    lock = FileLock(tmp_path / "lock")
+    controller = Controller(FileStore(routes_file), lock, source, clock=clock)
+    try:
+        assert controller.run_once().result == "written"  # step 1 begins at `before`
+        for path, (ok, errors) in zip(("/a", "/b"), after, strict=True):
+            pages.counted(path, ok, errors)
+        clock.advance(61)
+        controller.run_once()
+    finally:
+        lock.release()
+    entry = load_yaml(routes_file.read_text(encoding="utf-8")).data["routes"][0]
+    status = entry["status"]
+    assert (entry["target"], status["state"], status.get("gate")) == (
+        "legacy",
+        "aborted",
+        "error_ratio",
+    )
+    # Every answer of A since its restart, B's increase, and A's errors since its restart.
+    (a_ok, a_errors), (b_ok, _) = after
+    assert status["figures"]["new_requests"] == a_ok + a_errors + b_ok - before[1][0]
+    assert status["figures"]["new_errors"] == a_errors
