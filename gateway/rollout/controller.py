@@ -225,6 +225,10 @@ class Controller:
         )
 
     def _parity(self, view: EntryView) -> ParityFigures | None:
+        # Only a parity gate reads the ledger: a ledger nobody asked for (not there yet, or
+        # turned off elsewhere) would otherwise be warned about on every pass.
+        if view.rollout.min_match_ratio is None:
+            return None
         return self.parity.parity(view.path, view.methods)
 
     def _edited(
