@@ -79,7 +79,7 @@ class RoutesDocument:
             entry.pop(key, None)
         for key, value in values.items():
             if value is not None:
-                entry[key] = value
+                entry[key] = _as_written(value)
         _attach_tail(entry, kept + tail)
 
     def text(self) -> str:
@@ -106,12 +106,19 @@ def status_yaml(status: RolloutStatus) -> CommentedMap:
             figures.fa.set_flow_style()
             mapping[key] = figures
         elif key == "approved":
-            approved = CommentedSeq(value)
+            approved = CommentedSeq(_as_written(weight) for weight in value)
             approved.fa.set_flow_style()
             mapping[key] = approved
         else:
             mapping[key] = value
     return mapping
+
+
+def _as_written(value: Any) -> Any:
+    """A weight as a person writes it: `50`, not the `50.0` the model holds."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _last(container: Any) -> tuple[Any, Any] | None:

@@ -331,3 +331,15 @@ def test_comments_and_layout_survive_every_edit(tmp_path: Path) -> None:
     assert text.startswith("# The ticket list moves in steps.\n")
     assert "\n  # Users stay on legacy.\n  - path: /api/users\n" in text
     assert "      steps: [5, 50, 100]\n" in text
+
+
+def test_weights_are_written_as_the_steps_are(tmp_path: Path) -> None:
+    r = rig(tmp_path, "\n      approve: [100]")
+    r.run()
+    assert "    weight: 5\n" in r.path.read_text()  # as in `steps: [5, 50, 100]`, not 5.0
+    r.healthy_step()
+    r.healthy_step()  # waits for approval at 50
+    assert "    weight: 50\n" in r.path.read_text()
+    assert "approved" not in r.entry()["status"]
+    actions.apply(r.store, ROUTE, "GET", "approve")
+    assert "approved: [100]\n" in r.path.read_text()
