@@ -41,10 +41,16 @@ class FileStore:
     def write(self, text: str, expected: Snapshot) -> Snapshot:
         content = text.encode("utf-8")
         with self._writing():
-            current = version_of(self.path.read_bytes())
-            if current != expected.version:
-                raise StoreConflict(f"{self.path} changed since it was read")
-            self._replace(content)
+            # The new text is on disk before the check, so that the check and the rename are as
+            # close as they can be: an editor's save during a slow flush is seen, not replaced.
+            temporary = self._prepared(content)
+            try:
+                if version_of(self.path.read_bytes()) != expected.version:
+                    raise StoreConflict(f"{self.path} changed since it was read")
+                os.replace(temporary, self.path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
         return Snapshot(text, version_of(content))
 
     @contextmanager
@@ -73,7 +79,8 @@ class FileStore:
                     ) from None
                 time.sleep(0.01)
 
-    def _replace(self, content: bytes) -> None:
+    def _prepared(self, content: bytes) -> str:
+        """A temporary file beside the routes file, with its mode, holding `content`."""
         mode = self.path.stat().st_mode & 0o7777
         fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
@@ -82,7 +89,7 @@ class FileStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temporary, mode)
-            os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return temporary

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -113,6 +114,30 @@ def test_the_store_refuses_a_write_over_an_edit(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
         "routes.yaml"
     ]
+
+
+def test_an_edit_saved_while_the_write_is_flushed_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text("routes: []\n")
+    store = FileStore(path)
+    snapshot = store.read()
+    flush = os.fsync
+
+    def slow_flush_meanwhile_a_save(fd: int) -> None:
+        # The controller's new text reaches the disk (slow on a loaded machine) while an
+        # operator's editor saves the file.
+        flush(fd)
+        path.write_text("routes: []  # saved by hand\n")
+
+    monkeypatch.setattr("gateway.rollout.file_store.os.fsync", slow_flush_meanwhile_a_save)
+    with pytest.raises(StoreConflict):
+        store.write("default: new\n", snapshot)
+    assert path.read_text() == "routes: []  # saved by hand\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".routes.yaml.")] == [
+        ".routes.yaml.write-lock"
+    ]  # no temporary file left behind
 
 
 def test_one_lock_holder_at_a_time(tmp_path: Path) -> None:
