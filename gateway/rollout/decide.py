@@ -11,6 +11,7 @@ Rules (README, "Progressive delivery"):
   judged (low traffic holds, and never aborts); a failing gate aborts; once every gate passes and
   `interval` has run, the next step is taken (after a person's approval if it is listed in
   `approve`), and after the last step the entry becomes `target: new`;
+- a paused entry takes no step, but a failing gate or a guard trip still aborts it;
 - an aborted entry rests on legacy; the controller never restarts it;
 - the file is the truth: a weight edited by hand moves the rollout to that weight's place.
 """
@@ -113,9 +114,11 @@ def decide(
         or (status.step != step or step == 0)
     ):
         return _adopt(view, step, now)
-    if status.paused:
-        return _hold(view, "paused", f"paused by {status.by}", None, now)
-    return _judge(view, step, figures, parity, now)
+    verdict = _judge(view, step, figures, parity, now)
+    if status.paused and verdict.decision != "abort":
+        # A pause stops the steps, not the gates: the canary's share still reaches new.
+        return _hold(view, "paused", f"paused by {status.by}", verdict.figures, now)
+    return verdict
 
 
 def _step_of(view: EntryView) -> int:

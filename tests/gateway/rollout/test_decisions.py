@@ -237,6 +237,23 @@ def test_pause_holds_and_resume_goes_on(tmp_path: Path) -> None:
     assert r.entry()["weight"] == 50
 
 
+@pytest.mark.parametrize("trip", [False, True], ids=["failing-gate", "guard-trip"])
+def test_a_paused_rollout_still_aborts_on_a_failing_gate(tmp_path: Path, trip: bool) -> None:
+    r = rig(tmp_path)
+    r.run()
+    actions.apply(r.store, ROUTE, None, "pause", "looking at the dashboards")
+    if trip:
+        r.source.trip(ROUTE)
+    else:
+        r.source.serve(ROUTE, "new", 200, errors=100)
+    r.run()
+    entry = r.entry()
+    # A pause stops the steps, not the protection: the canary's users are still on new.
+    assert (entry["target"], entry["status"]["state"]) == ("legacy", "aborted")
+    assert entry["status"]["gate"] == ("guard" if trip else "error_ratio")
+    assert "paused" not in entry["status"]
+
+
 def test_abort_and_resume_by_hand_restore_the_canary(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
