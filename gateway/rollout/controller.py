@@ -208,12 +208,14 @@ class Controller:
         if totals is None or status is None:
             return None
         baseline = self._baselines.get(status.since)
+        from_now = False
         if baseline is None:
             try:
                 baseline = self.source.totals_at(status.since.timestamp())
             except FiguresError:
                 baseline = None
             # A source without history: the step counts from the first figures seen in it.
+            from_now = baseline is None
             baseline = baseline if baseline is not None else totals
             self._baselines[status.since] = baseline
         counted = totals.since(baseline)
@@ -222,6 +224,7 @@ class Controller:
             counted.side(view.path, "new", methods),
             counted.side(view.path, "legacy", methods),
             counted.trips(view.path),
+            from_now,
         )
 
     def _parity(self, view: EntryView) -> ParityFigures | None:

@@ -73,6 +73,9 @@ class StepFigures:
     new: SideTotals
     legacy: SideTotals
     guard_trips: float = 0.0
+    # The source keeps no history and this controller had not seen the step begin: its figures
+    # count from this pass, so they say nothing yet (neither low traffic nor health).
+    from_now: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,12 @@ def _judge(
     rollout = view.rollout
     if figures is None:
         return _hold(view, "figures", "no figures from the metrics source", None, now)
+    if figures.from_now:
+        reason = (
+            "the step's figures count from now: the metrics source keeps no history and this "
+            "controller did not see the step begin"
+        )
+        return _hold(view, "figures", reason, None, now)
     new, legacy = figures.new, figures.legacy
     assert view.status is not None
     elapsed = (now - view.status.since).total_seconds()
