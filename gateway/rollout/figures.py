@@ -83,6 +83,9 @@ class Totals:
     ) -> None:
         if name not in _READ or "route" not in labels:
             return
+        if not math.isfinite(value) or value < 0:
+            # Not a count (NaN, infinite, negative): judged, it could pass any gate.
+            raise FiguresError(f"{name}{labels} is {value}, not a count")
         series = self.origins.setdefault(origin, {})
         key = (name, tuple(sorted(labels.items())))
         series[key] = series.get(key, 0.0) + value
@@ -159,7 +162,7 @@ class MetricsSource:
             text = _get(url, self.token, self.timeout, "text/plain")
             try:
                 totals.add_families(text_string_to_metric_families(text), (url,))
-            except ValueError as exc:
+            except (ValueError, FiguresError) as exc:
                 raise FiguresError(f"{url} did not answer Prometheus metrics: {exc}") from exc
         return totals
 
@@ -246,7 +249,3 @@ def _get(url: str, token: str | None, timeout: float, accept: str) -> str:
             return str(response.read().decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise FiguresError(f"could not read {url}: {exc}") from exc
-
-
-def finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

@@ -1,6 +1,6 @@
-"""Counters that go down: a gateway restarted during a step. Two `/metrics` pages served over
-real HTTP stand in for two gateways, so that one of them can restart at a chosen moment, and the
-controller reads them as `gateway rollout run --metrics A --metrics B` does."""
+"""The controller reading gateways' `/metrics` as `gateway rollout run --metrics A --metrics B`
+does: pages served over real HTTP stand in for the gateways, so that one can restart at a chosen
+moment (its counters go down) or answer what no gateway would."""
 
 from __future__ import annotations
 
@@ -119,3 +119,27 @@ def test_a_restarted_gateway_counts_per_series(
     (a_ok, a_errors), (b_ok, _) = after
     assert status["figures"]["new_requests"] == a_ok + a_errors + b_ok - before[1][0]
     assert status["figures"]["new_errors"] == a_errors
+
+
+@pytest.mark.parametrize("value", ["NaN", "+Inf", "-5"])
+def test_counters_that_are_not_counts_are_no_figures(
+    tmp_path: Path, pages: MetricsPages, value: str
+) -> None:
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(ROUTES, encoding="utf-8")
+    pages.counted("/a", 1000)
+    clock = FakeClock()
+    lock = FileLock(tmp_path / "lock")
+    controller = Controller(
+        FileStore(routes_file), lock, MetricsSource([pages.url("/a")]), clock=clock
+    )
+    try:
+        controller.run_once()
+        pages.pages["/a"] = pages.pages["/a"].replace(" 1000", f" {value}")
+        clock.advance(61)
+        controller.run_once()
+    finally:
+        lock.release()
+    status = load_yaml(routes_file.read_text(encoding="utf-8")).data["routes"][0]["status"]
+    assert (status["step"], status["decision"], status["gate"]) == (1, "hold", "figures")
+    assert status["reason"] == "no figures from the metrics source"
