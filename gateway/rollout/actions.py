@@ -99,7 +99,14 @@ def _resume(
     if target == "canary":
         values["weight"] = view.rollout.steps[0]
     restarted = RolloutStatus(
-        state=state, step=step, since=now, decision="resume", reason=said, at=now, by=by
+        state=state,
+        step=step,
+        weight=values.get("weight"),
+        since=now,
+        decision="resume",
+        reason=said,
+        at=now,
+        by=by,
     )
     return Edit(values, (), restarted)
 

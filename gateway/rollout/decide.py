@@ -13,7 +13,8 @@ Rules (README, "Progressive delivery"):
   `approve`), and after the last step the entry becomes `target: new`;
 - a paused entry takes no step, but a failing gate or a guard trip still aborts it;
 - an aborted entry rests on legacy; the controller never restarts it;
-- the file is the truth: a weight edited by hand moves the rollout to that weight's place.
+- the file is the truth: a weight edited by hand moves the rollout to that weight's place (a
+  weight between two steps stays, judged as the lower one; the next advance is the upper one).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class Verdict:
             return False
         if self.values or self.drop or old is None:
             return True
-        keep = ("state", "step", "since", "decision", "gate", "paused", "approved")
+        keep = ("state", "step", "weight", "since", "decision", "gate", "paused", "approved")
         return any(getattr(self.status, name) != getattr(old, name) for name in keep)
 
 
@@ -115,6 +116,8 @@ def decide(
         status is None
         or status.state not in ("stepping", "awaiting_approval")
         or (status.step != step or step == 0)
+        # Another weight than the one the status was written for: a person's edit.
+        or (status.weight is not None and status.weight != view.weight)
     ):
         return _adopt(view, step, now)
     verdict = _judge(view, step, figures, parity, now)
@@ -125,9 +128,12 @@ def decide(
 
 
 def _step_of(view: EntryView) -> int:
-    """The step whose weight the entry has (1-based); 0 before the first or between steps."""
-    steps = view.rollout.steps
-    return steps.index(view.weight) + 1 if view.weight in steps else 0
+    """The last step the entry's weight has reached (1-based); 0 below the first step.
+
+    A weight between two steps (set by hand) is at the lower one: judged there, its next
+    advance goes to the step above."""
+    weight = view.weight or 0
+    return sum(1 for step in view.rollout.steps if step <= weight)
 
 
 def _adopt(view: EntryView, step: int, now: datetime.datetime) -> Verdict:
@@ -137,11 +143,8 @@ def _adopt(view: EntryView, step: int, now: datetime.datetime) -> Verdict:
         if step == 0 and (view.weight or 0) < view.rollout.steps[0]:
             return _enter(view, 1, now, "start", "rollout started")
     if step == 0:
-        # Between two steps: the next advance goes to the first step above this weight.
-        below = sum(1 for weight in view.rollout.steps if weight < (view.weight or 0))
-        if below >= len(view.rollout.steps):
-            return _finish(view, None, now)
-        return _enter(view, below + 1, now, "edit", f"weight {view.weight:g} set by hand")
+        # Below the first step: it is entered as at the start.
+        return _enter(view, 1, now, "edit", f"weight {view.weight or 0:g} set by hand")
     reason = "rollout started" if status is None else f"weight {view.weight:g} set by hand"
     decision: Decision = "start" if status is None else "edit"
     return _status(view, "stepping", step, now, decision, reason, None, None, since=now)
@@ -181,6 +184,7 @@ def _enter(
         None,
         None,
         since=now,
+        weight=weight,
     )
     values: dict[str, Any] = {"weight": weight}
     drop: tuple[str, ...] = ()
@@ -366,11 +370,14 @@ def _status(
     judged: Figures | None,
     *,
     since: datetime.datetime,
+    weight: float | None = None,
 ) -> Verdict:
+    """A new status; `weight` is the one written with it (default: the entry's, unchanged)."""
     old = view.status
     status = RolloutStatus(
         state=state,
         step=step,
+        weight=weight if weight is not None else view.weight,
         since=since,
         decision=decision,
         reason=reason,

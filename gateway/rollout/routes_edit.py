@@ -110,7 +110,7 @@ def status_yaml(status: RolloutStatus) -> CommentedMap:
             approved.fa.set_flow_style()
             mapping[key] = approved
         else:
-            mapping[key] = value
+            mapping[key] = _as_written(value)
     return mapping
 
 

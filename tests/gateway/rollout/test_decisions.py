@@ -293,6 +293,28 @@ def test_a_hand_edited_weight_redirects_the_rollout(tmp_path: Path) -> None:
     assert (entry["status"]["step"], entry["status"]["decision"]) == (2, "edit")
 
 
+@pytest.mark.parametrize(
+    ("weight", "step", "then"),
+    [
+        pytest.param(20, 1, 50, id="between-steps"),
+        pytest.param(70, 2, 100, id="between-the-last-two"),
+    ],
+)
+def test_a_weight_set_between_steps_stays_until_the_gates_pass(
+    tmp_path: Path, weight: int, step: int, then: int
+) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.path.write_text(r.path.read_text().replace("\n    weight: 5\n", f"\n    weight: {weight}\n"))
+    r.run()
+    entry = r.entry()
+    # The person's weight is kept: no step is taken on the controller's own, without gates.
+    assert entry["weight"] == weight
+    assert (entry["status"]["step"], entry["status"]["decision"]) == (step, "edit")
+    r.healthy_step()
+    assert r.entry()["weight"] == then
+
+
 def test_a_shadow_entry_waits_for_parity_then_becomes_a_canary(tmp_path: Path) -> None:
     text = """\
 routes:
