@@ -241,7 +241,7 @@ class Controller:
         for view, verdict in changed:
             assert verdict.status is not None
             values = {**verdict.values, "status": status_yaml(verdict.status)}
-            document.update(view.path, view.methods, values, verdict.drop)
+            document.update(view.path, view.methods, values, verdict.drop, verdict.fill)
         edited = document.text()
         # Never write a table the gateways would refuse: they would keep the old one, silently.
         parse_routes(edited.encode("utf-8"), self.store.source)

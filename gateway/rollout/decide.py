@@ -88,12 +88,13 @@ class Verdict:
     status: RolloutStatus | None  # the status to write; None: the entry is not managed
     values: dict[str, Any] = field(default_factory=dict)  # keys to set on the entry
     drop: tuple[str, ...] = ()  # keys to remove from the entry
+    fill: dict[str, Any] = field(default_factory=dict)  # keys to set where the entry has none
 
     def changes(self, old: RolloutStatus | None) -> bool:
         """Whether writing this verdict changes what the file says (not just the figures)."""
         if self.status is None:
             return False
-        if self.values or self.drop or old is None:
+        if self.values or self.drop or self.fill or old is None:
             return True
         keep = ("state", "step", "weight", "since", "decision", "gate", "paused", "approved")
         return any(getattr(self.status, name) != getattr(old, name) for name in keep)
@@ -345,7 +346,10 @@ def abort_verdict(
     assert verdict.status is not None
     status = verdict.status.model_copy(update={"restore": restore})
     drop = tuple(key for key in restore if key != "target")
-    return Verdict("abort", reason, gate, judged, status, {"target": "legacy"}, drop)
+    # A rollout inherited from `defaults: canary` would not follow the entry to legacy: it is
+    # written into the entry, so that the aborted rollout is still listed and can be resumed.
+    fill = {"rollout": view.rollout.model_dump(mode="json", exclude_defaults=True)}
+    return Verdict("abort", reason, gate, judged, status, {"target": "legacy"}, drop, fill)
 
 
 def _hold(

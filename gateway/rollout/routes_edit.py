@@ -68,8 +68,10 @@ class RoutesDocument:
         methods: Iterable[str] | None,
         values: Mapping[str, Any],
         drop: Iterable[str] = (),
+        fill: Mapping[str, Any] | None = None,
     ) -> None:
-        """Set `values` on the entry (None removes a key) and remove the keys in `drop`."""
+        """Set `values` on the entry (None removes a key), remove the keys in `drop`, and set
+        the keys of `fill` that the entry does not have."""
         entry = self.entry(path, methods)
         tail = _detach_tail(entry)
         removed = [*drop, *(key for key, value in values.items() if value is None)]
@@ -77,6 +79,9 @@ class RoutesDocument:
         kept = "".join(_own_comment(entry, key) for key in removed if key in entry)
         for key in removed:
             entry.pop(key, None)
+        for key, value in (fill or {}).items():
+            if key not in entry:
+                entry[key] = _flow(_as_written(value))
         for key, value in values.items():
             if value is not None:
                 entry[key] = _as_written(value)
@@ -115,10 +120,24 @@ def status_yaml(status: RolloutStatus) -> CommentedMap:
 
 
 def _as_written(value: Any) -> Any:
-    """A weight as a person writes it: `50`, not the `50.0` the model holds."""
+    """Weights as a person writes them: `50`, not the `50.0` the model holds. Plain values
+    only: a ruamel.yaml mapping or list already holds its layout and stays as it is."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if type(value) is dict:
+        return {key: _as_written(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [_as_written(item) for item in value]
     return value
+
+
+def _flow(value: Any) -> Any:
+    """A mapping on one line, as `rollout: {steps: [5, 100], ...}` is usually written."""
+    if not isinstance(value, dict):
+        return value
+    mapping = CommentedMap(value)
+    mapping.fa.set_flow_style()
+    return mapping
 
 
 def _last(container: Any) -> tuple[Any, Any] | None:

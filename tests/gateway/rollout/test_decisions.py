@@ -272,6 +272,28 @@ def test_abort_and_resume_by_hand_restore_the_canary(tmp_path: Path) -> None:
     assert (r.entry()["weight"], r.entry()["status"]["gate"]) == (5, "min_requests")
 
 
+def test_a_rollout_from_the_canary_defaults_can_be_resumed_after_an_abort(tmp_path: Path) -> None:
+    text = """\
+defaults:
+  canary: {rollout: {steps: [5, 100], interval: 60, min_requests: 100, max_error_ratio: 0.01}}
+routes:
+  - path: /api/tickets
+    target: canary
+    weight: 0
+"""
+    r = Rig(tmp_path, text)
+    r.run()
+    r.source.serve(ROUTE, "new", 200, errors=100)
+    r.run()
+    assert r.entry()["target"] == "legacy"  # legacy inherits no canary defaults: it keeps its own
+    assert [view.path for view in actions.list_views(r.path.read_text(), "t")] == [ROUTE]
+    actions.apply(r.store, ROUTE, None, "resume")
+    entry = r.entry()
+    assert (entry["target"], entry["weight"], entry["status"]["state"]) == ("canary", 5, "stepping")
+    assert entry["rollout"]["steps"] == [5, 100]
+    parse_routes(r.path.read_bytes(), "written")
+
+
 def test_actions_refuse_what_does_not_fit(tmp_path: Path) -> None:
     r = rig(tmp_path)
     with pytest.raises(actions.ActionError, match="not started"):
