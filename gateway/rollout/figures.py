@@ -10,6 +10,7 @@ restarted, and counts from zero rather than going negative.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import urllib.parse
@@ -154,7 +155,7 @@ class MetricsSource:
 
     @property
     def name(self) -> str:
-        return ", ".join(self.urls)
+        return ", ".join(redacted(url) for url in self.urls)
 
     def totals(self) -> Totals:
         totals = Totals()
@@ -163,7 +164,8 @@ class MetricsSource:
             try:
                 totals.add_families(text_string_to_metric_families(text), (url,))
             except (ValueError, FiguresError) as exc:
-                raise FiguresError(f"{url} did not answer Prometheus metrics: {exc}") from exc
+                shown = redacted(url)
+                raise FiguresError(f"{shown} did not answer Prometheus metrics: {exc}") from exc
         return totals
 
     def totals_at(self, when: float) -> Totals | None:
@@ -209,7 +211,7 @@ class PrometheusSource:
 
     @property
     def name(self) -> str:
-        return self.url
+        return redacted(self.url)
 
     def totals(self) -> Totals:
         return self._query(None)
@@ -237,15 +239,38 @@ def _vector(url: str, timeout: float) -> list[tuple[dict[str, str], float]]:
         results = answer["data"]["result"]
         return [(dict(item["metric"]), float(item["value"][1])) for item in results]
     except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise FiguresError(f"{url} did not answer a Prometheus vector: {exc}") from exc
+        raise FiguresError(f"{redacted(url)} did not answer a Prometheus vector: {exc}") from exc
 
 
 def _get(url: str, token: str | None, timeout: float, accept: str) -> str:
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    if token:
+    plain, basic = _credentials(url)
+    request = urllib.request.Request(plain, headers={"Accept": accept})
+    if basic:
+        request.add_header("Authorization", f"Basic {basic}")
+    elif token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise FiguresError(f"could not read {url}: {exc}") from exc
+        raise FiguresError(f"could not read {redacted(url)}: {exc}") from exc
+
+
+def _credentials(url: str) -> tuple[str, str | None]:
+    """The URL without `user:password@`, and those as a Basic credential (urllib would take
+    them for part of the host name)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    return parts._replace(netloc=host).geturl(), base64.b64encode(pair.encode()).decode()
+
+
+def redacted(url: str) -> str:
+    """The URL as logs and messages may show it: a password in it replaced by `***`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()

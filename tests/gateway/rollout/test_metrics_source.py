@@ -4,6 +4,7 @@ moment (its counters go down) or answer what no gateway would."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.rollout.controller import Controller
-from gateway.rollout.figures import MetricsSource
+from gateway.rollout.figures import FiguresError, MetricsSource, PrometheusSource
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
 from gateway.routing.routes_yaml import load_yaml
@@ -28,6 +29,9 @@ routes:
 """
 
 
+BASIC = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+
+
 class MetricsPages:
     """Each path answers the text it was last given, as a gateway's `/metrics` would."""
 
@@ -37,6 +41,11 @@ class MetricsPages:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path.startswith("/private") and self.headers["Authorization"] != BASIC:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = pages.get(self.path, "").encode()
                 self.send_response(200 if self.path in pages else 404)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -143,3 +152,19 @@ def test_counters_that_are_not_counts_are_no_figures(
     status = load_yaml(routes_file.read_text(encoding="utf-8")).data["routes"][0]["status"]
     assert (status["step"], status["decision"], status["gate"]) == (1, "hold", "figures")
     assert status["reason"] == "no figures from the metrics source"
+
+
+def test_credentials_in_a_url_are_sent_as_basic_auth_and_never_shown(pages: MetricsPages) -> None:
+    pages.counted("/private/metrics", 7)
+    address = pages.url("/private/metrics").removeprefix("http://")
+    totals = MetricsSource([f"http://reader:s3cret@{address}"]).totals()
+    assert totals.side("/r/x", "new", None).requests == 7
+    wrong = MetricsSource([f"http://reader:wrong@{address}"])
+    with pytest.raises(FiguresError, match="401") as refused:
+        wrong.totals()
+    down = PrometheusSource("http://reader:s3cret@127.0.0.1:9")
+    with pytest.raises(FiguresError) as failed:
+        down.totals()
+    for shown in (str(refused.value), str(failed.value), wrong.name, down.name):
+        assert "s3cret" not in shown and "wrong" not in shown
+        assert "reader:***@" in shown
