@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
-from gateway.rollout.figures import FiguresSource, MetricsSource, PrometheusSource
+from gateway.rollout.figures import (
+    FiguresSource,
+    MetricsSource,
+    PrometheusSource,
+    redacted,
+    url_problem,
+)
 from gateway.rollout.file_lock import FileLock, lock_path
 from gateway.rollout.file_store import FileStore
 from gateway.rollout.lock import LeaderLock
@@ -89,6 +95,11 @@ def _fail(message: str) -> NoReturn:
 def _source(settings: GatewaySettings, prometheus: str | None, metrics: list[str]) -> FiguresSource:
     if prometheus and metrics:
         _fail("give --prometheus or --metrics, not both")
+    named = [("--prometheus", prometheus)] if prometheus else []
+    for option, url in [*named, *(("--metrics", url) for url in metrics)]:
+        problem = url_problem(url)
+        if problem is not None:
+            _fail(f"{option} {redacted(url)!r}: {problem}")
     if prometheus:
         return PrometheusSource(prometheus)
     if metrics:

@@ -11,8 +11,10 @@ restarted, and counts from zero rather than going negative.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import math
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -252,8 +254,25 @@ def _get(url: str, token: str | None, timeout: float, accept: str) -> str:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FiguresError(f"could not read {redacted(url)}: {exc}") from exc
+    except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the answer's connection open until collected
+        raise FiguresError(f"could not read {redacted(url)}: {exc!r}") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: a port that answers something else than HTTP (BadStatusLine), or an
+        # answer cut short (IncompleteRead); neither is an OSError.
+        raise FiguresError(f"could not read {redacted(url)}: {exc!r}") from exc
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be read as a metrics or Prometheus URL; None if it can."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "give an http:// or https:// URL"
+    try:
+        parts.port  # noqa: B018 - reading it is the check
+    except ValueError:
+        return "the port is not a number"
+    return None
 
 
 def _credentials(url: str) -> tuple[str, str | None]:

@@ -88,6 +88,21 @@ def test_unreadable_metrics_hold_and_say_so(routes_file: Path) -> None:
             "not both",
             id="two-sources",
         ),
+        pytest.param(
+            ("run", "--once", "--metrics", "http://127.0.0.1:abc/metrics"),
+            "--metrics 'http://127.0.0.1:abc/metrics': the port is not a number",
+            id="metrics-port",
+        ),
+        pytest.param(
+            ("run", "--once", "--metrics", "127.0.0.1:8000/metrics"),
+            "--metrics '127.0.0.1:8000/metrics': give an http:// or https:// URL",
+            id="metrics-scheme",
+        ),
+        pytest.param(
+            ("run", "--once", "--prometheus", "http:///"),
+            "--prometheus 'http:///': give an http:// or https:// URL",
+            id="prometheus-host",
+        ),
         pytest.param(("pause", "/nope"), "no entry for /nope", id="unknown-route"),
         pytest.param(("approve", "/r/healthy"), "has not started", id="not-started"),
         pytest.param(

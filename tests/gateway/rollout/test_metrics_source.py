@@ -5,6 +5,7 @@ moment (its counters go down) or answer what no gateway would."""
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -168,3 +169,21 @@ def test_credentials_in_a_url_are_sent_as_basic_auth_and_never_shown(pages: Metr
     for shown in (str(refused.value), str(failed.value), wrong.name, down.name):
         assert "s3cret" not in shown and "wrong" not in shown
         assert "reader:***@" in shown
+
+
+def test_a_url_that_does_not_answer_http_is_no_figures() -> None:
+    # A port that answers something else than HTTP (a database, an SSH server).
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        with pytest.raises(FiguresError, match=f"could not read http://127.0.0.1:{port}/metrics"):
+            MetricsSource([f"http://127.0.0.1:{port}/metrics"]).totals()
+        thread.join(10)
