@@ -140,6 +140,20 @@ def test_an_edit_saved_while_the_write_is_flushed_is_kept(
     ]  # no temporary file left behind
 
 
+def test_a_symlinked_routes_file_stays_a_link(tmp_path: Path) -> None:
+    # The file kept elsewhere (a checkout of the config repository), linked where the gateway
+    # reads it: a write replaces the file the link names, not the link.
+    (tmp_path / "repo").mkdir()
+    real = tmp_path / "repo" / "routes.yaml"
+    real.write_text("routes: []\n")
+    link = tmp_path / "routes.yaml"
+    link.symlink_to(real)
+    store = FileStore(link)
+    store.write("default: new\n", store.read())
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text() == "default: new\n"
+
+
 def test_one_lock_holder_at_a_time(tmp_path: Path) -> None:
     path = lock_path(tmp_path / "routes.yaml")
     first, second = FileLock(path, holder="a:1"), FileLock(path, holder="b:2")
