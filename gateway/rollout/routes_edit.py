@@ -33,6 +33,10 @@ def methods_key(methods: Iterable[str] | None) -> frozenset[str] | None:
 
 class RoutesDocument:
     def __init__(self, text: str) -> None:
+        # ruamel.yaml writes `\n` only, and keeps a comment's `\r\n`: a file written with
+        # Windows line ends is read without them and given them back whole.
+        self._newline = "\r\n" if "\r\n" in text else "\n"
+        text = text.replace("\r\n", "\n")
         self._yaml = YAML(typ="rt")
         self._yaml.preserve_quotes = True
         self._yaml.width = 4096  # a long reason stays on one line
@@ -90,7 +94,7 @@ class RoutesDocument:
     def text(self) -> str:
         out = io.StringIO()
         self._yaml.dump(self.root, out)
-        return out.getvalue()
+        return out.getvalue().replace("\n", self._newline)
 
 
 def status_yaml(status: RolloutStatus) -> CommentedMap:

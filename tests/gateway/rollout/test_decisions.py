@@ -406,3 +406,12 @@ def test_weights_are_written_as_the_steps_are(tmp_path: Path) -> None:
     assert "approved" not in r.entry()["status"]
     actions.apply(r.store, ROUTE, "GET", "approve")
     assert "approved: [100]\n" in r.path.read_text()
+
+
+def test_a_file_with_windows_line_ends_keeps_them(tmp_path: Path) -> None:
+    r = Rig(tmp_path, CANARY.format(extra="").replace("\n", "\r\n"))
+    r.run()
+    r.healthy_step()
+    written = r.path.read_bytes()
+    assert written.count(b"\n") == written.count(b"\r\n")  # not one line changed its ending
+    assert b"    weight: 50\r\n" in written
