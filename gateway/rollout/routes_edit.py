@@ -37,7 +37,11 @@ class RoutesDocument:
         # Windows line ends is read without them and given them back whole.
         self._newline = "\r\n" if "\r\n" in text else "\n"
         text = text.replace("\r\n", "\n")
+        # Neither a byte order mark nor a `---` before the document survives a round trip.
+        self._bom = "\ufeff" if text.startswith("\ufeff") else ""
+        text = text.removeprefix("\ufeff")
         self._yaml = YAML(typ="rt")
+        self._yaml.explicit_start = text.startswith("---")
         self._yaml.preserve_quotes = True
         self._yaml.width = 4096  # a long reason stays on one line
         # Written as it was: `- ` indented under its key (offset) or not; ruamel.yaml guesses
@@ -94,7 +98,7 @@ class RoutesDocument:
     def text(self) -> str:
         out = io.StringIO()
         self._yaml.dump(self.root, out)
-        return out.getvalue().replace("\n", self._newline)
+        return self._bom + out.getvalue().replace("\n", self._newline)
 
 
 def status_yaml(status: RolloutStatus) -> CommentedMap:

@@ -415,3 +415,11 @@ def test_a_file_with_windows_line_ends_keeps_them(tmp_path: Path) -> None:
     written = r.path.read_bytes()
     assert written.count(b"\n") == written.count(b"\r\n")  # not one line changed its ending
     assert b"    weight: 50\r\n" in written
+
+
+@pytest.mark.parametrize("start", ["---\n", "\ufeff", "\ufeff---\n"], ids=["dashes", "bom", "both"])
+def test_what_comes_before_the_document_stays(tmp_path: Path, start: str) -> None:
+    r = Rig(tmp_path, start + CANARY.format(extra=""))
+    r.run()
+    assert r.path.read_text(encoding="utf-8").startswith(start + "# The ticket list moves")
+    assert r.entry()["weight"] == 5
