@@ -220,10 +220,13 @@ class Controller:
             self._baselines[status.since] = baseline
         counted = totals.since(baseline)
         methods = metric_methods(view.methods)
+        # Rollbacks are counted by template only: without a guard of its own, a trip on the
+        # template is another entry's (another method's), and not this rollout's to act on.
+        guarded = view.options.get("guard") is not None
         return StepFigures(
             counted.side(view.path, "new", methods),
             counted.side(view.path, "legacy", methods),
-            counted.trips(view.path),
+            counted.trips(view.path) if guarded else 0.0,
             from_now,
         )
 

@@ -197,6 +197,27 @@ def test_a_guard_trip_anywhere_aborts(tmp_path: Path) -> None:
     assert "guard rolled back in 1 gateway" in r.entry()["status"]["reason"]
 
 
+def test_a_guard_trip_of_another_entry_on_the_template_does_not_abort(tmp_path: Path) -> None:
+    text = CANARY.format(extra="").replace("    guard:\n      min_requests: 20\n", "")
+    text += """
+  # Writes have their own entry, with a guard.
+  - path: /api/tickets
+    methods: [POST]
+    target: canary
+    weight: 10
+    guard: true
+"""
+    r = Rig(tmp_path, text)
+    r.run()
+    # The rollbacks metric names the template only: this trip can only be the POST entry's
+    # guard, since the GET entry has none.
+    r.source.trip(ROUTE)
+    r.run()
+    gets = load_yaml(r.path.read_text(encoding="utf-8")).data["routes"][0]
+    assert (gets["methods"], gets["target"]) == (["GET"], "canary")
+    assert gets["status"]["gate"] == "min_requests"
+
+
 def test_gates_count_only_the_entrys_methods(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
