@@ -13,6 +13,7 @@ import datetime
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,6 +128,10 @@ class Controller:
         self.clock = clock
         # Totals when each step began, by the step's start; see gateway.rollout.figures.
         self._baselines: dict[datetime.datetime, Totals] = {}
+        # What the step and figure gauges show, by route and methods, so that what no longer
+        # holds can be removed.
+        self._shown_state: dict[tuple[str, str], str] = {}
+        self._shown_figures: dict[tuple[str, str], set[str]] = {}
 
     def run_once(self) -> PassResult:
         result = self._pass()
@@ -256,10 +261,30 @@ class Controller:
         route, methods = view.path, _methods_label(view.methods)
         self.metrics.decisions.labels(route, methods, verdict.decision).inc()
         if verdict.status is not None:
-            self.metrics.step.labels(route, methods, verdict.status.state).set(verdict.status.step)
+            state = verdict.status.state
+            self.metrics.step.labels(route, methods, state).set(verdict.status.step)
+            # One state per rollout: the one it left would read as a second, current state.
+            left = self._shown_state.get((route, methods))
+            if left is not None and left != state:
+                _remove(self.metrics.step, route, methods, left)
+            self._shown_state[(route, methods)] = state
         if verdict.figures is not None:
-            for name, value in verdict.figures.model_dump(exclude_none=True).items():
+            known = verdict.figures.model_dump(exclude_none=True)
+            for name, value in known.items():
                 self.metrics.figure.labels(route, methods, name).set(value)
+            # Not known at this judgement: the last one's value would mislead.
+            for name in self._shown_figures.get((route, methods), set()) - set(known):
+                _remove(self.metrics.figure, route, methods, name)
+            self._shown_figures[(route, methods)] = set(known)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    # prometheus-client warns whenever PROMETHEUS_MULTIPROC_DIR is set; with --workers it is
+    # set for the workers, after this process chose to keep its values in memory, where a
+    # removal works.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Removal of labels", UserWarning)
+        gauge.remove(*labels)
 
 
 def _methods_label(methods: frozenset[str] | None) -> str:

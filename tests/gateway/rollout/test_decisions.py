@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from gateway.rollout import actions
-from gateway.rollout.controller import Controller, PassResult
+from gateway.rollout.controller import Controller, PassResult, RolloutMetrics
 from gateway.rollout.decide import ParityFigures
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
@@ -444,3 +445,26 @@ def test_what_comes_before_the_document_stays(tmp_path: Path, start: str) -> Non
     r.run()
     assert r.path.read_text(encoding="utf-8").startswith(start + "# The ticket list moves")
     assert r.entry()["weight"] == 5
+
+
+def test_the_step_gauge_shows_one_state_per_rollout(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    registry = CollectorRegistry()
+    r.controller.metrics = RolloutMetrics(registry)
+    labels = {"route": ROUTE, "methods": "GET"}
+    r.run()
+    r.healthy_step()  # stepping at 50%: judged with every figure
+    assert registry.get_sample_value("gateway_rollout_step", {**labels, "state": "stepping"}) == 2
+    figure = {**labels, "figure": "latency_ratio"}
+    assert registry.get_sample_value("gateway_rollout_figure", figure) is not None
+    r.source.serve(ROUTE, "new", 200, errors=200)
+    r.source.serve(ROUTE, "legacy", 0)
+    r.run()  # aborted; legacy had no traffic at this step, so no latency ratio
+    states = {
+        sample.labels["state"]: sample.value
+        for metric in registry.collect()
+        if metric.name == "gateway_rollout_step"
+        for sample in metric.samples
+    }
+    assert states == {"aborted": 2}  # not also "stepping", as if it were in two states
+    assert registry.get_sample_value("gateway_rollout_figure", figure) is None
