@@ -176,16 +176,17 @@ def status(
     route: Annotated[str | None, typer.Argument(help="Only this route (a template).")] = None,
     method: MethodOption = None,
     routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
 ) -> None:
     settings = _settings(routes_file)
-    store = FileStore(settings.routes_file)
+    store = _store(settings, configmap)
     try:
         text = store.read().text
         if route is None:
             views = actions.list_views(text, store.source)
         else:
             views = [actions.find_view(text, store.source, route, method)]
-    except (OSError, RoutesFileError, actions.ActionError) as exc:
+    except (OSError, LookupError, RoutesFileError, actions.ActionError) as exc:
         _fail(str(exc))
     if not views:
         typer.echo("no entry has a rollout")

@@ -120,6 +120,11 @@ def test_unreadable_metrics_hold_and_say_so(routes_file: Path) -> None:
             "--configmap: 'x' should be",
             id="action-configmap-spec",
         ),
+        pytest.param(
+            ("status", "--configmap", "x"),
+            "--configmap: 'x' should be",
+            id="status-configmap-spec",
+        ),
     ],
 )
 def test_mistakes_get_a_clear_error(routes_file: Path, args: tuple[str, ...], message: str) -> None:
