@@ -140,7 +140,10 @@ def _step_of(view: EntryView) -> int:
 def _adopt(view: EntryView, step: int, now: datetime.datetime) -> Verdict:
     """No status, or one the file's weight contradicts: start, or follow the hand edit."""
     status = view.status
-    if status is None or status.state in ("aborted", "done", "shadow"):
+    # Not started yet: no status, one from a former rollout, or a first step that waits for
+    # approval (and may have it now).
+    fresh = status is None or status.state in ("aborted", "done", "shadow")
+    if fresh or (status is not None and status.state == "awaiting_approval" and status.step == 0):
         if step == 0 and (view.weight or 0) < view.rollout.steps[0]:
             return _enter(view, 1, now, "start", "rollout started")
     if step == 0:

@@ -247,6 +247,23 @@ def test_an_approval_step_waits_for_a_person(tmp_path: Path) -> None:
     assert r.entry()["status"]["approved"] == [50]
 
 
+def test_a_first_step_that_waits_for_approval_starts_once_approved(tmp_path: Path) -> None:
+    r = rig(tmp_path, "\n      approve: [5]")
+    r.run()
+    status = r.entry()["status"]
+    assert (r.entry()["weight"], status["state"], status["gate"]) == (
+        0,
+        "awaiting_approval",
+        "approval",
+    )
+    actions.apply(r.store, ROUTE, "GET", "approve")
+    r.run()
+    status = r.entry()["status"]
+    assert (r.entry()["weight"], status["state"], status["step"]) == (5, "stepping", 1)
+    # Nobody set the weight by hand: the approved start says so.
+    assert (status["decision"], status["reason"]) == ("start", "rollout started: weight 5%")
+
+
 def test_pause_holds_and_resume_goes_on(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
