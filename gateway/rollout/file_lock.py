@@ -26,7 +26,10 @@ class FileLock:
 
     def acquire(self) -> bool:
         if self._handle is not None:
-            return True
+            if self._still_the_file(self._handle):
+                return True
+            # The file was removed or replaced: a lock on it keeps nobody else out any more.
+            self.release()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+", encoding="utf-8")
         try:
@@ -40,6 +43,12 @@ class FileLock:
         handle.flush()
         self._handle = handle
         return True
+
+    def _still_the_file(self, handle: IO[str]) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            return False
 
     def current_holder(self) -> str | None:
         """Who holds the lock, as its holder wrote it (for messages); None if nobody wrote."""

@@ -170,6 +170,22 @@ def test_one_lock_holder_at_a_time(tmp_path: Path) -> None:
     assert path.parent == tmp_path  # beside the file: every controller of it finds one lock
 
 
+def test_a_lock_file_removed_under_its_holder_is_not_held_twice(tmp_path: Path) -> None:
+    # A folder cleaned or synced from elsewhere: the holder's lock is on a file that is gone,
+    # and a second controller locks the new one. Only one of them may go on deciding.
+    path = lock_path(tmp_path / "routes.yaml")
+    first, second = FileLock(path, holder="a:1"), FileLock(path, holder="b:2")
+    try:
+        assert first.acquire()
+        path.unlink()
+        assert second.acquire()
+        assert not first.acquire()
+        assert second.acquire() and second.current_holder() == "b:2"
+    finally:
+        first.release()
+        second.release()
+
+
 def test_the_figures_read_the_families_the_gateway_declares() -> None:
     metrics = GatewayMetrics(CollectorRegistry())
     assert figures.REQUESTS == name_of(metrics.requests) + "_total"
