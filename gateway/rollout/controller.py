@@ -128,6 +128,7 @@ class Controller:
         self.clock = clock
         # Totals when each step began, by the step's start; see gateway.rollout.figures.
         self._baselines: dict[datetime.datetime, Totals] = {}
+        self._said: tuple[str, str] | None = None  # the last pass's result and detail
         # What the step and figure gauges show, by route and methods, so that what no longer
         # holds can be removed.
         self._shown_state: dict[tuple[str, str], str] = {}
@@ -137,6 +138,12 @@ class Controller:
         result = self._pass()
         if self.metrics is not None:
             self.metrics.passes.labels(result.result).inc()
+        # A follower, or a table that stays unreadable, would say the same every few seconds
+        # for as long as it lasts: said once, and again when it changes.
+        said = (result.result, result.detail)
+        if result.result not in ("unchanged", "written") and said != self._said:
+            _log_pass(result)
+        self._said = said
         return result
 
     def run(self, stop: threading.Event, every: float) -> None:
@@ -153,12 +160,12 @@ class Controller:
 
     def _pass(self) -> PassResult:
         if not self.lock.acquire():
-            return _log(PassResult("not_leader", detail="another controller holds the lock"))
+            return PassResult("not_leader", detail="another controller holds the lock")
         try:
             snapshot = self.store.read()
             table = parse_routes(snapshot.text.encode("utf-8"), self.store.source)
         except (OSError, UnicodeDecodeError, RoutesFileError) as exc:
-            return _log(PassResult("failed", detail=f"cannot read the routes: {exc}"))
+            return PassResult("failed", detail=f"cannot read the routes: {exc}")
         views = [view for entry in table.entries if (view := view_of(entry)) is not None]
         if not views:
             return PassResult("unchanged")
@@ -177,12 +184,12 @@ class Controller:
         try:
             text = self._edited(snapshot.text, changed, table)
             if not self.lock.acquire():  # lost meanwhile (a lease): never write as a follower
-                return _log(PassResult("not_leader", detail="the lock was lost before writing"))
+                return PassResult("not_leader", detail="the lock was lost before writing")
             self.store.write(text, snapshot)
         except StoreConflict as exc:
-            return _log(PassResult("conflict", tuple(verdicts), str(exc)))
+            return PassResult("conflict", tuple(verdicts), str(exc))
         except (OSError, RoutesFileError, LookupError) as exc:
-            return _log(PassResult("failed", tuple(verdicts), f"cannot write: {exc}"))
+            return PassResult("failed", tuple(verdicts), f"cannot write: {exc}")
         for view, verdict in changed:
             _log_decision(view, verdict, written=True)
         return PassResult("written", tuple(verdicts))
@@ -291,11 +298,9 @@ def _methods_label(methods: frozenset[str] | None) -> str:
     return ",".join(sorted(methods)) if methods else "*"
 
 
-def _log(result: PassResult) -> PassResult:
-    if result.result != "unchanged":
-        record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
-        logger.warning(json.dumps(record))
-    return result
+def _log_pass(result: PassResult) -> None:
+    record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
+    logger.warning(json.dumps(record))
 
 
 def _log_decision(view: EntryView, verdict: Verdict, *, written: bool) -> None:

@@ -423,6 +423,26 @@ def test_a_second_controller_does_not_write(tmp_path: Path) -> None:
     assert other.current_holder() == r.lock.holder
 
 
+def test_a_follower_says_so_once_not_on_every_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = rig(tmp_path)
+    assert r.lock.acquire()
+    follower = Controller(r.store, FileLock(tmp_path / "lock", holder="other:1"), r.source)
+    caplog.set_level("INFO", logger="gateway.rollout")
+    for _ in range(5):
+        assert follower.run_once().result == "not_leader"
+    # A second `gateway serve` with GATEWAY_ROLLOUT=true passes every few seconds for as long
+    # as it runs: one line when it starts following, not one per pass.
+    assert caplog.text.count("not_leader") == 1
+    r.lock.release()
+    assert follower.run_once().result == "written"  # it leads now
+    follower.lock.release()
+    assert r.lock.acquire()
+    assert follower.run_once().result == "not_leader"
+    assert caplog.text.count("not_leader") == 2  # following again is news again
+
+
 def test_comments_and_layout_survive_every_edit(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
