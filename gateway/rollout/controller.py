@@ -129,6 +129,7 @@ class Controller:
         # Totals when each step began, by the step's start; see gateway.rollout.figures.
         self._baselines: dict[datetime.datetime, Totals] = {}
         self._said: tuple[str, str] | None = None  # the last pass's result and detail
+        self._figures_error: str | None = None  # why the last pass had no figures
         # What the step and figure gauges show, by route and methods, so that what no longer
         # holds can be removed.
         self._shown_state: dict[tuple[str, str], str] = {}
@@ -210,10 +211,15 @@ class Controller:
 
     def _totals(self) -> Totals | None:
         try:
-            return self.source.totals()
+            totals = self.source.totals()
         except FiguresError as exc:
-            logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+            # Said once while the source stays down the same way, not on every pass.
+            if str(exc) != self._figures_error:
+                logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+            self._figures_error = str(exc)
             return None
+        self._figures_error = None
+        return totals
 
     def _figures(self, view: EntryView, totals: Totals | None) -> StepFigures | None:
         status = view.status

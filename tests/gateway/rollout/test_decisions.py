@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, PassResult, RolloutMetrics
 from gateway.rollout.decide import ParityFigures
+from gateway.rollout.figures import FiguresError, Totals
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
 from gateway.routing.routes_file import parse_routes
@@ -441,6 +442,28 @@ def test_a_follower_says_so_once_not_on_every_pass(
     assert r.lock.acquire()
     assert follower.run_once().result == "not_leader"
     assert caplog.text.count("not_leader") == 2  # following again is news again
+
+
+class DownSource(FakeSource):
+    def totals(self) -> Totals:
+        raise FiguresError("could not read http://127.0.0.1:9/metrics: connection refused")
+
+
+def test_a_source_that_stays_down_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = rig(tmp_path)
+    r.controller.source = DownSource()
+    caplog.set_level("INFO", logger="gateway.rollout")
+    for _ in range(4):
+        r.run()
+    assert r.entry()["status"]["gate"] == "figures"
+    assert caplog.text.count("connection refused") == 1
+    r.controller.source = r.source
+    r.run()
+    r.controller.source = DownSource()
+    r.run()
+    assert caplog.text.count("connection refused") == 2  # down again after it came back
 
 
 def test_comments_and_layout_survive_every_edit(tmp_path: Path) -> None:
