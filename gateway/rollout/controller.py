@@ -9,6 +9,7 @@ applies the written table through the reload it already has.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import logging
@@ -172,9 +173,13 @@ class Controller:
             return PassResult("unchanged")
         totals = self._totals()
         now = self.clock()
+        # The weight gauge names the template only: with two canary entries on one template
+        # (two methods), it cannot tell which one a gateway serves.
+        canaries = collections.Counter(e.path for e in table.entries if e.target == "canary")
         verdicts = []
         for view in views:
-            verdict = decide(view, self._figures(view, totals), self._parity(view), now)
+            figures = self._figures(view, totals, alone=canaries[view.path] == 1)
+            verdict = decide(view, figures, self._parity(view), now)
             if verdict is not None:
                 verdicts.append((view, verdict))
                 self._record(view, verdict)
@@ -221,7 +226,9 @@ class Controller:
         self._figures_error = None
         return totals
 
-    def _figures(self, view: EntryView, totals: Totals | None) -> StepFigures | None:
+    def _figures(
+        self, view: EntryView, totals: Totals | None, *, alone: bool
+    ) -> StepFigures | None:
         status = view.status
         if totals is None or status is None:
             return None
@@ -246,6 +253,7 @@ class Controller:
             counted.side(view.path, "legacy", methods),
             counted.trips(view.path) if guarded else 0.0,
             from_now,
+            counted.serving(view.path) if alone else (),
         )
 
     def _parity(self, view: EntryView) -> ParityFigures | None:

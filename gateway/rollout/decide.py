@@ -77,6 +77,8 @@ class StepFigures:
     # The source keeps no history and this controller had not seen the step begin: its figures
     # count from this pass, so they say nothing yet (neither low traffic nor health).
     from_now: bool = False
+    # The weight each gateway serves the route at, as it reports it (empty: not known).
+    serving: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,16 @@ def _judge(
         if parity.match_ratio < rollout.min_match_ratio:
             reason = f"match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
             return abort_verdict(view, "parity", reason, judged, now)
+    lagging = [weight for weight in figures.serving if weight != view.weight]
+    if lagging:
+        # A gateway that has not reloaded yet (a ConfigMap reaches pods a minute or more after
+        # it is written): advancing now would take it over this step, never judged.
+        applied = len(figures.serving) - len(lagging)
+        reason = (
+            f"{applied} of {len(figures.serving)} gateways serve weight {view.weight or 0:g}% "
+            "(waiting for the others)"
+        )
+        return _hold(view, "applied", reason, judged, now)
     if elapsed < rollout.interval:
         reason = f"at step {step} for {elapsed:.0f} of {rollout.interval:g} s"
         return _hold(view, "interval", reason, judged, now)

@@ -34,6 +34,7 @@ from gateway.observe.metrics import collect
 REQUESTS = "gateway_requests_total"
 DURATION_BUCKETS = "gateway_request_duration_seconds_bucket"
 ROLLBACKS = "gateway_rollbacks_total"
+WEIGHT = "gateway_canary_weight"  # the weight each gateway serves: has it applied the last step?
 
 SideKey = tuple[str, str, str]  # route, side, method
 
@@ -75,6 +76,7 @@ class Totals:
     """Cumulative counters of every gateway process, per origin and series."""
 
     origins: dict[Origin, dict[Series, float]] = field(default_factory=dict)
+    weights: dict[Origin, dict[str, float]] = field(default_factory=dict)  # now, not counted
 
     def add_families(self, families: Iterable[Metric], origin: Origin = ()) -> None:
         for family in families:
@@ -84,11 +86,14 @@ class Totals:
     def add_sample(
         self, name: str, labels: dict[str, str], value: float, origin: Origin = ()
     ) -> None:
-        if name not in _READ or "route" not in labels:
+        if name not in (*_READ, WEIGHT) or "route" not in labels:
             return
         if not math.isfinite(value) or value < 0:
             # Not a count (NaN, infinite, negative): judged, it could pass any gate.
             raise FiguresError(f"{name}{labels} is {value}, not a count")
+        if name == WEIGHT:
+            self.weights.setdefault(origin, {})[labels["route"]] = value
+            return
         series = self.origins.setdefault(origin, {})
         key = (name, tuple(sorted(labels.items())))
         series[key] = series.get(key, 0.0) + value
@@ -96,7 +101,7 @@ class Totals:
     def since(self, start: Totals) -> Totals:
         """What was counted after `start`, as Prometheus' `increase()` reads a reset: an origin
         with a series lower than at the start, or gone, restarted, and all it counts is new."""
-        counted = Totals()
+        counted = Totals(weights=self.weights)
         for origin, series in self.origins.items():
             before = start.origins.get(origin, {})
             restarted = any(series.get(key, 0.0) < value for key, value in before.items())
@@ -121,6 +126,10 @@ class Totals:
                 bound = float(labels["le"])
                 total.buckets[bound] = total.buckets.get(bound, 0.0) + value
         return total
+
+    def serving(self, route: str) -> tuple[float, ...]:
+        """The canary weight each gateway that reports `route` serves it at."""
+        return tuple(weights[route] for weights in self.weights.values() if route in weights)
 
     def trips(self, route: str) -> float:
         """Guard rollbacks of `route`, summed."""
@@ -203,6 +212,7 @@ _QUERIES = {
     REQUESTS: f"sum by ({_BY}, status) (gateway_requests_total)",
     DURATION_BUCKETS: f"sum by ({_BY}, le) (gateway_request_duration_seconds_bucket)",
     ROLLBACKS: "sum by (route, instance, job) (gateway_rollbacks_total)",
+    WEIGHT: "max by (route, instance, job) (gateway_canary_weight)",
 }
 
 

@@ -63,13 +63,15 @@ class MetricsPages:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def counted(self, path: str, ok: int, errors: int = 0) -> None:
-        """The gateway at `path` has answered `ok` 200s and `errors` 500s on /r/x's new side."""
+    def counted(self, path: str, ok: int, errors: int = 0, weight: float | None = None) -> None:
+        """The gateway at `path` has answered `ok` 200s and `errors` 500s on /r/x's new side,
+        and serves it at `weight` (None: it does not say)."""
         series = 'gateway_requests_total{{method="GET",route="/r/x",side="new",status="{}"}} {}'
+        shown = [] if weight is None else [f'gateway_canary_weight{{route="/r/x"}} {weight}']
         self.pages[path] = "\n".join(
             ["# TYPE gateway_requests_total counter", series.format(200, ok)]
             + ([series.format(500, errors)] if errors else [])
-            + [""]
+            + ["# TYPE gateway_canary_weight gauge", *shown, ""]
         )
 
 
@@ -187,3 +189,37 @@ def test_a_url_that_does_not_answer_http_is_no_figures() -> None:
         with pytest.raises(FiguresError, match=f"could not read http://127.0.0.1:{port}/metrics"):
             MetricsSource([f"http://127.0.0.1:{port}/metrics"]).totals()
         thread.join(10)
+
+
+def test_no_step_is_taken_before_every_gateway_serves_the_current_one(
+    tmp_path: Path, pages: MetricsPages
+) -> None:
+    # Gateways apply a written weight when they reload (a ConfigMap reaches pods a minute or
+    # more later): the next step waits until every gateway serves this one.
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(ROUTES.replace("[10, 50]", "[10, 50, 100]"), encoding="utf-8")
+    pages.counted("/a", 0, weight=0)
+    pages.counted("/b", 0, weight=0)
+    clock = FakeClock()
+    source = MetricsSource([pages.url("/a"), pages.url("/b")])
+    lock = FileLock(tmp_path / "lock")
+    controller = Controller(FileStore(routes_file), lock, source, clock=clock)
+
+    def status() -> dict[str, object]:
+        entry = load_yaml(routes_file.read_text(encoding="utf-8")).data["routes"][0]
+        return {"weight": entry["weight"], **dict(entry["status"])}
+
+    try:
+        controller.run_once()  # to 10%
+        pages.counted("/a", 200, weight=10)
+        pages.counted("/b", 200, weight=0)  # has not reloaded yet
+        clock.advance(61)
+        controller.run_once()
+        held = status()
+        assert (held["weight"], held["decision"], held["gate"]) == (10, "hold", "applied")
+        assert held["reason"] == "1 of 2 gateways serve weight 10% (waiting for the others)"
+        pages.counted("/b", 10, weight=10)
+        controller.run_once()
+        assert (status()["weight"], status()["decision"]) == (50, "advance")
+    finally:
+        lock.release()
