@@ -229,7 +229,10 @@ class PrometheusSource:
         return self._query(None)
 
     def totals_at(self, when: float) -> Totals | None:
-        return self._query(when)
+        past = self._query(when)
+        # Nothing at all then: Prometheus kept nothing of that time (it is newer, or the time
+        # is past its retention). Unknown, not zero: zero would make every request this step's.
+        return past if past.origins else None
 
     def _query(self, when: float | None) -> Totals:
         totals = Totals()

@@ -5,6 +5,7 @@ moment (its counters go down) or answer what no gateway would."""
 from __future__ import annotations
 
 import base64
+import datetime
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
 from gateway.routing.routes_yaml import load_yaml
 from tests.gateway.rollout.fakes import FakeClock
+from tests.gateway.rollout.test_fleet import prometheus_config, require_prometheus, wait_for
+from tests.servers import free_port, run_server
 
 ROUTES = """\
 routes:
@@ -223,3 +226,42 @@ def test_no_step_is_taken_before_every_gateway_serves_the_current_one(
         assert (status()["weight"], status()["decision"]) == (50, "advance")
     finally:
         lock.release()
+
+
+def test_prometheus_without_the_steps_start_counts_from_now(
+    tmp_path: Path, pages: MetricsPages
+) -> None:
+    # A step that began before Prometheus kept anything (a new Prometheus, or a step older
+    # than its retention): no baseline, rather than an empty one that makes every request the
+    # gateway ever answered this step's.
+    prometheus = require_prometheus()
+    pages.counted("/metrics", 5000)
+    port = free_port()
+    target = pages.url("/metrics").removeprefix("http://").removesuffix("/metrics")
+    argv = [
+        prometheus,
+        f"--config.file={prometheus_config([target], tmp_path)}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(
+        ROUTES.replace("weight: 0", "weight: 10")
+        + "    status: {state: stepping, step: 1, weight: 10, since: '2026-01-01T10:00:00Z',"
+        " decision: start, reason: started}\n",
+        encoding="utf-8",
+    )
+    source = PrometheusSource(f"http://127.0.0.1:{port}")
+    with run_server(argv, port=port, health_path="/-/ready"):
+        wait_for(lambda: source.totals().side("/r/x", "new", None).requests > 0, "a scrape")
+        lock = FileLock(tmp_path / "lock")
+        clock = FakeClock(datetime.datetime.now(datetime.UTC))
+        controller = Controller(FileStore(routes_file), lock, source, clock=clock)
+        try:
+            controller.run_once()
+        finally:
+            lock.release()
+    entry = load_yaml(routes_file.read_text(encoding="utf-8")).data["routes"][0]
+    assert (entry["weight"], entry["status"]["gate"]) == (10, "figures")
+    assert "count from now" in entry["status"]["reason"]
