@@ -155,7 +155,10 @@ def run(
         typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))
         raise typer.Exit(code=1 if result.result in ("failed", "not_leader") else 0)
     if metrics_port is not None:
-        server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+        try:
+            server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+        except OSError as exc:  # taken, or not ours to bind
+            _fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
     stop = threading.Event()
 
     def stopped(signum: int, frame: FrameType | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -155,3 +156,13 @@ def test_status_without_rollouts(tmp_path: Path) -> None:
     assert rollout(path, "status").stdout.strip() == "no entry has a rollout"
     path.write_text("routes: [\n")
     assert rollout(path, "status").returncode == 1
+
+
+def test_a_metrics_port_in_use_is_a_clear_error(routes_file: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        args = ("run", "--metrics", "http://127.0.0.1:9/metrics", "--metrics-port", str(port))
+        done = rollout(routes_file, *args)
+    assert done.returncode == 1
+    assert f"error: --metrics-port {port}:" in done.stderr
+    assert "Traceback" not in done.stderr
