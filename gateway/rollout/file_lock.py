@@ -10,8 +10,22 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import weakref
 from pathlib import Path
 from typing import IO
+
+# Locks held in this process. A forked child (gunicorn's workers, forked by the arbiter that runs
+# the controller) shares the lock's open file: were it kept, the lock would outlive a killed
+# holder for as long as its children live. The child closes its copy; the parent keeps the lock.
+_HELD: weakref.WeakSet[FileLock] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for lock in list(_HELD):
+        lock._forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class FileLock:
@@ -42,6 +56,7 @@ class FileLock:
         handle.write(self._holder + "\n")
         handle.flush()
         self._handle = handle
+        _HELD.add(self)
         return True
 
     def _still_the_file(self, handle: IO[str]) -> bool:
@@ -64,6 +79,14 @@ class FileLock:
         fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()
         self._handle = None
+        _HELD.discard(self)
+
+    def _forget(self) -> None:
+        """In a forked child: close this process's copy without unlocking (an unlock would
+        release the parent's lock too: they share one open file)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def lock_path(routes_file: Path) -> Path:

@@ -7,6 +7,9 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -184,6 +187,44 @@ def test_a_lock_file_removed_under_its_holder_is_not_held_twice(tmp_path: Path) 
     finally:
         first.release()
         second.release()
+
+
+HOLDER_THAT_FORKS = """
+import os, sys, time
+from pathlib import Path
+from gateway.rollout.file_lock import FileLock
+lock = FileLock(Path(sys.argv[1]), holder="arbiter:1")
+assert lock.acquire()
+child = os.fork()  # as gunicorn's arbiter forks its workers while its controller holds the lock
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_holder_frees_the_lock_though_its_forked_children_live(tmp_path: Path) -> None:
+    path = lock_path(tmp_path / "routes.yaml")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_THAT_FORKS, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    successor = FileLock(path, holder="successor:2")
+    try:
+        assert not successor.acquire()
+        holder.kill()  # SIGKILL, or the OOM killer: no release, no clean-up
+        holder.wait(10)
+        holder.stdout.close()
+        deadline = time.monotonic() + 30
+        while not successor.acquire():
+            assert time.monotonic() < deadline, "the lock stayed held by the forked child"
+            time.sleep(0.05)
+    finally:
+        successor.release()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_the_figures_read_the_families_the_gateway_declares() -> None:
