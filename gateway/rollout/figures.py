@@ -17,7 +17,7 @@ import math
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,6 +77,10 @@ class Totals:
 
     origins: dict[Origin, dict[Series, float]] = field(default_factory=dict)
     weights: dict[Origin, dict[str, float]] = field(default_factory=dict)  # now, not counted
+    # The samples by route, built when first read: each rollout reads its own route's only.
+    _by_route: dict[str, list[tuple[str, dict[str, str], float]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def add_families(self, families: Iterable[Metric], origin: Origin = ()) -> None:
         for family in families:
@@ -94,6 +98,7 @@ class Totals:
         if name == WEIGHT:
             self.weights.setdefault(origin, {})[labels["route"]] = value
             return
+        self._by_route = None
         series = self.origins.setdefault(origin, {})
         key = (name, tuple(sorted(labels.items())))
         series[key] = series.get(key, 0.0) + value
@@ -135,12 +140,14 @@ class Totals:
         """Guard rollbacks of `route`, summed."""
         return sum(value for name, _, value in self._samples(route) if name == ROLLBACKS)
 
-    def _samples(self, route: str) -> Iterator[tuple[str, dict[str, str], float]]:
-        for series in self.origins.values():
-            for (name, pairs), value in series.items():
-                labels = dict(pairs)
-                if labels.get("route") == route:
-                    yield name, labels, value
+    def _samples(self, route: str) -> list[tuple[str, dict[str, str], float]]:
+        if self._by_route is None:
+            self._by_route = {}
+            for series in self.origins.values():
+                for (name, pairs), value in series.items():
+                    labels = dict(pairs)
+                    self._by_route.setdefault(labels["route"], []).append((name, labels, value))
+        return self._by_route.get(route, [])
 
 
 class FiguresSource(Protocol):
