@@ -7,7 +7,7 @@ The same functions serve `gateway rollout ...` and the admin API's POST actions.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.rollout.controller import utc_now, view_of
@@ -30,6 +30,7 @@ class Edit:
     values: dict[str, Any]
     drop: tuple[str, ...]
     status: RolloutStatus
+    fill: dict[str, Any] = field(default_factory=dict)
 
 
 def find_view(text: str, source: str, route: str, method: str | None) -> EntryView:
@@ -63,7 +64,8 @@ def plan(view: EntryView, action: Action, reason: str, by: str, now: datetime.da
             raise ActionError(f"{view.describe()} is not rolling out (target {view.target})")
         verdict = abort_verdict(view, "operator", said, None, now)
         assert verdict.status is not None
-        return Edit(verdict.values, verdict.drop, verdict.status.model_copy(update={"by": by}))
+        status = verdict.status.model_copy(update={"by": by})
+        return Edit(verdict.values, verdict.drop, status, verdict.fill)
     if status is None:
         raise ActionError(f"{view.describe()} has not started its rollout yet")
     if action == "resume":
@@ -99,7 +101,14 @@ def _resume(
     if target == "canary":
         values["weight"] = view.rollout.steps[0]
     restarted = RolloutStatus(
-        state=state, step=step, since=now, decision="resume", reason=said, at=now, by=by
+        state=state,
+        step=step,
+        weight=values.get("weight"),
+        since=now,
+        decision="resume",
+        reason=said,
+        at=now,
+        by=by,
     )
     return Edit(values, (), restarted)
 
@@ -120,7 +129,11 @@ def apply(
         edit = plan(view, action, reason, by, now or utc_now())
         document = RoutesDocument(snapshot.text)
         document.update(
-            view.path, view.methods, {**edit.values, "status": status_yaml(edit.status)}, edit.drop
+            view.path,
+            view.methods,
+            {**edit.values, "status": status_yaml(edit.status)},
+            edit.drop,
+            edit.fill,
         )
         text = document.text()
         parse_routes(text.encode("utf-8"), store.source)  # raises rather than write a bad table

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
-from gateway.rollout.figures import FiguresSource, MetricsSource, PrometheusSource
+from gateway.rollout.figures import (
+    FiguresSource,
+    MetricsSource,
+    PrometheusSource,
+    redacted,
+    url_problem,
+)
 from gateway.rollout.file_lock import FileLock, lock_path
 from gateway.rollout.file_store import FileStore
 from gateway.rollout.lock import LeaderLock
@@ -89,6 +95,11 @@ def _fail(message: str) -> NoReturn:
 def _source(settings: GatewaySettings, prometheus: str | None, metrics: list[str]) -> FiguresSource:
     if prometheus and metrics:
         _fail("give --prometheus or --metrics, not both")
+    named = [("--prometheus", prometheus)] if prometheus else []
+    for option, url in [*named, *(("--metrics", url) for url in metrics)]:
+        problem = url_problem(url)
+        if problem is not None:
+            _fail(f"{option} {redacted(url)!r}: {problem}")
     if prometheus:
         return PrometheusSource(prometheus)
     if metrics:
@@ -144,7 +155,10 @@ def run(
         typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))
         raise typer.Exit(code=1 if result.result in ("failed", "not_leader") else 0)
     if metrics_port is not None:
-        server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+        try:
+            server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+        except OSError as exc:  # taken, or not ours to bind
+            _fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
     stop = threading.Event()
 
     def stopped(signum: int, frame: FrameType | None) -> None:
@@ -165,16 +179,17 @@ def status(
     route: Annotated[str | None, typer.Argument(help="Only this route (a template).")] = None,
     method: MethodOption = None,
     routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
 ) -> None:
     settings = _settings(routes_file)
-    store = FileStore(settings.routes_file)
+    store = _store(settings, configmap)
     try:
         text = store.read().text
         if route is None:
             views = actions.list_views(text, store.source)
         else:
             views = [actions.find_view(text, store.source, route, method)]
-    except (OSError, RoutesFileError, actions.ActionError) as exc:
+    except (OSError, LookupError, RoutesFileError, actions.ActionError) as exc:
         _fail(str(exc))
     if not views:
         typer.echo("no entry has a rollout")

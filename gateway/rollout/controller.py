@@ -9,10 +9,12 @@ applies the written table through the reload it already has.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,11 +129,23 @@ class Controller:
         self.clock = clock
         # Totals when each step began, by the step's start; see gateway.rollout.figures.
         self._baselines: dict[datetime.datetime, Totals] = {}
+        self._said: tuple[str, str] | None = None  # the last pass's result and detail
+        self._figures_error: str | None = None  # why the last pass had no figures
+        # What the step and figure gauges show, by route and methods, so that what no longer
+        # holds can be removed.
+        self._shown_state: dict[tuple[str, str], str] = {}
+        self._shown_figures: dict[tuple[str, str], set[str]] = {}
 
     def run_once(self) -> PassResult:
         result = self._pass()
         if self.metrics is not None:
             self.metrics.passes.labels(result.result).inc()
+        # A follower, or a table that stays unreadable, would say the same every few seconds
+        # for as long as it lasts: said once, and again when it changes.
+        said = (result.result, result.detail)
+        if result.result not in ("unchanged", "written") and said != self._said:
+            _log_pass(result)
+        self._said = said
         return result
 
     def run(self, stop: threading.Event, every: float) -> None:
@@ -148,20 +162,24 @@ class Controller:
 
     def _pass(self) -> PassResult:
         if not self.lock.acquire():
-            return _log(PassResult("not_leader", detail="another controller holds the lock"))
+            return PassResult("not_leader", detail="another controller holds the lock")
         try:
             snapshot = self.store.read()
             table = parse_routes(snapshot.text.encode("utf-8"), self.store.source)
         except (OSError, UnicodeDecodeError, RoutesFileError) as exc:
-            return _log(PassResult("failed", detail=f"cannot read the routes: {exc}"))
+            return PassResult("failed", detail=f"cannot read the routes: {exc}")
         views = [view for entry in table.entries if (view := view_of(entry)) is not None]
         if not views:
             return PassResult("unchanged")
         totals = self._totals()
         now = self.clock()
+        # The weight gauge names the template only: with two canary entries on one template
+        # (two methods), it cannot tell which one a gateway serves.
+        canaries = collections.Counter(e.path for e in table.entries if e.target == "canary")
         verdicts = []
         for view in views:
-            verdict = decide(view, self._figures(view, totals), self._parity(view), now)
+            figures = self._figures(view, totals, alone=canaries[view.path] == 1)
+            verdict = decide(view, figures, self._parity(view), now)
             if verdict is not None:
                 verdicts.append((view, verdict))
                 self._record(view, verdict)
@@ -172,12 +190,12 @@ class Controller:
         try:
             text = self._edited(snapshot.text, changed, table)
             if not self.lock.acquire():  # lost meanwhile (a lease): never write as a follower
-                return _log(PassResult("not_leader", detail="the lock was lost before writing"))
+                return PassResult("not_leader", detail="the lock was lost before writing")
             self.store.write(text, snapshot)
         except StoreConflict as exc:
-            return _log(PassResult("conflict", tuple(verdicts), str(exc)))
+            return PassResult("conflict", tuple(verdicts), str(exc))
         except (OSError, RoutesFileError, LookupError) as exc:
-            return _log(PassResult("failed", tuple(verdicts), f"cannot write: {exc}"))
+            return PassResult("failed", tuple(verdicts), f"cannot write: {exc}")
         for view, verdict in changed:
             _log_decision(view, verdict, written=True)
         return PassResult("written", tuple(verdicts))
@@ -198,35 +216,51 @@ class Controller:
 
     def _totals(self) -> Totals | None:
         try:
-            return self.source.totals()
+            totals = self.source.totals()
         except FiguresError as exc:
-            logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+            # Said once while the source stays down the same way, not on every pass.
+            if str(exc) != self._figures_error:
+                logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+            self._figures_error = str(exc)
             return None
+        self._figures_error = None
+        return totals
 
-    def _figures(self, view: EntryView, totals: Totals | None) -> StepFigures | None:
+    def _figures(
+        self, view: EntryView, totals: Totals | None, *, alone: bool
+    ) -> StepFigures | None:
         status = view.status
         if totals is None or status is None:
             return None
         baseline = self._baselines.get(status.since)
+        from_now = False
         if baseline is None:
             try:
                 baseline = self.source.totals_at(status.since.timestamp())
             except FiguresError:
                 baseline = None
             # A source without history: the step counts from the first figures seen in it.
+            from_now = baseline is None
             baseline = baseline if baseline is not None else totals
             self._baselines[status.since] = baseline
+        counted = totals.since(baseline)
         methods = metric_methods(view.methods)
-        new = totals.side(view.path, "new", methods)
-        legacy = totals.side(view.path, "legacy", methods)
-        trips = totals.trips.get(view.path, 0.0) - baseline.trips.get(view.path, 0.0)
+        # Rollbacks are counted by template only: without a guard of its own, a trip on the
+        # template is another entry's (another method's), and not this rollout's to act on.
+        guarded = view.options.get("guard") is not None
         return StepFigures(
-            new.since(baseline.side(view.path, "new", methods)),
-            legacy.since(baseline.side(view.path, "legacy", methods)),
-            max(0.0, trips),
+            counted.side(view.path, "new", methods),
+            counted.side(view.path, "legacy", methods),
+            counted.trips(view.path) if guarded else 0.0,
+            from_now,
+            counted.serving(view.path) if alone else (),
         )
 
     def _parity(self, view: EntryView) -> ParityFigures | None:
+        # Only a parity gate reads the ledger: a ledger nobody asked for (not there yet, or
+        # turned off elsewhere) would otherwise be warned about on every pass.
+        if view.rollout.min_match_ratio is None:
+            return None
         return self.parity.parity(view.path, view.methods)
 
     def _edited(
@@ -236,7 +270,7 @@ class Controller:
         for view, verdict in changed:
             assert verdict.status is not None
             values = {**verdict.values, "status": status_yaml(verdict.status)}
-            document.update(view.path, view.methods, values, verdict.drop)
+            document.update(view.path, view.methods, values, verdict.drop, verdict.fill)
         edited = document.text()
         # Never write a table the gateways would refuse: they would keep the old one, silently.
         parse_routes(edited.encode("utf-8"), self.store.source)
@@ -248,21 +282,39 @@ class Controller:
         route, methods = view.path, _methods_label(view.methods)
         self.metrics.decisions.labels(route, methods, verdict.decision).inc()
         if verdict.status is not None:
-            self.metrics.step.labels(route, methods, verdict.status.state).set(verdict.status.step)
+            state = verdict.status.state
+            self.metrics.step.labels(route, methods, state).set(verdict.status.step)
+            # One state per rollout: the one it left would read as a second, current state.
+            left = self._shown_state.get((route, methods))
+            if left is not None and left != state:
+                _remove(self.metrics.step, route, methods, left)
+            self._shown_state[(route, methods)] = state
         if verdict.figures is not None:
-            for name, value in verdict.figures.model_dump(exclude_none=True).items():
+            known = verdict.figures.model_dump(exclude_none=True)
+            for name, value in known.items():
                 self.metrics.figure.labels(route, methods, name).set(value)
+            # Not known at this judgement: the last one's value would mislead.
+            for name in self._shown_figures.get((route, methods), set()) - set(known):
+                _remove(self.metrics.figure, route, methods, name)
+            self._shown_figures[(route, methods)] = set(known)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    # prometheus-client warns whenever PROMETHEUS_MULTIPROC_DIR is set; with --workers it is
+    # set for the workers, after this process chose to keep its values in memory, where a
+    # removal works.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Removal of labels", UserWarning)
+        gauge.remove(*labels)
 
 
 def _methods_label(methods: frozenset[str] | None) -> str:
     return ",".join(sorted(methods)) if methods else "*"
 
 
-def _log(result: PassResult) -> PassResult:
-    if result.result != "unchanged":
-        record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
-        logger.warning(json.dumps(record))
-    return result
+def _log_pass(result: PassResult) -> None:
+    record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
+    logger.warning(json.dumps(record))
 
 
 def _log_decision(view: EntryView, verdict: Verdict, *, written: bool) -> None:

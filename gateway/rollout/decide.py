@@ -11,8 +11,10 @@ Rules (README, "Progressive delivery"):
   judged (low traffic holds, and never aborts); a failing gate aborts; once every gate passes and
   `interval` has run, the next step is taken (after a person's approval if it is listed in
   `approve`), and after the last step the entry becomes `target: new`;
+- a paused entry takes no step, but a failing gate or a guard trip still aborts it;
 - an aborted entry rests on legacy; the controller never restarts it;
-- the file is the truth: a weight edited by hand moves the rollout to that weight's place.
+- the file is the truth: a weight edited by hand moves the rollout to that weight's place (a
+  weight between two steps stays, judged as the lower one; the next advance is the upper one).
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ class StepFigures:
     new: SideTotals
     legacy: SideTotals
     guard_trips: float = 0.0
+    # The source keeps no history and this controller had not seen the step begin: its figures
+    # count from this pass, so they say nothing yet (neither low traffic nor health).
+    from_now: bool = False
+    # The weight each gateway serves the route at, as it reports it (empty: not known).
+    serving: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +90,15 @@ class Verdict:
     status: RolloutStatus | None  # the status to write; None: the entry is not managed
     values: dict[str, Any] = field(default_factory=dict)  # keys to set on the entry
     drop: tuple[str, ...] = ()  # keys to remove from the entry
+    fill: dict[str, Any] = field(default_factory=dict)  # keys to set where the entry has none
 
     def changes(self, old: RolloutStatus | None) -> bool:
         """Whether writing this verdict changes what the file says (not just the figures)."""
         if self.status is None:
             return False
-        if self.values or self.drop or old is None:
+        if self.values or self.drop or self.fill or old is None:
             return True
-        keep = ("state", "step", "since", "decision", "gate", "paused", "approved")
+        keep = ("state", "step", "weight", "since", "decision", "gate", "paused", "approved")
         return any(getattr(self.status, name) != getattr(old, name) for name in keep)
 
 
@@ -111,31 +119,38 @@ def decide(
         status is None
         or status.state not in ("stepping", "awaiting_approval")
         or (status.step != step or step == 0)
+        # Another weight than the one the status was written for: a person's edit.
+        or (status.weight is not None and status.weight != view.weight)
     ):
         return _adopt(view, step, now)
-    if status.paused:
-        return _hold(view, "paused", f"paused by {status.by}", None, now)
-    return _judge(view, step, figures, parity, now)
+    verdict = _judge(view, step, figures, parity, now)
+    if status.paused and verdict.decision != "abort":
+        # A pause stops the steps, not the gates: the canary's share still reaches new.
+        return _hold(view, "paused", f"paused by {status.by}", verdict.figures, now)
+    return verdict
 
 
 def _step_of(view: EntryView) -> int:
-    """The step whose weight the entry has (1-based); 0 before the first or between steps."""
-    steps = view.rollout.steps
-    return steps.index(view.weight) + 1 if view.weight in steps else 0
+    """The last step the entry's weight has reached (1-based); 0 below the first step.
+
+    A weight between two steps (set by hand) is at the lower one: judged there, its next
+    advance goes to the step above."""
+    weight = view.weight or 0
+    return sum(1 for step in view.rollout.steps if step <= weight)
 
 
 def _adopt(view: EntryView, step: int, now: datetime.datetime) -> Verdict:
     """No status, or one the file's weight contradicts: start, or follow the hand edit."""
     status = view.status
-    if status is None or status.state in ("aborted", "done", "shadow"):
+    # Not started yet: no status, one from a former rollout, or a first step that waits for
+    # approval (and may have it now).
+    fresh = status is None or status.state in ("aborted", "done", "shadow")
+    if fresh or (status is not None and status.state == "awaiting_approval" and status.step == 0):
         if step == 0 and (view.weight or 0) < view.rollout.steps[0]:
             return _enter(view, 1, now, "start", "rollout started")
     if step == 0:
-        # Between two steps: the next advance goes to the first step above this weight.
-        below = sum(1 for weight in view.rollout.steps if weight < (view.weight or 0))
-        if below >= len(view.rollout.steps):
-            return _finish(view, None, now)
-        return _enter(view, below + 1, now, "edit", f"weight {view.weight:g} set by hand")
+        # Below the first step: it is entered as at the start.
+        return _enter(view, 1, now, "edit", f"weight {view.weight or 0:g} set by hand")
     reason = "rollout started" if status is None else f"weight {view.weight:g} set by hand"
     decision: Decision = "start" if status is None else "edit"
     return _status(view, "stepping", step, now, decision, reason, None, None, since=now)
@@ -175,6 +190,7 @@ def _enter(
         None,
         None,
         since=now,
+        weight=weight,
     )
     values: dict[str, Any] = {"weight": weight}
     drop: tuple[str, ...] = ()
@@ -194,6 +210,12 @@ def _judge(
     rollout = view.rollout
     if figures is None:
         return _hold(view, "figures", "no figures from the metrics source", None, now)
+    if figures.from_now:
+        reason = (
+            "the step's figures count from now: the metrics source keeps no history and this "
+            "controller did not see the step begin"
+        )
+        return _hold(view, "figures", reason, None, now)
     new, legacy = figures.new, figures.legacy
     assert view.status is not None
     elapsed = (now - view.status.since).total_seconds()
@@ -217,6 +239,16 @@ def _judge(
         if parity.match_ratio < rollout.min_match_ratio:
             reason = f"match ratio {parity.match_ratio:.4g} < {rollout.min_match_ratio:g}"
             return abort_verdict(view, "parity", reason, judged, now)
+    lagging = [weight for weight in figures.serving if weight != view.weight]
+    if lagging:
+        # A gateway that has not reloaded yet (a ConfigMap reaches pods a minute or more after
+        # it is written): advancing now would take it over this step, never judged.
+        applied = len(figures.serving) - len(lagging)
+        reason = (
+            f"{applied} of {len(figures.serving)} gateways serve weight {view.weight or 0:g}% "
+            "(waiting for the others)"
+        )
+        return _hold(view, "applied", reason, judged, now)
     if elapsed < rollout.interval:
         reason = f"at step {step} for {elapsed:.0f} of {rollout.interval:g} s"
         return _hold(view, "interval", reason, judged, now)
@@ -329,7 +361,10 @@ def abort_verdict(
     assert verdict.status is not None
     status = verdict.status.model_copy(update={"restore": restore})
     drop = tuple(key for key in restore if key != "target")
-    return Verdict("abort", reason, gate, judged, status, {"target": "legacy"}, drop)
+    # A rollout inherited from `defaults: canary` would not follow the entry to legacy: it is
+    # written into the entry, so that the aborted rollout is still listed and can be resumed.
+    fill = {"rollout": view.rollout.model_dump(mode="json", exclude_defaults=True)}
+    return Verdict("abort", reason, gate, judged, status, {"target": "legacy"}, drop, fill)
 
 
 def _hold(
@@ -354,11 +389,14 @@ def _status(
     judged: Figures | None,
     *,
     since: datetime.datetime,
+    weight: float | None = None,
 ) -> Verdict:
+    """A new status; `weight` is the one written with it (default: the entry's, unchanged)."""
     old = view.status
     status = RolloutStatus(
         state=state,
         step=step,
+        weight=weight if weight is not None else view.weight,
         since=since,
         decision=decision,
         reason=reason,

@@ -4,13 +4,17 @@ Counters only grow, so the figures of a step are the counters now less the count
 step began. Prometheus answers both (an instant query now, and one at the step's start); the
 gateways' own `/metrics` (or the multiprocess registry on one host) only know now, so the
 controller keeps the first totals it saw at or after a step's start as that step's baseline.
-A counter that went down (a gateway restarted) counts from zero rather than going negative.
+Counters are kept per gateway (its URL, or its Prometheus target): one whose counters went down
+restarted, and counts from zero rather than going negative.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import math
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
@@ -30,6 +34,7 @@ from gateway.observe.metrics import collect
 REQUESTS = "gateway_requests_total"
 DURATION_BUCKETS = "gateway_request_duration_seconds_bucket"
 ROLLBACKS = "gateway_rollbacks_total"
+WEIGHT = "gateway_canary_weight"  # the weight each gateway serves: has it applied the last step?
 
 SideKey = tuple[str, str, str]  # route, side, method
 
@@ -50,15 +55,6 @@ class SideTotals:
         for bound, count in other.buckets.items():
             self.buckets[bound] = self.buckets.get(bound, 0.0) + count
 
-    def since(self, start: SideTotals) -> SideTotals:
-        if self.requests < start.requests:  # a reset: everything counted is new
-            return self
-        return SideTotals(
-            self.requests - start.requests,
-            max(0.0, self.errors - start.errors),
-            {b: max(0.0, c - start.buckets.get(b, 0.0)) for b, c in self.buckets.items()},
-        )
-
     @property
     def error_ratio(self) -> float | None:
         return self.errors / self.requests if self.requests > 0 else None
@@ -67,47 +63,91 @@ class SideTotals:
         return quantile(0.99, self.buckets)
 
 
+# Where a series was counted: one gateway (a `/metrics` URL, or a Prometheus target's instance
+# and job). A gateway that restarts resets all of its counters at once, so resets are told
+# apart per origin; summing first would hide one gateway's reset behind the others' growth.
+Origin = tuple[str, ...]
+Series = tuple[str, tuple[tuple[str, str], ...]]  # family, labels
+_READ = (REQUESTS, DURATION_BUCKETS, ROLLBACKS)
+
+
 @dataclass(slots=True)
 class Totals:
-    """Cumulative counters summed over every gateway process."""
+    """Cumulative counters of every gateway process, per origin and series."""
 
-    sides: dict[SideKey, SideTotals] = field(default_factory=dict)
-    trips: dict[str, float] = field(default_factory=dict)  # guard rollbacks, by route
+    origins: dict[Origin, dict[Series, float]] = field(default_factory=dict)
+    weights: dict[Origin, dict[str, float]] = field(default_factory=dict)  # now, not counted
+    # The samples by route, built when first read: each rollout reads its own route's only.
+    _by_route: dict[str, list[tuple[str, dict[str, str], float]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def add_families(self, families: Iterable[Metric], origin: Origin = ()) -> None:
+        for family in families:
+            for sample in family.samples:
+                self.add_sample(sample.name, sample.labels, sample.value, origin)
+
+    def add_sample(
+        self, name: str, labels: dict[str, str], value: float, origin: Origin = ()
+    ) -> None:
+        if name not in (*_READ, WEIGHT) or "route" not in labels:
+            return
+        if not math.isfinite(value) or value < 0:
+            # Not a count (NaN, infinite, negative): judged, it could pass any gate.
+            raise FiguresError(f"{name}{labels} is {value}, not a count")
+        if name == WEIGHT:
+            self.weights.setdefault(origin, {})[labels["route"]] = value
+            return
+        self._by_route = None
+        series = self.origins.setdefault(origin, {})
+        key = (name, tuple(sorted(labels.items())))
+        series[key] = series.get(key, 0.0) + value
+
+    def since(self, start: Totals) -> Totals:
+        """What was counted after `start`, as Prometheus' `increase()` reads a reset: an origin
+        with a series lower than at the start, or gone, restarted, and all it counts is new."""
+        counted = Totals(weights=self.weights)
+        for origin, series in self.origins.items():
+            before = start.origins.get(origin, {})
+            restarted = any(series.get(key, 0.0) < value for key, value in before.items())
+            counted.origins[origin] = {
+                key: value if restarted else max(0.0, value - before.get(key, 0.0))
+                for key, value in series.items()
+            }
+        return counted
 
     def side(self, route: str, side: str, methods: frozenset[str] | None) -> SideTotals:
         total = SideTotals()
-        for (name, which, method), values in self.sides.items():
-            if name == route and which == side and (methods is None or method in methods):
-                total.add(values)
+        for name, labels, value in self._samples(route):
+            if labels.get("side") != side or "method" not in labels:
+                continue
+            if methods is not None and labels["method"] not in methods:
+                continue
+            if name == REQUESTS:
+                total.requests += value
+                if labels.get("status", "").startswith("5"):
+                    total.errors += value
+            elif name == DURATION_BUCKETS and "le" in labels:
+                bound = float(labels["le"])
+                total.buckets[bound] = total.buckets.get(bound, 0.0) + value
         return total
 
-    def _at(self, key: SideKey) -> SideTotals:
-        return self.sides.setdefault(key, SideTotals())
+    def serving(self, route: str) -> tuple[float, ...]:
+        """The canary weight each gateway that reports `route` serves it at."""
+        return tuple(weights[route] for weights in self.weights.values() if route in weights)
 
-    def add_families(self, families: Iterable[Metric]) -> None:
-        for family in families:
-            for sample in family.samples:
-                self.add_sample(sample.name, sample.labels, sample.value)
+    def trips(self, route: str) -> float:
+        """Guard rollbacks of `route`, summed."""
+        return sum(value for name, _, value in self._samples(route) if name == ROLLBACKS)
 
-    def add_sample(self, name: str, labels: dict[str, str], value: float) -> None:
-        if "route" not in labels:
-            return
-        if name == ROLLBACKS:
-            route = labels["route"]
-            self.trips[route] = self.trips.get(route, 0.0) + value
-            return
-        if "side" not in labels or "method" not in labels:
-            return
-        key = (labels["route"], labels["side"], labels["method"])
-        if name == REQUESTS:
-            totals = self._at(key)
-            totals.requests += value
-            if labels.get("status", "").startswith("5"):
-                totals.errors += value
-        elif name == DURATION_BUCKETS and "le" in labels:
-            bound = float(labels["le"])
-            buckets = self._at(key).buckets
-            buckets[bound] = buckets.get(bound, 0.0) + value
+    def _samples(self, route: str) -> list[tuple[str, dict[str, str], float]]:
+        if self._by_route is None:
+            self._by_route = {}
+            for series in self.origins.values():
+                for (name, pairs), value in series.items():
+                    labels = dict(pairs)
+                    self._by_route.setdefault(labels["route"], []).append((name, labels, value))
+        return self._by_route.get(route, [])
 
 
 class FiguresSource(Protocol):
@@ -133,16 +173,17 @@ class MetricsSource:
 
     @property
     def name(self) -> str:
-        return ", ".join(self.urls)
+        return ", ".join(redacted(url) for url in self.urls)
 
     def totals(self) -> Totals:
         totals = Totals()
         for url in self.urls:
             text = _get(url, self.token, self.timeout, "text/plain")
             try:
-                totals.add_families(text_string_to_metric_families(text))
-            except ValueError as exc:
-                raise FiguresError(f"{url} did not answer Prometheus metrics: {exc}") from exc
+                totals.add_families(text_string_to_metric_families(text), (url,))
+            except (ValueError, FiguresError) as exc:
+                shown = redacted(url)
+                raise FiguresError(f"{shown} did not answer Prometheus metrics: {exc}") from exc
         return totals
 
     def totals_at(self, when: float) -> Totals | None:
@@ -170,11 +211,15 @@ class RegistrySource:
 
 
 # Instant queries over every replica Prometheus scrapes. Totals are kept per series label set
-# so that a route's methods can be filtered after the fact, as with the other sources.
+# so that a route's methods can be filtered after the fact, as with the other sources, and per
+# scraped target (instance, job), so that one replica's restart is told apart from the others.
+_TARGET = ("instance", "job")
+_BY = "route, side, method, instance, job"
 _QUERIES = {
-    REQUESTS: "sum by (route, side, method, status) (gateway_requests_total)",
-    DURATION_BUCKETS: "sum by (route, side, method, le) (gateway_request_duration_seconds_bucket)",
-    ROLLBACKS: "sum by (route) (gateway_rollbacks_total)",
+    REQUESTS: f"sum by ({_BY}, status) (gateway_requests_total)",
+    DURATION_BUCKETS: f"sum by ({_BY}, le) (gateway_request_duration_seconds_bucket)",
+    ROLLBACKS: "sum by (route, instance, job) (gateway_rollbacks_total)",
+    WEIGHT: "max by (route, instance, job) (gateway_canary_weight)",
 }
 
 
@@ -185,13 +230,16 @@ class PrometheusSource:
 
     @property
     def name(self) -> str:
-        return self.url
+        return redacted(self.url)
 
     def totals(self) -> Totals:
         return self._query(None)
 
     def totals_at(self, when: float) -> Totals | None:
-        return self._query(when)
+        past = self._query(when)
+        # Nothing at all then: Prometheus kept nothing of that time (it is newer, or the time
+        # is past its retention). Unknown, not zero: zero would make every request this step's.
+        return past if past.origins else None
 
     def _query(self, when: float | None) -> Totals:
         totals = Totals()
@@ -201,7 +249,8 @@ class PrometheusSource:
                 params["time"] = f"{when:.3f}"
             url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
             for labels, value in _vector(url, self.timeout):
-                totals.add_sample(name, labels, value)
+                origin = tuple(labels.pop(label, "") for label in _TARGET)
+                totals.add_sample(name, labels, value, origin)
         return totals
 
 
@@ -212,19 +261,55 @@ def _vector(url: str, timeout: float) -> list[tuple[dict[str, str], float]]:
         results = answer["data"]["result"]
         return [(dict(item["metric"]), float(item["value"][1])) for item in results]
     except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise FiguresError(f"{url} did not answer a Prometheus vector: {exc}") from exc
+        raise FiguresError(f"{redacted(url)} did not answer a Prometheus vector: {exc}") from exc
 
 
 def _get(url: str, token: str | None, timeout: float, accept: str) -> str:
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    if token:
+    plain, basic = _credentials(url)
+    request = urllib.request.Request(plain, headers={"Accept": accept})
+    if basic:
+        request.add_header("Authorization", f"Basic {basic}")
+    elif token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FiguresError(f"could not read {url}: {exc}") from exc
+    except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the answer's connection open until collected
+        raise FiguresError(f"could not read {redacted(url)}: {exc!r}") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: a port that answers something else than HTTP (BadStatusLine), or an
+        # answer cut short (IncompleteRead); neither is an OSError.
+        raise FiguresError(f"could not read {redacted(url)}: {exc!r}") from exc
 
 
-def finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be read as a metrics or Prometheus URL; None if it can."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "give an http:// or https:// URL"
+    try:
+        parts.port  # noqa: B018 - reading it is the check
+    except ValueError:
+        return "the port is not a number"
+    return None
+
+
+def _credentials(url: str) -> tuple[str, str | None]:
+    """The URL without `user:password@`, and those as a Basic credential (urllib would take
+    them for part of the host name)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    return parts._replace(netloc=host).geturl(), base64.b64encode(pair.encode()).decode()
+
+
+def redacted(url: str) -> str:
+    """The URL as logs and messages may show it: a password in it replaced by `***`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()

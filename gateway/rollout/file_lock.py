@@ -10,8 +10,22 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import weakref
 from pathlib import Path
 from typing import IO
+
+# Locks held in this process. A forked child (gunicorn's workers, forked by the arbiter that runs
+# the controller) shares the lock's open file: were it kept, the lock would outlive a killed
+# holder for as long as its children live. The child closes its copy; the parent keeps the lock.
+_HELD: weakref.WeakSet[FileLock] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for lock in list(_HELD):
+        lock._forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class FileLock:
@@ -26,7 +40,10 @@ class FileLock:
 
     def acquire(self) -> bool:
         if self._handle is not None:
-            return True
+            if self._still_the_file(self._handle):
+                return True
+            # The file was removed or replaced: a lock on it keeps nobody else out any more.
+            self.release()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+", encoding="utf-8")
         try:
@@ -39,7 +56,14 @@ class FileLock:
         handle.write(self._holder + "\n")
         handle.flush()
         self._handle = handle
+        _HELD.add(self)
         return True
+
+    def _still_the_file(self, handle: IO[str]) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            return False
 
     def current_holder(self) -> str | None:
         """Who holds the lock, as its holder wrote it (for messages); None if nobody wrote."""
@@ -55,6 +79,14 @@ class FileLock:
         fcntl.flock(self._handle, fcntl.LOCK_UN)
         self._handle.close()
         self._handle = None
+        _HELD.discard(self)
+
+    def _forget(self) -> None:
+        """In a forked child: close this process's copy without unlocking (an unlock would
+        release the parent's lock too: they share one open file)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def lock_path(routes_file: Path) -> Path:

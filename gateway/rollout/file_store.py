@@ -40,18 +40,26 @@ class FileStore:
 
     def write(self, text: str, expected: Snapshot) -> Snapshot:
         content = text.encode("utf-8")
-        with self._writing():
-            current = version_of(self.path.read_bytes())
-            if current != expected.version:
-                raise StoreConflict(f"{self.path} changed since it was read")
-            self._replace(content)
+        # A routes file that is a symbolic link: the file it names is replaced, not the link.
+        target = self.path.resolve()
+        with self._writing(target):
+            # The new text is on disk before the check, so that the check and the rename are as
+            # close as they can be: an editor's save during a slow flush is seen, not replaced.
+            temporary = self._prepared(target, content)
+            try:
+                if version_of(target.read_bytes()) != expected.version:
+                    raise StoreConflict(f"{self.path} changed since it was read")
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
         return Snapshot(text, version_of(content))
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, target: Path) -> Iterator[None]:
         # Writers through this class (a controller, an operator's command) take turns, so the
         # check and the rename of one are never interleaved with another's.
-        guard = self.path.with_name(f".{self.path.name}.write-lock")
+        guard = target.with_name(f".{target.name}.write-lock")
         with guard.open("a") as handle:
             self._take(handle.fileno(), guard)
             try:
@@ -73,16 +81,17 @@ class FileStore:
                     ) from None
                 time.sleep(0.01)
 
-    def _replace(self, content: bytes) -> None:
-        mode = self.path.stat().st_mode & 0o7777
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+    def _prepared(self, target: Path, content: bytes) -> str:
+        """A temporary file beside `target`, with its mode, holding `content`."""
+        mode = target.stat().st_mode & 0o7777
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temporary, mode)
-            os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return temporary

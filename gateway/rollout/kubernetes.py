@@ -18,6 +18,7 @@ whole fleet without a restart.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -200,9 +201,26 @@ class LeaseLock:
         return True
 
 
-def _apis() -> tuple[Any, Any]:
+# Seconds a call to the API server may take to connect, and then to answer. The client waits
+# for ever by default: a controller stuck in a call would decide nothing and ignore SIGTERM.
+API_TIMEOUT = 10.0
+
+
+class _Bounded:
+    """An API of the client whose every call is bounded (its per-call `_request_timeout`: the
+    client has no default, and passes "none" down to urllib3 when it is not given)."""
+
+    def __init__(self, api: Any, timeout: float) -> None:
+        self._api = api
+        self._timeout = (timeout, timeout)  # to connect, then to answer
+
+    def __getattr__(self, name: str) -> Any:
+        return functools.partial(getattr(self._api, name), _request_timeout=self._timeout)
+
+
+def _apis(timeout: float = API_TIMEOUT) -> tuple[Any, Any]:
     """The client's CoreV1Api and CoordinationV1Api, with the pod's service account (or, off
-    the cluster, the current kubeconfig context)."""
+    the cluster, the current kubeconfig context), each call bounded by `timeout`."""
     from kubernetes import client, config
 
     try:
@@ -210,7 +228,7 @@ def _apis() -> tuple[Any, Any]:
     except config.ConfigException:
         # Read now, not when the client was imported (it reads KUBECONFIG at import).
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
-    return client.CoreV1Api(), client.CoordinationV1Api()
+    return _Bounded(client.CoreV1Api(), timeout), _Bounded(client.CoordinationV1Api(), timeout)
 
 
 def _parts(spec: str, count: int, shape: str) -> list[str]:
@@ -220,13 +238,13 @@ def _parts(spec: str, count: int, shape: str) -> list[str]:
     return parts
 
 
-def configmap_store(spec: str) -> ConfigMapStore:
+def configmap_store(spec: str, timeout: float = API_TIMEOUT) -> ConfigMapStore:
     """The store named `NAMESPACE/NAME/KEY` (e.g. gateway/gateway-routes/routes.yaml)."""
     namespace, name, key = _parts(spec, 3, "NAMESPACE/CONFIGMAP/KEY")
-    return ConfigMapStore(_apis()[0], namespace, name, key)
+    return ConfigMapStore(_apis(timeout)[0], namespace, name, key)
 
 
-def lease_lock(spec: str, holder: str | None = None) -> LeaseLock:
+def lease_lock(spec: str, holder: str | None = None, timeout: float = API_TIMEOUT) -> LeaseLock:
     """The lock named `NAMESPACE/NAME` (e.g. gateway/gateway-rollout)."""
     namespace, name = _parts(spec, 2, "NAMESPACE/LEASE")
-    return LeaseLock(_apis()[1], namespace, name, holder=holder)
+    return LeaseLock(_apis(timeout)[1], namespace, name, holder=holder)

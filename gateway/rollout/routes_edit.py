@@ -33,7 +33,15 @@ def methods_key(methods: Iterable[str] | None) -> frozenset[str] | None:
 
 class RoutesDocument:
     def __init__(self, text: str) -> None:
+        # ruamel.yaml writes `\n` only, and keeps a comment's `\r\n`: a file written with
+        # Windows line ends is read without them and given them back whole.
+        self._newline = "\r\n" if "\r\n" in text else "\n"
+        text = text.replace("\r\n", "\n")
+        # Neither a byte order mark nor a `---` before the document survives a round trip.
+        self._bom = "\ufeff" if text.startswith("\ufeff") else ""
+        text = text.removeprefix("\ufeff")
         self._yaml = YAML(typ="rt")
+        self._yaml.explicit_start = text.startswith("---")
         self._yaml.preserve_quotes = True
         self._yaml.width = 4096  # a long reason stays on one line
         # Written as it was: `- ` indented under its key (offset) or not; ruamel.yaml guesses
@@ -68,8 +76,10 @@ class RoutesDocument:
         methods: Iterable[str] | None,
         values: Mapping[str, Any],
         drop: Iterable[str] = (),
+        fill: Mapping[str, Any] | None = None,
     ) -> None:
-        """Set `values` on the entry (None removes a key) and remove the keys in `drop`."""
+        """Set `values` on the entry (None removes a key), remove the keys in `drop`, and set
+        the keys of `fill` that the entry does not have."""
         entry = self.entry(path, methods)
         tail = _detach_tail(entry)
         removed = [*drop, *(key for key, value in values.items() if value is None)]
@@ -77,15 +87,18 @@ class RoutesDocument:
         kept = "".join(_own_comment(entry, key) for key in removed if key in entry)
         for key in removed:
             entry.pop(key, None)
+        for key, value in (fill or {}).items():
+            if key not in entry:
+                entry[key] = _flow(_as_written(value))
         for key, value in values.items():
             if value is not None:
-                entry[key] = value
+                entry[key] = _as_written(value)
         _attach_tail(entry, kept + tail)
 
     def text(self) -> str:
         out = io.StringIO()
         self._yaml.dump(self.root, out)
-        return out.getvalue()
+        return self._bom + out.getvalue().replace("\n", self._newline)
 
 
 def status_yaml(status: RolloutStatus) -> CommentedMap:
@@ -106,11 +119,32 @@ def status_yaml(status: RolloutStatus) -> CommentedMap:
             figures.fa.set_flow_style()
             mapping[key] = figures
         elif key == "approved":
-            approved = CommentedSeq(value)
+            approved = CommentedSeq(_as_written(weight) for weight in value)
             approved.fa.set_flow_style()
             mapping[key] = approved
         else:
-            mapping[key] = value
+            mapping[key] = _as_written(value)
+    return mapping
+
+
+def _as_written(value: Any) -> Any:
+    """Weights as a person writes them: `50`, not the `50.0` the model holds. Plain values
+    only: a ruamel.yaml mapping or list already holds its layout and stays as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type(value) is dict:
+        return {key: _as_written(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [_as_written(item) for item in value]
+    return value
+
+
+def _flow(value: Any) -> Any:
+    """A mapping on one line, as `rollout: {steps: [5, 100], ...}` is usually written."""
+    if not isinstance(value, dict):
+        return value
+    mapping = CommentedMap(value)
+    mapping.fa.set_flow_style()
     return mapping
 
 

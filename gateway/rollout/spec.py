@@ -84,6 +84,12 @@ class RolloutStatus(BaseModel):
     model_config = FROZEN
     state: RolloutState
     step: int = Field(0, ge=0, description="1 for the first step; 0 while in shadow")
+    weight: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="the weight written with this status; another is a hand edit",
+    )
     since: datetime.datetime = Field(description="when the current step (or state) began")
     decision: Decision
     reason: str

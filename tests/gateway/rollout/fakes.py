@@ -6,7 +6,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from gateway.rollout.decide import ParityFigures
-from gateway.rollout.figures import SideTotals, Totals
+from gateway.rollout.figures import DURATION_BUCKETS, REQUESTS, ROLLBACKS, Totals
 
 START = datetime.datetime(2026, 1, 1, 10, 0, 0, tzinfo=datetime.UTC)
 
@@ -23,7 +23,7 @@ class FakeClock:
 
 
 class FakeSource:
-    """Cumulative counters a test adds to, as gateways would count requests."""
+    """Cumulative counters a test adds to, as one gateway would count requests."""
 
     name = "fake"
 
@@ -32,9 +32,7 @@ class FakeSource:
 
     def totals(self) -> Totals:
         copy = Totals()
-        for key, side in self.current.sides.items():
-            copy.sides[key] = SideTotals(side.requests, side.errors, dict(side.buckets))
-        copy.trips = dict(self.current.trips)
+        copy.origins = {origin: dict(series) for origin, series in self.current.origins.items()}
         return copy
 
     def totals_at(self, when: float) -> Totals | None:
@@ -50,17 +48,15 @@ class FakeSource:
         seconds: float = 0.01,
         method: str = "GET",
     ) -> None:
-        totals = self.current.sides.setdefault((route, side, method), SideTotals())
-        totals.requests += count
-        totals.errors += errors
+        labels = {"route": route, "side": side, "method": method}
+        self.current.add_sample(REQUESTS, {**labels, "status": "200"}, count - errors)
+        self.current.add_sample(REQUESTS, {**labels, "status": "500"}, errors)
         for bound in (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, float("inf")):
-            if seconds <= bound:
-                totals.buckets[bound] = totals.buckets.get(bound, 0.0) + count
-            else:
-                totals.buckets.setdefault(bound, 0.0)
+            counted = count if seconds <= bound else 0
+            self.current.add_sample(DURATION_BUCKETS, {**labels, "le": str(bound)}, counted)
 
     def trip(self, route: str) -> None:
-        self.current.trips[route] = self.current.trips.get(route, 0.0) + 1
+        self.current.add_sample(ROLLBACKS, {"route": route, "reason": "error_ratio"}, 1)
 
 
 @dataclass

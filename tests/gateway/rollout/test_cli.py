@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -41,8 +42,14 @@ def test_one_pass_from_the_gateways_metrics(routes_file: Path) -> None:
         assert first.returncode == 0, first.stderr
         assert "GET /r/healthy: start: rollout started: weight 50%" in first.stdout
         assert "pass: written" in first.stdout
+        with gateway.client() as client:
+            for _ in range(20):
+                client.get("/r/healthy")
+        # A new controller knows the gateways' counters from now on only: it says so, rather
+        # than calling 20 requests low traffic.
         held = rollout(routes_file, "run", "--once", "--metrics", url)
-        assert "hold: low traffic: 0 of 3 new-side requests" in held.stdout
+        assert "hold: the step's figures count from now" in held.stdout
+        assert "low traffic" not in held.stdout
         status = rollout(routes_file, "status")
         assert (
             "GET /r/healthy: target canary 50%, steps 50/100, stepping at step 1" in status.stdout
@@ -82,6 +89,21 @@ def test_unreadable_metrics_hold_and_say_so(routes_file: Path) -> None:
             "not both",
             id="two-sources",
         ),
+        pytest.param(
+            ("run", "--once", "--metrics", "http://127.0.0.1:abc/metrics"),
+            "--metrics 'http://127.0.0.1:abc/metrics': the port is not a number",
+            id="metrics-port",
+        ),
+        pytest.param(
+            ("run", "--once", "--metrics", "127.0.0.1:8000/metrics"),
+            "--metrics '127.0.0.1:8000/metrics': give an http:// or https:// URL",
+            id="metrics-scheme",
+        ),
+        pytest.param(
+            ("run", "--once", "--prometheus", "http:///"),
+            "--prometheus 'http:///': give an http:// or https:// URL",
+            id="prometheus-host",
+        ),
         pytest.param(("pause", "/nope"), "no entry for /nope", id="unknown-route"),
         pytest.param(("approve", "/r/healthy"), "has not started", id="not-started"),
         pytest.param(
@@ -98,6 +120,11 @@ def test_unreadable_metrics_hold_and_say_so(routes_file: Path) -> None:
             ("abort", "/r/healthy", "--configmap", "x"),
             "--configmap: 'x' should be",
             id="action-configmap-spec",
+        ),
+        pytest.param(
+            ("status", "--configmap", "x"),
+            "--configmap: 'x' should be",
+            id="status-configmap-spec",
         ),
     ],
 )
@@ -129,3 +156,13 @@ def test_status_without_rollouts(tmp_path: Path) -> None:
     assert rollout(path, "status").stdout.strip() == "no entry has a rollout"
     path.write_text("routes: [\n")
     assert rollout(path, "status").returncode == 1
+
+
+def test_a_metrics_port_in_use_is_a_clear_error(routes_file: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        args = ("run", "--metrics", "http://127.0.0.1:9/metrics", "--metrics-port", str(port))
+        done = rollout(routes_file, *args)
+    assert done.returncode == 1
+    assert f"error: --metrics-port {port}:" in done.stderr
+    assert "Traceback" not in done.stderr

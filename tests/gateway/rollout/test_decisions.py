@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from gateway.rollout import actions
-from gateway.rollout.controller import Controller, PassResult
+from gateway.rollout.controller import Controller, PassResult, RolloutMetrics
 from gateway.rollout.decide import ParityFigures
+from gateway.rollout.figures import FiguresError, Totals
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
 from gateway.routing.routes_file import parse_routes
@@ -197,6 +199,27 @@ def test_a_guard_trip_anywhere_aborts(tmp_path: Path) -> None:
     assert "guard rolled back in 1 gateway" in r.entry()["status"]["reason"]
 
 
+def test_a_guard_trip_of_another_entry_on_the_template_does_not_abort(tmp_path: Path) -> None:
+    text = CANARY.format(extra="").replace("    guard:\n      min_requests: 20\n", "")
+    text += """
+  # Writes have their own entry, with a guard.
+  - path: /api/tickets
+    methods: [POST]
+    target: canary
+    weight: 10
+    guard: true
+"""
+    r = Rig(tmp_path, text)
+    r.run()
+    # The rollbacks metric names the template only: this trip can only be the POST entry's
+    # guard, since the GET entry has none.
+    r.source.trip(ROUTE)
+    r.run()
+    gets = load_yaml(r.path.read_text(encoding="utf-8")).data["routes"][0]
+    assert (gets["methods"], gets["target"]) == (["GET"], "canary")
+    assert gets["status"]["gate"] == "min_requests"
+
+
 def test_gates_count_only_the_entrys_methods(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
@@ -225,6 +248,23 @@ def test_an_approval_step_waits_for_a_person(tmp_path: Path) -> None:
     assert r.entry()["status"]["approved"] == [50]
 
 
+def test_a_first_step_that_waits_for_approval_starts_once_approved(tmp_path: Path) -> None:
+    r = rig(tmp_path, "\n      approve: [5]")
+    r.run()
+    status = r.entry()["status"]
+    assert (r.entry()["weight"], status["state"], status["gate"]) == (
+        0,
+        "awaiting_approval",
+        "approval",
+    )
+    actions.apply(r.store, ROUTE, "GET", "approve")
+    r.run()
+    status = r.entry()["status"]
+    assert (r.entry()["weight"], status["state"], status["step"]) == (5, "stepping", 1)
+    # Nobody set the weight by hand: the approved start says so.
+    assert (status["decision"], status["reason"]) == ("start", "rollout started: weight 5%")
+
+
 def test_pause_holds_and_resume_goes_on(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
@@ -235,6 +275,23 @@ def test_pause_holds_and_resume_goes_on(tmp_path: Path) -> None:
     actions.apply(r.store, ROUTE, None, "resume")
     r.run()
     assert r.entry()["weight"] == 50
+
+
+@pytest.mark.parametrize("trip", [False, True], ids=["failing-gate", "guard-trip"])
+def test_a_paused_rollout_still_aborts_on_a_failing_gate(tmp_path: Path, trip: bool) -> None:
+    r = rig(tmp_path)
+    r.run()
+    actions.apply(r.store, ROUTE, None, "pause", "looking at the dashboards")
+    if trip:
+        r.source.trip(ROUTE)
+    else:
+        r.source.serve(ROUTE, "new", 200, errors=100)
+    r.run()
+    entry = r.entry()
+    # A pause stops the steps, not the protection: the canary's users are still on new.
+    assert (entry["target"], entry["status"]["state"]) == ("legacy", "aborted")
+    assert entry["status"]["gate"] == ("guard" if trip else "error_ratio")
+    assert "paused" not in entry["status"]
 
 
 def test_abort_and_resume_by_hand_restore_the_canary(tmp_path: Path) -> None:
@@ -249,8 +306,32 @@ def test_abort_and_resume_by_hand_restore_the_canary(tmp_path: Path) -> None:
     assert (entry["target"], entry["weight"]) == ("canary", 5)
     assert entry["sticky"] == "header:x-token" and entry["guard"] == {"min_requests": 20}
     assert entry["status"]["state"] == "stepping"
+    r.run()  # a step this controller did not see begin: its figures count from this pass
+    assert (r.entry()["weight"], r.entry()["status"]["gate"]) == (5, "figures")
     r.run()
     assert (r.entry()["weight"], r.entry()["status"]["gate"]) == (5, "min_requests")
+
+
+def test_a_rollout_from_the_canary_defaults_can_be_resumed_after_an_abort(tmp_path: Path) -> None:
+    text = """\
+defaults:
+  canary: {rollout: {steps: [5, 100], interval: 60, min_requests: 100, max_error_ratio: 0.01}}
+routes:
+  - path: /api/tickets
+    target: canary
+    weight: 0
+"""
+    r = Rig(tmp_path, text)
+    r.run()
+    r.source.serve(ROUTE, "new", 200, errors=100)
+    r.run()
+    assert r.entry()["target"] == "legacy"  # legacy inherits no canary defaults: it keeps its own
+    assert [view.path for view in actions.list_views(r.path.read_text(), "t")] == [ROUTE]
+    actions.apply(r.store, ROUTE, None, "resume")
+    entry = r.entry()
+    assert (entry["target"], entry["weight"], entry["status"]["state"]) == ("canary", 5, "stepping")
+    assert entry["rollout"]["steps"] == [5, 100]
+    parse_routes(r.path.read_bytes(), "written")
 
 
 def test_actions_refuse_what_does_not_fit(tmp_path: Path) -> None:
@@ -272,6 +353,28 @@ def test_a_hand_edited_weight_redirects_the_rollout(tmp_path: Path) -> None:
     entry = r.entry()
     assert entry["weight"] == 50
     assert (entry["status"]["step"], entry["status"]["decision"]) == (2, "edit")
+
+
+@pytest.mark.parametrize(
+    ("weight", "step", "then"),
+    [
+        pytest.param(20, 1, 50, id="between-steps"),
+        pytest.param(70, 2, 100, id="between-the-last-two"),
+    ],
+)
+def test_a_weight_set_between_steps_stays_until_the_gates_pass(
+    tmp_path: Path, weight: int, step: int, then: int
+) -> None:
+    r = rig(tmp_path)
+    r.run()
+    r.path.write_text(r.path.read_text().replace("\n    weight: 5\n", f"\n    weight: {weight}\n"))
+    r.run()
+    entry = r.entry()
+    # The person's weight is kept: no step is taken on the controller's own, without gates.
+    assert entry["weight"] == weight
+    assert (entry["status"]["step"], entry["status"]["decision"]) == (step, "edit")
+    r.healthy_step()
+    assert r.entry()["weight"] == then
 
 
 def test_a_shadow_entry_waits_for_parity_then_becomes_a_canary(tmp_path: Path) -> None:
@@ -321,6 +424,48 @@ def test_a_second_controller_does_not_write(tmp_path: Path) -> None:
     assert other.current_holder() == r.lock.holder
 
 
+def test_a_follower_says_so_once_not_on_every_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = rig(tmp_path)
+    assert r.lock.acquire()
+    follower = Controller(r.store, FileLock(tmp_path / "lock", holder="other:1"), r.source)
+    caplog.set_level("INFO", logger="gateway.rollout")
+    for _ in range(5):
+        assert follower.run_once().result == "not_leader"
+    # A second `gateway serve` with GATEWAY_ROLLOUT=true passes every few seconds for as long
+    # as it runs: one line when it starts following, not one per pass.
+    assert caplog.text.count("not_leader") == 1
+    r.lock.release()
+    assert follower.run_once().result == "written"  # it leads now
+    follower.lock.release()
+    assert r.lock.acquire()
+    assert follower.run_once().result == "not_leader"
+    assert caplog.text.count("not_leader") == 2  # following again is news again
+
+
+class DownSource(FakeSource):
+    def totals(self) -> Totals:
+        raise FiguresError("could not read http://127.0.0.1:9/metrics: connection refused")
+
+
+def test_a_source_that_stays_down_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = rig(tmp_path)
+    r.controller.source = DownSource()
+    caplog.set_level("INFO", logger="gateway.rollout")
+    for _ in range(4):
+        r.run()
+    assert r.entry()["status"]["gate"] == "figures"
+    assert caplog.text.count("connection refused") == 1
+    r.controller.source = r.source
+    r.run()
+    r.controller.source = DownSource()
+    r.run()
+    assert caplog.text.count("connection refused") == 2  # down again after it came back
+
+
 def test_comments_and_layout_survive_every_edit(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.run()
@@ -331,3 +476,55 @@ def test_comments_and_layout_survive_every_edit(tmp_path: Path) -> None:
     assert text.startswith("# The ticket list moves in steps.\n")
     assert "\n  # Users stay on legacy.\n  - path: /api/users\n" in text
     assert "      steps: [5, 50, 100]\n" in text
+
+
+def test_weights_are_written_as_the_steps_are(tmp_path: Path) -> None:
+    r = rig(tmp_path, "\n      approve: [100]")
+    r.run()
+    assert "    weight: 5\n" in r.path.read_text()  # as in `steps: [5, 50, 100]`, not 5.0
+    r.healthy_step()
+    r.healthy_step()  # waits for approval at 50
+    assert "    weight: 50\n" in r.path.read_text()
+    assert "approved" not in r.entry()["status"]
+    actions.apply(r.store, ROUTE, "GET", "approve")
+    assert "approved: [100]\n" in r.path.read_text()
+
+
+def test_a_file_with_windows_line_ends_keeps_them(tmp_path: Path) -> None:
+    r = Rig(tmp_path, CANARY.format(extra="").replace("\n", "\r\n"))
+    r.run()
+    r.healthy_step()
+    written = r.path.read_bytes()
+    assert written.count(b"\n") == written.count(b"\r\n")  # not one line changed its ending
+    assert b"    weight: 50\r\n" in written
+
+
+@pytest.mark.parametrize("start", ["---\n", "\ufeff", "\ufeff---\n"], ids=["dashes", "bom", "both"])
+def test_what_comes_before_the_document_stays(tmp_path: Path, start: str) -> None:
+    r = Rig(tmp_path, start + CANARY.format(extra=""))
+    r.run()
+    assert r.path.read_text(encoding="utf-8").startswith(start + "# The ticket list moves")
+    assert r.entry()["weight"] == 5
+
+
+def test_the_step_gauge_shows_one_state_per_rollout(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    registry = CollectorRegistry()
+    r.controller.metrics = RolloutMetrics(registry)
+    labels = {"route": ROUTE, "methods": "GET"}
+    r.run()
+    r.healthy_step()  # stepping at 50%: judged with every figure
+    assert registry.get_sample_value("gateway_rollout_step", {**labels, "state": "stepping"}) == 2
+    figure = {**labels, "figure": "latency_ratio"}
+    assert registry.get_sample_value("gateway_rollout_figure", figure) is not None
+    r.source.serve(ROUTE, "new", 200, errors=200)
+    r.source.serve(ROUTE, "legacy", 0)
+    r.run()  # aborted; legacy had no traffic at this step, so no latency ratio
+    states = {
+        sample.labels["state"]: sample.value
+        for metric in registry.collect()
+        if metric.name == "gateway_rollout_step"
+        for sample in metric.samples
+    }
+    assert states == {"aborted": 2}  # not also "stepping", as if it were in two states
+    assert registry.get_sample_value("gateway_rollout_figure", figure) is None

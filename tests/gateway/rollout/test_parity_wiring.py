@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from gateway.rollout.controller import Controller
 from gateway.rollout.decide import NoParity
+from gateway.rollout.file_lock import FileLock
+from gateway.rollout.file_store import FileStore
 from gateway.rollout.parity_wiring import LedgerParity, ledger_parity
 from gateway.settings import GatewaySettings
 from tests.gateway.parity.ledgers import seen, sqlite_url, write
+from tests.gateway.rollout.fakes import FakeSource
 
 
 def test_the_gate_reads_the_route_and_methods_it_judges(tmp_path: Path) -> None:
@@ -36,3 +40,24 @@ def test_a_ledger_that_cannot_be_read_is_no_evidence(
 def test_no_ledger_means_no_evidence(tmp_path: Path) -> None:
     assert isinstance(ledger_parity(GatewaySettings(ledger=False)), NoParity)
     assert isinstance(ledger_parity(GatewaySettings(data_dir=tmp_path)), LedgerParity)
+
+
+def test_a_rollout_without_a_parity_gate_never_reads_the_ledger(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(
+        "routes:\n  - path: /r\n    target: canary\n    weight: 0\n"
+        "    rollout: {steps: [50, 100], min_requests: 1}\n",
+        encoding="utf-8",
+    )
+    absent = LedgerParity(f"sqlite:///{tmp_path / 'absent' / 'parity.db'}")
+    lock = FileLock(tmp_path / "lock")
+    controller = Controller(FileStore(routes_file), lock, FakeSource(), absent)
+    try:
+        for _ in range(3):
+            controller.run_once()
+    finally:
+        lock.release()
+    # Nothing to say about a ledger no gate asked for: every pass would repeat it.
+    assert "parity gate" not in caplog.text

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,6 +119,44 @@ def test_the_store_refuses_a_write_over_an_edit(tmp_path: Path) -> None:
     ]
 
 
+def test_an_edit_saved_while_the_write_is_flushed_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text("routes: []\n")
+    store = FileStore(path)
+    snapshot = store.read()
+    flush = os.fsync
+
+    def slow_flush_meanwhile_a_save(fd: int) -> None:
+        # The controller's new text reaches the disk (slow on a loaded machine) while an
+        # operator's editor saves the file.
+        flush(fd)
+        path.write_text("routes: []  # saved by hand\n")
+
+    monkeypatch.setattr("gateway.rollout.file_store.os.fsync", slow_flush_meanwhile_a_save)
+    with pytest.raises(StoreConflict):
+        store.write("default: new\n", snapshot)
+    assert path.read_text() == "routes: []  # saved by hand\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".routes.yaml.")] == [
+        ".routes.yaml.write-lock"
+    ]  # no temporary file left behind
+
+
+def test_a_symlinked_routes_file_stays_a_link(tmp_path: Path) -> None:
+    # The file kept elsewhere (a checkout of the config repository), linked where the gateway
+    # reads it: a write replaces the file the link names, not the link.
+    (tmp_path / "repo").mkdir()
+    real = tmp_path / "repo" / "routes.yaml"
+    real.write_text("routes: []\n")
+    link = tmp_path / "routes.yaml"
+    link.symlink_to(real)
+    store = FileStore(link)
+    store.write("default: new\n", store.read())
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text() == "default: new\n"
+
+
 def test_one_lock_holder_at_a_time(tmp_path: Path) -> None:
     path = lock_path(tmp_path / "routes.yaml")
     first, second = FileLock(path, holder="a:1"), FileLock(path, holder="b:2")
@@ -129,6 +171,60 @@ def test_one_lock_holder_at_a_time(tmp_path: Path) -> None:
         first.release()
         second.release()
     assert path.parent == tmp_path  # beside the file: every controller of it finds one lock
+
+
+def test_a_lock_file_removed_under_its_holder_is_not_held_twice(tmp_path: Path) -> None:
+    # A folder cleaned or synced from elsewhere: the holder's lock is on a file that is gone,
+    # and a second controller locks the new one. Only one of them may go on deciding.
+    path = lock_path(tmp_path / "routes.yaml")
+    first, second = FileLock(path, holder="a:1"), FileLock(path, holder="b:2")
+    try:
+        assert first.acquire()
+        path.unlink()
+        assert second.acquire()
+        assert not first.acquire()
+        assert second.acquire() and second.current_holder() == "b:2"
+    finally:
+        first.release()
+        second.release()
+
+
+HOLDER_THAT_FORKS = """
+import os, sys, time
+from pathlib import Path
+from gateway.rollout.file_lock import FileLock
+lock = FileLock(Path(sys.argv[1]), holder="arbiter:1")
+assert lock.acquire()
+child = os.fork()  # as gunicorn's arbiter forks its workers while its controller holds the lock
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_holder_frees_the_lock_though_its_forked_children_live(tmp_path: Path) -> None:
+    path = lock_path(tmp_path / "routes.yaml")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_THAT_FORKS, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    successor = FileLock(path, holder="successor:2")
+    try:
+        assert not successor.acquire()
+        holder.kill()  # SIGKILL, or the OOM killer: no release, no clean-up
+        holder.wait(10)
+        holder.stdout.close()
+        deadline = time.monotonic() + 30
+        while not successor.acquire():
+            assert time.monotonic() < deadline, "the lock stayed held by the forked child"
+            time.sleep(0.05)
+    finally:
+        successor.release()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_the_figures_read_the_families_the_gateway_declares() -> None:
