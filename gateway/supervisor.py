@@ -15,7 +15,9 @@ uvicorn did.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import sys
 from typing import Any
 
@@ -29,6 +31,8 @@ from gateway.app import create_server_app
 from gateway.control.draining import DrainingServer
 from gateway.dispatcher import Gateway
 
+logger = logging.getLogger("gateway")
+
 GRACEFUL_SECONDS = 30  # after the drain, how long requests in flight may take to finish
 # gunicorn 25.1+ serves a control socket (`gunicornc`: add, remove and kill workers, reload) at
 # one path per user, $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl: two gateways on a
@@ -37,6 +41,26 @@ GRACEFUL_SECONDS = 30  # after the drain, how long requests in flight may take t
 NO_CONTROL_SOCKET = (
     {"control_socket_disable": True} if "control_socket_disable" in gunicorn_settings() else {}
 )
+
+
+class WorkerServer(DrainingServer):
+    """A worker's server, which also stops (gracefully) once its arbiter is gone.
+
+    gunicorn's own workers check their parent on every loop and leave when it changes;
+    uvicorn's worker class does not, so a worker whose arbiter was killed (SIGKILL, the OOM
+    killer) kept serving on the port, unsupervised, until killed by hand.
+    """
+
+    def __init__(self, config: Any, *, parent_pid: int, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.parent_pid = parent_pid
+
+    async def on_tick(self, counter: int) -> bool:
+        # Ticks come every 0.1 s: the parent is looked at once a second.
+        if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent_pid:
+            logger.warning("the arbiter (pid %d) is gone: this worker stops", self.parent_pid)
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 class GatewayWorker(UvicornWorker):  # type: ignore[misc]
@@ -57,8 +81,11 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         # uvicorn's (gateway.control.draining).
         self.config.app = self.wsgi
         app: Gateway = self.wsgi
-        server = DrainingServer(
-            self.config, drain_seconds=self.DRAIN_SECONDS, on_drain=app.own.start_draining
+        server = WorkerServer(
+            self.config,
+            parent_pid=self.ppid,
+            drain_seconds=self.DRAIN_SECONDS,
+            on_drain=app.own.start_draining,
         )
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)

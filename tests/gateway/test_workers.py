@@ -89,3 +89,29 @@ def test_gateways_side_by_side_leave_no_control_socket(tmp_path: Path) -> None:
         assert not (tmp_path / ".gunicorn").exists()
     for server in (first, second):
         assert "control socket" not in server.log().lower()
+
+
+def test_workers_stop_when_their_arbiter_is_killed(tmp_path: Path) -> None:
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(ROUTES, encoding="utf-8")
+    with run_gateway(routes_file, workers=2) as server:
+        wait_for(partial(_has_workers, server, 2), timeout=30)
+        workers = _workers(server)
+        try:
+            server.process.kill()  # SIGKILL: the arbiter cannot pass anything on
+            server.process.wait(10)
+            # Each worker sees its parent change and stops by itself, gracefully.
+            wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=30)
+        finally:
+            for pid in workers:  # whatever is left must not outlive the test
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+    assert "the arbiter" in server.log() and "is gone" in server.log()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has stopped; only its parent's wait is missing
