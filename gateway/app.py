@@ -219,10 +219,11 @@ def create_app(
     if settings.openapi_path == settings.metrics_path:
         raise GatewayConfigError("GATEWAY_OPENAPI_PATH and GATEWAY_METRICS_PATH are the same path")
     guide = Guide(legacy_app=legacy_wsgi, new_app=new_app, live=live, registry=registry)
+    read_token = settings.read_token.get_secret_value() if settings.read_token else None
     admin = AdminAPI(
         guide=guide,
         token=admin_token,
-        read_token=settings.read_token.get_secret_value() if settings.read_token else None,
+        read_token=read_token,
         live=live,
         states=states,
         mismatches=mismatches,
@@ -235,7 +236,12 @@ def create_app(
         registry=registry,
         accounting=accounting,
         metrics_path=settings.metrics_path,
-        metrics_token=admin_token if settings.metrics_auth else None,
+        # Reading the metrics is a read: the read token is enough, as for the admin API's GETs.
+        metrics_tokens=(
+            tuple(token for token in (admin_token, read_token) if token)
+            if settings.metrics_auth
+            else None
+        ),
         side_header=settings.side_header,
         health_checks=(bridge.health_problem,) if isinstance(bridge, WSGIBridge) else (),
         guide=guide,

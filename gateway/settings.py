@@ -38,7 +38,9 @@ class GatewaySettings(BaseSettings):
     access_log: bool = Field(True, description="one JSON log line per request")
     metrics_path: str = Field("/metrics", description="where Prometheus metrics are served")
     metrics_auth: bool = Field(
-        False, description="require the admin token (as a bearer token) to read the metrics"
+        False,
+        description="require a bearer token to read the metrics: the admin token, or the read "
+        "token (GATEWAY_READ_TOKEN)",
     )
     metrics_port: int | None = Field(
         None,

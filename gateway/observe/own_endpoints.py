@@ -35,7 +35,7 @@ class OwnEndpoints:
         registry: CollectorRegistry,
         accounting: Accounting,
         metrics_path: str = "/metrics",
-        metrics_token: str | None = None,
+        metrics_tokens: tuple[str, ...] | None = None,
         side_header: bool = True,
         health_checks: tuple[Callable[[], str | None], ...] = (),
         guide: Guide | None = None,
@@ -45,7 +45,7 @@ class OwnEndpoints:
         self.registry = registry
         self.accounting = accounting
         self.metrics_path = metrics_path
-        self.metrics_token = metrics_token
+        self.metrics_tokens = metrics_tokens  # any of them reads /metrics; None: no token needed
         self.side_header = side_header
         # Each returns why the process cannot serve (e.g. WSGI threads stuck at their cap), or None.
         self.health_checks = health_checks
@@ -112,8 +112,8 @@ class OwnEndpoints:
         await send_json(send, 200, document, [(b"cache-control", b"no-cache")])
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
-        if self.metrics_token is not None and not token_matches(
-            self.metrics_token, scope["headers"]
+        if self.metrics_tokens is not None and not any(
+            token_matches(token, scope["headers"]) for token in self.metrics_tokens
         ):
             refusal = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
             await send_json(send, 401, refusal)

@@ -183,12 +183,18 @@ def test_metrics_can_require_the_token_or_move_to_their_own_port(routes_file: Pa
         "GATEWAY_ADMIN_TOKEN": TOKEN,
         "GATEWAY_METRICS_AUTH": "true",
         "GATEWAY_METRICS_PORT": str(port),
+        "GATEWAY_READ_TOKEN": "metrics-reader",
     }
     with run_gateway(routes_file, env=env, health_path="/_gateway/") as server:
         httpx.get(server.base_url + "/api/items/1")
         assert httpx.get(server.base_url + "/metrics").status_code == 401
+        wrong = {"Authorization": "Bearer not-a-token"}
+        assert httpx.get(server.base_url + "/metrics", headers=wrong).status_code == 401
         protected = httpx.get(server.base_url + "/metrics", headers=AUTH)
         assert protected.status_code == 200 and "gateway_requests_total" in protected.text
+        # Reading the metrics is a read: the read token is enough.
+        reader = {"Authorization": "Bearer metrics-reader"}
+        assert httpx.get(server.base_url + "/metrics", headers=reader).status_code == 200
         own_port = httpx.get(f"http://127.0.0.1:{port}/metrics")
         assert own_port.status_code == 200
         assert 'gateway_requests_total{method="GET",route="/api/items/{item_id}"' in own_port.text
