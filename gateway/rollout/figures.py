@@ -35,6 +35,9 @@ REQUESTS = "gateway_requests_total"
 DURATION_BUCKETS = "gateway_request_duration_seconds_bucket"
 ROLLBACKS = "gateway_rollbacks_total"
 WEIGHT = "gateway_canary_weight"  # the weight each gateway serves: has it applied the last step?
+# A bound on one answer read (a gateway's /metrics with 5,000 routes is a few MiB): a URL that
+# streams without end must not fill the controller's memory.
+MAX_ANSWER_BYTES = 64 << 20
 
 SideKey = tuple[str, str, str]  # route, side, method
 
@@ -273,7 +276,7 @@ def _get(url: str, token: str | None, timeout: float, accept: str) -> str:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return str(response.read().decode("utf-8"))
+            body: bytes = response.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the answer's connection open until collected
         raise FiguresError(f"could not read {redacted(url)}: {exc!r}") from exc
@@ -281,6 +284,12 @@ def _get(url: str, token: str | None, timeout: float, accept: str) -> str:
         # HTTPException: a port that answers something else than HTTP (BadStatusLine), or an
         # answer cut short (IncompleteRead); neither is an OSError.
         raise FiguresError(f"could not read {redacted(url)}: {exc!r}") from exc
+    if len(body) > MAX_ANSWER_BYTES:
+        raise FiguresError(f"{redacted(url)} answered more than {MAX_ANSWER_BYTES >> 20} MiB")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FiguresError(f"{redacted(url)} did not answer UTF-8 text: {exc}") from exc
 
 
 def url_problem(url: str) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.rollout import figures
 from gateway.rollout.controller import Controller
 from gateway.rollout.figures import FiguresError, MetricsSource, PrometheusSource
 from gateway.rollout.file_lock import FileLock
@@ -192,6 +193,34 @@ def test_a_url_that_does_not_answer_http_is_no_figures() -> None:
         with pytest.raises(FiguresError, match=f"could not read http://127.0.0.1:{port}/metrics"):
             MetricsSource([f"http://127.0.0.1:{port}/metrics"]).totals()
         thread.join(10)
+
+
+def test_an_answer_without_end_is_read_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(figures, "MAX_ANSWER_BYTES", 1 << 20)
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:  # a metrics page that never ends
+                    self.wfile.write(b"# padding " * 1000 + b"\n")
+            except OSError:
+                pass  # the reader stopped reading and closed
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Endless) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+            with pytest.raises(FiguresError, match="answered more than 1 MiB"):
+                MetricsSource([url]).totals()
+        finally:
+            server.shutdown()
+            thread.join(10)
 
 
 def test_no_step_is_taken_before_every_gateway_serves_the_current_one(
