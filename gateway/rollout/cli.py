@@ -87,6 +87,13 @@ def _settings(routes_file: Path | None) -> GatewaySettings:
         _fail(f"invalid settings:\n{exc}")
 
 
+def _release(lock: LeaderLock) -> None:
+    try:
+        lock.release()
+    except Exception as exc:  # a lease not given back expires by itself
+        typer.secho(f"warning: the lock was not released: {exc}", err=True)
+
+
 def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
@@ -148,8 +155,12 @@ def run(
         RolloutMetrics(registry),
     )
     if once:
-        result = controller.run_once()
-        controller.lock.release()
+        try:
+            result = controller.run_once()
+        except Exception as exc:  # an API server or ledger that fails: one line, not a trace
+            _fail(f"the pass failed: {type(exc).__name__}: {exc}")
+        finally:
+            _release(controller.lock)
         for view, verdict in result.verdicts:
             typer.echo(f"{view.describe()}: {verdict.decision}: {verdict.reason}")
         typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))

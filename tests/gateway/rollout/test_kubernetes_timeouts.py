@@ -3,7 +3,9 @@ controller stuck in a read would hold no lease, decide nothing, and ignore SIGTE
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.rollout.kubernetes import configmap_store, lease_lock
+from tests.servers import bin_path, free_port
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -72,3 +75,19 @@ def test_a_silent_api_server_is_an_error_not_a_wait(
     caller.join(60)  # generous: a few retries of half a second each; without a bound, never
     assert not caller.is_alive(), "a call to a silent API server waited for ever"
     assert len(failures) == 2
+
+
+def test_one_pass_against_an_unreachable_api_server_says_why_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(KUBECONFIG.format(server=f"http://127.0.0.1:{free_port()}"), "utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    argv = [bin_path("gateway"), "rollout", "run", "--once"]
+    argv += ["--metrics", f"http://127.0.0.1:{free_port()}/metrics"]
+    argv += ["--configmap", "gateway/gateway-routes/routes.yaml", "--lease", "gateway/rollout"]
+    done = subprocess.run(
+        argv, env={**env, "KUBECONFIG": str(config)}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    # urllib3 logs its retries first; then the reason, on one line.
+    assert "\nerror: the pass failed: MaxRetryError: " in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
