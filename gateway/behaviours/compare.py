@@ -1,6 +1,7 @@
 """Comparing two answers to the same request, the way a person reviewing a migration would.
 
-Status codes and the chosen headers must be equal. Bodies are compared as the apps wrote them
+Status codes and the chosen headers must be equal (a header that lists tokens, such as `Vary`,
+as a set: `Cookie, Accept` is `accept, cookie`). Bodies are compared as the apps wrote them
 (a gzip or deflate body decompressed); bodies that are JSON on both sides are compared as
 data: object key order, whitespace and number spelling (`1`, `1.0`, `1e0`) do not count, and
 configured JSON paths are ignored. Other bodies must be equal byte for byte.
@@ -24,6 +25,13 @@ _STEP = re.compile(
 )
 WILDCARD = "*"
 VALUE_LIMIT = 200  # characters kept of each value in a reported difference
+# Headers whose value is a set of comma-separated tokens (RFC 9110 Vary and Allow, the CORS
+# lists): two apps that list the same tokens in another order, or field names in another case,
+# answer the same. Field names are case-insensitive; methods are not.
+FIELD_NAME_SETS = frozenset(
+    {"vary", "access-control-allow-headers", "access-control-expose-headers"}
+)
+TOKEN_SETS = frozenset({"allow", "access-control-allow-methods"})
 
 DifferenceKind = Literal["missing", "extra", "changed", "type_changed"]
 DIFFERENCE_KINDS: tuple[DifferenceKind, ...] = ("missing", "extra", "changed", "type_changed")
@@ -173,6 +181,18 @@ class Answer:
         return merged
 
 
+def _same_header(name: str, a: str | None, b: str | None) -> bool:
+    if a is None or b is None or name not in FIELD_NAME_SETS | TOKEN_SETS:
+        return a == b
+    if name in FIELD_NAME_SETS:
+        a, b = a.lower(), b.lower()
+    return _tokens(a) == _tokens(b)
+
+
+def _tokens(value: str) -> frozenset[str]:
+    return frozenset(token.strip() for token in value.split(",")) - {""}
+
+
 def _short(text: str) -> str:
     return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "\u2026"
 
@@ -299,7 +319,7 @@ class Comparator:
         a, b = primary.header_map(), shadow.header_map()
         names = self.headers if self.headers is not None else a.keys() | b.keys()
         for name in sorted(names - self.ignored_headers):
-            if a.get(name) != b.get(name):
+            if not _same_header(name, a.get(name), b.get(name)):
                 absent = "(absent)"
                 kind: DifferenceKind = (
                     "extra" if name not in a else "missing" if name not in b else "changed"

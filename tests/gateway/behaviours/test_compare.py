@@ -107,6 +107,27 @@ def test_chosen_headers_only() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("header", "a", "b", "same"),
+    [
+        pytest.param("vary", "Cookie, Accept-Encoding", "accept-encoding,cookie", True, id="vary"),
+        pytest.param("vary", "Cookie", "Cookie, Origin", False, id="vary-more"),
+        pytest.param("allow", "GET, HEAD, OPTIONS", "OPTIONS, GET, HEAD", True, id="allow"),
+        pytest.param("allow", "GET, HEAD", "get, head", False, id="methods-case"),
+        pytest.param("x_list", "a, b", "b, a", False, id="other-headers-exactly"),
+    ],
+)
+def test_headers_that_list_tokens_compare_as_sets(header: str, a: str, b: str, same: bool) -> None:
+    comparator = Comparator(None, (), (), ALWAYS_IGNORED_HEADERS)
+    name = header.replace("_", "-").encode()
+
+    def listing(value: str) -> Answer:
+        return Answer(status=200, headers=[(name, value.encode())], body=bytearray(b"{}"))
+
+    found = fields(comparator, listing(a), listing(b))
+    assert found == ([] if same else [f"header:{name.decode()}"])
+
+
 def test_non_json_bodies_compare_as_bytes(comparator: Comparator) -> None:
     a = answer(b"hello", content_type="text/plain")
     assert fields(comparator, a, answer(b"hello", content_type="text/plain")) == []
