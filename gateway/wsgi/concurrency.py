@@ -28,7 +28,10 @@ window run at the lowest limit that is much slower replaces it: the app's calls 
 a CPU-bound baseline must not hold I/O-bound calls at one thread until the next probe.
 
 The mean, not a percentile: a CPU-bound call that loses the GIL waits for every other running
-thread's turn, which a median does not see and the mean does.
+thread's turn, which a median does not see and the mean does. The probe is the exception: its
+calls run one at a time, so none waits for another, and its baseline is their median. One slow
+call among its few samples (a cold cache, a lock) would otherwise make a baseline so high that
+calls at the maximum look fast next to it, and hold CPU-bound calls there until the next probe.
 
 Calls that block for long (a slow backend, a long poll) finish no window: while none closes,
 the samples say nothing. The bridge reports a call that has waited long for a thread
@@ -42,6 +45,7 @@ client (a streamed request body or response) or timed out (its thread is stuck) 
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -84,6 +88,7 @@ class GradientLimit:
         self._total = 0.0
         self._count = 0
         self._demand = 0  # the most calls admitted (running or waiting) seen in this window
+        self._probe_times: list[float] = []  # each probe call's duration
         self._probing = False
         self._window_start = clock()
         self._probe_due = self._window_start + first_probe
@@ -101,6 +106,8 @@ class GradientLimit:
                 return  # began before the probe, at a higher concurrency
             self._total += finished - started
             self._count += 1
+            if self._probing:
+                self._probe_times.append(finished - started)
             self.sampled += 1
             self._demand = max(self._demand, demand)
             wanted = self.probe_samples if self._probing else self.min_samples
@@ -130,7 +137,7 @@ class GradientLimit:
         mean = self._total / self._count
         if self._probing:
             self._probing = False
-            self.baseline = mean
+            self.baseline = statistics.median(self._probe_times)
         elif self.baseline is not None and self._stale(mean):
             self.baseline = mean
         elif self.baseline is not None:
@@ -160,6 +167,7 @@ class GradientLimit:
 
     def _start_probe(self, now: float) -> None:
         self._probing = True
+        self._probe_times = []
         self._probe_due = now + self.probe_interval
         self._window_start = now
         self.limit = self.min_limit

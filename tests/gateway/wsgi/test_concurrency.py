@@ -159,3 +159,16 @@ def test_calls_turning_to_io_raise_the_limit_before_the_next_probe() -> None:
     seen = drive(limiter, clock, io_bound, 2.0)  # well before the next probe (at 31 s)
     assert seen[-1] == 16
     assert limiter.baseline == pytest.approx(0.02)
+
+
+def test_one_slow_call_in_the_probe_does_not_hold_cpu_bound_calls_at_the_maximum() -> None:
+    clock = FakeClock()
+    limiter = controller(clock)
+    while limiter.limit != 1:  # up to the first probe
+        drive(limiter, clock, cpu_bound, 0.01)
+    started = clock.now
+    clock.now += 0.5  # one call of the probe is slow (a cold cache, a lock), the others not
+    limiter.record(started, clock.now, demand=80)
+    seen = drive(limiter, clock, cpu_bound, 5.0)  # well before the next probe
+    assert limiter.baseline == pytest.approx(CALL)
+    assert set(seen[-50:]) <= {2, 3, 4}
