@@ -330,6 +330,10 @@ class _Call:
             else:
                 left = self.admitted + self.bridge.wait_limit - time.monotonic()
             if left <= 0:
+                if not self.started:
+                    # It waited for a thread all along: say so to the limiter, even when the
+                    # queue timeout is shorter than LISTEN_AFTER and `_waiting` never ran.
+                    self._stalled()
                 refusal = self._time_out()
             else:
                 self.timer = self.loop.call_later(left, self._check)
@@ -345,6 +349,9 @@ class _Call:
         """The call still waits for a thread: listen for its client leaving; tell the limiter."""
         if self.listener is None:
             self.listener = self.loop.create_task(self._listen())
+        self._stalled()
+
+    def _stalled(self) -> None:
         limiter = self.bridge.limiter
         if limiter is not None:
             limiter.stalled(time.monotonic())

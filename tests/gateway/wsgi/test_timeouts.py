@@ -322,3 +322,34 @@ def test_a_call_that_waits_for_a_thread_beyond_the_queue_timeout_gets_503() -> N
 
     asyncio.run(main())
     assert counted == [True]
+
+
+def test_a_probe_blocked_by_a_hung_call_is_abandoned_under_a_short_queue_timeout() -> None:
+    # The probe runs calls one at a time; if its call hangs, the calls waiting for a thread are
+    # what tells the limiter so. They must also when the queue timeout (here 0.3 s) refuses
+    # them before the bridge would otherwise first look at them: else every later call gets
+    # 503 for as long as the one call hangs, with the other thread idle.
+    app = Gated()
+
+    async def main() -> None:
+        bridge = serve(app, adaptive=True, threads=2, timeout=30, queue_timeout=0.3)
+        limiter = bridge.limiter
+        assert limiter is not None
+        while limiter.limit != 1:  # quick calls until the first probe starts (1 s in)
+            assert (await get(bridge, "/quick")).status == 200
+        hung = asyncio.ensure_future(get(bridge, "/hang"))
+        await eventually(lambda: app.ran["/hang"] == 1)
+        answers = []
+        for _ in range(20):  # 6 s at most; the probe counts as stalled after 0.5 s
+            try:
+                answers.append((await get(bridge, "/quick")).status)
+                break
+            except Refused as refused:
+                answers.append(refused.status)
+        assert answers[-1] == 200, answers
+        assert limiter.limit == 2
+        app.release.set()
+        assert (await hung).status == 200
+        bridge.pool.shutdown()
+
+    asyncio.run(main())
