@@ -244,7 +244,15 @@ class _Call:
         self.body: RequestBody | None = None
         stream: Any = io.BytesIO(body)
         if more_body:
-            stream = self.body = RequestBody(loop, receive, body, STREAM_LIMIT, self._progressed)
+            pool = bridge.pool
+            stream = self.body = RequestBody(
+                loop,
+                receive,
+                body,
+                STREAM_LIMIT,
+                self._progressed,
+                aside=(pool.step_aside, pool.step_back),
+            )
         self.environ = build_environ(scope, stream)
         self.listener: asyncio.Task[None] | None = None
         if self.body is not None:

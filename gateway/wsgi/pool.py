@@ -91,9 +91,13 @@ class WorkerPool:
 
     def step_aside(self) -> None:
         """The calling thread's call now waits on its client (it streams): while it does, it
-        does not count against the limit, which is about threads that compete for the GIL."""
+        does not count against the limit, which is about threads that compete for the GIL.
+        The same while it waits for more of its request body. Nested calls count once."""
+        thread = threading.current_thread()
         with self._lock:
-            self._aside.add(threading.current_thread())
+            if thread in self._aside:
+                return
+            self._aside.add(thread)
             self._active -= 1
             if self._active < self.limit:
                 self._unparked.notify()
@@ -102,6 +106,8 @@ class WorkerPool:
         """The streaming call is over: the thread counts again (and parks if over the limit)."""
         thread = threading.current_thread()
         with self._lock:
+            if thread not in self._aside:
+                return
             self._aside.discard(thread)
             if thread not in self._stuck:  # a stuck thread counts again only if it rejoins
                 self._active += 1
