@@ -35,8 +35,12 @@ calls at the maximum look fast next to it, and hold CPU-bound calls there until 
 
 Calls that block for long (a slow backend, a long poll) finish no window: while none closes,
 the samples say nothing. The bridge reports a call that has waited long for a thread
-(`stalled`); if no window closed for `stall_after` seconds, a probe is abandoned and the limit
-grows, as it would for flat latency: a limit of one must not keep a blocked app blocked.
+(`stalled`); if no call finished for `stall_after` seconds (or for twice the mean of the
+last window but a probe's, if longer), a probe is abandoned and the limit grows, as it would
+for flat latency: a limit of one must not keep a blocked app blocked. Calls that do finish,
+however slowly, are no stall: CPU-bound calls of 100 ms take a second at ten threads, and a
+window of ten of them, or a probe of three, would otherwise never close before the waiting
+calls grew the limit again. At the maximum there is nothing to grow: the window stays.
 
 Only what the app's own call costs is sampled (the bridge's choice): a call that waited on its
 client (a streamed request body or response) or timed out (its thread is stuck) is left out.
@@ -91,6 +95,8 @@ class GradientLimit:
         self._probe_times: list[float] = []  # each probe call's duration
         self._probing = False
         self._window_start = clock()
+        self._last_finish = self._window_start  # when the last call recorded finished
+        self._last_mean = 0.0  # the last window's mean
         self._probe_due = self._window_start + first_probe
         self.limit = max_limit  # threads allowed to run calls
 
@@ -102,6 +108,7 @@ class GradientLimit:
     def record(self, started: float, finished: float, demand: int) -> None:
         """A call ran from `started` to `finished` (clock readings); `demand`: calls admitted."""
         with self._lock:
+            self._last_finish = max(self._last_finish, finished)
             if self._probing and started < self._window_start:
                 return  # began before the probe, at a higher concurrency
             self._total += finished - started
@@ -120,9 +127,12 @@ class GradientLimit:
             self.on_change(self.limit)
 
     def stalled(self, now: float) -> None:
-        """A call waited long for a thread: grow if no window closed for `stall_after` seconds."""
+        """A call waited long for a thread: grow if no call finished for a while."""
         with self._lock:
-            if now - self._window_start < self.stall_after:
+            if not self._probing and self.limit >= self.max_limit:
+                return  # nothing to grow: the window and its samples stay
+            quiet = now - max(self._window_start, self._last_finish)
+            if quiet < max(self.stall_after, 2 * self._last_mean):
                 return
             self._probing = False
             self.estimate = max(self.estimate, float(self.limit))
@@ -135,6 +145,8 @@ class GradientLimit:
 
     def _close_window(self, now: float) -> None:
         mean = self._total / self._count
+        if not self._probing:  # a probe's calls, one at a time, are faster than the limit's
+            self._last_mean = mean
         if self._probing:
             self._probing = False
             self.baseline = statistics.median(self._probe_times)

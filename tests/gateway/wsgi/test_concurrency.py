@@ -172,3 +172,45 @@ def test_one_slow_call_in_the_probe_does_not_hold_cpu_bound_calls_at_the_maximum
     seen = drive(limiter, clock, cpu_bound, 5.0)  # well before the next probe
     assert limiter.baseline == pytest.approx(CALL)
     assert set(seen[-50:]) <= {2, 3, 4}
+
+
+def drive_queued(
+    limiter: GradientLimit, clock: FakeClock, model: Model, seconds: float
+) -> list[int]:
+    """As `drive`, with calls always waiting for a thread: as the bridge does for them, one
+    reports it (`stalled`) every 0.1 s while a batch runs."""
+    seen = []
+    end = clock.now + seconds
+    while clock.now < end:
+        running = limiter.limit
+        started = clock.now
+        finished = started + model(running)
+        while clock.now + 0.1 < finished:
+            clock.now += 0.1
+            limiter.stalled(clock.now)
+        clock.now = finished
+        for _ in range(running):
+            limiter.record(started, finished, 80)
+        seen.append(limiter.limit)
+    return seen
+
+
+@pytest.mark.parametrize("alone", [CALL, 0.02, 0.1, 0.3], ids=lambda s: f"{s * 1000:g}ms")
+def test_slow_cpu_bound_calls_also_bring_the_limit_down(alone: float) -> None:
+    # Calls that finish, however slowly, are no stall: only calls that all block are.
+    clock = FakeClock()
+    limiter = controller(clock)
+    seen = drive_queued(limiter, clock, lambda running: alone * running, 60.0)
+    assert limiter.baseline == pytest.approx(alone)
+    assert set(seen[-5:]) <= {1, 2, 3, 4}  # 1: a probe
+    assert limiter.settled in {2, 3, 4}
+
+
+def test_calls_that_all_block_still_count_as_stalled_after_slow_ones() -> None:
+    clock = FakeClock()
+    limiter = controller(clock)
+    drive_queued(limiter, clock, lambda running: 0.1 * running, 25.0)
+    low = limiter.limit
+    for step in range(1, 40):  # now every running call blocks, and queued ones report it
+        limiter.stalled(clock.now + step * 0.5)
+    assert low <= 4 and limiter.limit == 16
