@@ -122,9 +122,7 @@ class GradientLimit:
                 return
             before = self.limit
             self._close_window(finished)
-            changed = self.limit != before
-        if changed and self.on_change is not None:
-            self.on_change(self.limit)
+            self._changed(before)
 
     def stalled(self, now: float) -> None:
         """A call waited long for a thread: grow if no call finished for a while."""
@@ -140,6 +138,11 @@ class GradientLimit:
             self._total, self._count, self._demand = 0.0, 0, 0
             self._window_start = now
             before, self.limit = self.limit, int(self.estimate)
+            self._changed(before)
+
+    def _changed(self, before: int) -> None:
+        """Under the lock, so that two changes made at once (a worker thread's record, the
+        loop's stalled) reach the pool in the order they were made: the last is in force."""
         if self.limit != before and self.on_change is not None:
             self.on_change(self.limit)
 

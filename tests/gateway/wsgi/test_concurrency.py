@@ -9,6 +9,7 @@ the clock advances only with the calls: no real time passes.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -214,3 +215,35 @@ def test_calls_that_all_block_still_count_as_stalled_after_slow_ones() -> None:
     for step in range(1, 40):  # now every running call blocks, and queued ones report it
         limiter.stalled(clock.now + step * 0.5)
     assert low <= 4 and limiter.limit == 16
+
+
+def test_concurrent_changes_reach_the_pool_in_the_order_they_were_made() -> None:
+    # A worker thread's record and the loop's stalled may change the limit at once: the last
+    # value handed on must be the limit in force, not the one computed first.
+    applied: list[int] = []
+    first_handed, second_handed = threading.Event(), threading.Event()
+
+    def on_change(limit: int) -> None:
+        if not first_handed.is_set():
+            first_handed.set()
+            second_handed.wait(0.5)  # give the other change every chance to overtake this one
+        else:
+            second_handed.set()
+        applied.append(limit)
+
+    clock = FakeClock()
+    limiter = GradientLimit(16, clock=clock, on_change=on_change, first_probe=100.0)
+    limiter.estimate, limiter.limit = 4.0, 4  # as after CPU-bound calls
+    first = threading.Thread(target=limiter.stalled, args=(1.0,))  # 4 -> 6
+
+    def second_stall() -> None:
+        first_handed.wait(5)
+        limiter.stalled(2.0)  # 6 -> 8
+
+    second = threading.Thread(target=second_stall)
+    second.start()
+    first.start()
+    first.join(5)
+    second.join(5)
+    assert applied == [6, 8]
+    assert limiter.limit == 8
