@@ -71,10 +71,10 @@ class GatewaySettings(BaseSettings):
     )
     wsgi_queue_timeout: float = Field(
         2.0,
-        gt=0,
+        ge=0.01,  # shorter than a thread takes to wake: every call refused, threads idle
         description="a legacy request that waited this many seconds for a free thread is "
         "answered 503 with Retry-After, not run (gateway_wsgi_queue_timeouts_total); at or "
-        "above wsgi_timeout, the wait is bounded by wsgi_timeout alone (504)",
+        "above wsgi_timeout, the wait is bounded by wsgi_timeout alone (504); at least 0.01",
     )
     wsgi_bridge: WSGIBridgeName = Field(
         "gateway",
@@ -97,7 +97,7 @@ class GatewaySettings(BaseSettings):
     )
     wsgi_timeout: float = Field(
         30.0,
-        gt=0,
+        ge=0.01,  # as wsgi_queue_timeout: shorter, calls time out waiting for an idle thread
         description="a legacy call that moves no data (reads no request body, yields no response "
         "bytes) for this many seconds is answered 504, or its response cut if it had started; "
         "its thread counts as stuck (gateway_wsgi_stuck_threads) and is replaced",

@@ -244,7 +244,15 @@ class _Call:
         self.body: RequestBody | None = None
         stream: Any = io.BytesIO(body)
         if more_body:
-            stream = self.body = RequestBody(loop, receive, body, STREAM_LIMIT, self._progressed)
+            pool = bridge.pool
+            stream = self.body = RequestBody(
+                loop,
+                receive,
+                body,
+                STREAM_LIMIT,
+                self._progressed,
+                aside=(pool.step_aside, pool.step_back),
+            )
         self.environ = build_environ(scope, stream)
         self.listener: asyncio.Task[None] | None = None
         if self.body is not None:
@@ -330,6 +338,10 @@ class _Call:
             else:
                 left = self.admitted + self.bridge.wait_limit - time.monotonic()
             if left <= 0:
+                if not self.started:
+                    # It waited for a thread all along: say so to the limiter, even when the
+                    # queue timeout is shorter than LISTEN_AFTER and `_waiting` never ran.
+                    self._stalled()
                 refusal = self._time_out()
             else:
                 self.timer = self.loop.call_later(left, self._check)
@@ -345,6 +357,9 @@ class _Call:
         """The call still waits for a thread: listen for its client leaving; tell the limiter."""
         if self.listener is None:
             self.listener = self.loop.create_task(self._listen())
+        self._stalled()
+
+    def _stalled(self) -> None:
         limiter = self.bridge.limiter
         if limiter is not None:
             limiter.stalled(time.monotonic())

@@ -28,12 +28,19 @@ window run at the lowest limit that is much slower replaces it: the app's calls 
 a CPU-bound baseline must not hold I/O-bound calls at one thread until the next probe.
 
 The mean, not a percentile: a CPU-bound call that loses the GIL waits for every other running
-thread's turn, which a median does not see and the mean does.
+thread's turn, which a median does not see and the mean does. The probe is the exception: its
+calls run one at a time, so none waits for another, and its baseline is their median. One slow
+call among its few samples (a cold cache, a lock) would otherwise make a baseline so high that
+calls at the maximum look fast next to it, and hold CPU-bound calls there until the next probe.
 
 Calls that block for long (a slow backend, a long poll) finish no window: while none closes,
 the samples say nothing. The bridge reports a call that has waited long for a thread
-(`stalled`); if no window closed for `stall_after` seconds, a probe is abandoned and the limit
-grows, as it would for flat latency: a limit of one must not keep a blocked app blocked.
+(`stalled`); if no call finished for `stall_after` seconds (or for twice the mean of the
+last window but a probe's, if longer), a probe is abandoned and the limit grows, as it would
+for flat latency: a limit of one must not keep a blocked app blocked. Calls that do finish,
+however slowly, are no stall: CPU-bound calls of 100 ms take a second at ten threads, and a
+window of ten of them, or a probe of three, would otherwise never close before the waiting
+calls grew the limit again. At the maximum there is nothing to grow: the window stays.
 
 Only what the app's own call costs is sampled (the bridge's choice): a call that waited on its
 client (a streamed request body or response) or timed out (its thread is stuck) is left out.
@@ -42,6 +49,7 @@ client (a streamed request body or response) or timed out (its thread is stuck) 
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -84,8 +92,11 @@ class GradientLimit:
         self._total = 0.0
         self._count = 0
         self._demand = 0  # the most calls admitted (running or waiting) seen in this window
+        self._probe_times: list[float] = []  # each probe call's duration
         self._probing = False
         self._window_start = clock()
+        self._last_finish = self._window_start  # when the last call recorded finished
+        self._last_mean = 0.0  # the last window's mean
         self._probe_due = self._window_start + first_probe
         self.limit = max_limit  # threads allowed to run calls
 
@@ -97,10 +108,13 @@ class GradientLimit:
     def record(self, started: float, finished: float, demand: int) -> None:
         """A call ran from `started` to `finished` (clock readings); `demand`: calls admitted."""
         with self._lock:
+            self._last_finish = max(self._last_finish, finished)
             if self._probing and started < self._window_start:
                 return  # began before the probe, at a higher concurrency
             self._total += finished - started
             self._count += 1
+            if self._probing:
+                self._probe_times.append(finished - started)
             self.sampled += 1
             self._demand = max(self._demand, demand)
             wanted = self.probe_samples if self._probing else self.min_samples
@@ -108,14 +122,15 @@ class GradientLimit:
                 return
             before = self.limit
             self._close_window(finished)
-            changed = self.limit != before
-        if changed and self.on_change is not None:
-            self.on_change(self.limit)
+            self._changed(before)
 
     def stalled(self, now: float) -> None:
-        """A call waited long for a thread: grow if no window closed for `stall_after` seconds."""
+        """A call waited long for a thread: grow if no call finished for a while."""
         with self._lock:
-            if now - self._window_start < self.stall_after:
+            if not self._probing and self.limit >= self.max_limit:
+                return  # nothing to grow: the window and its samples stay
+            quiet = now - max(self._window_start, self._last_finish)
+            if quiet < max(self.stall_after, 2 * self._last_mean):
                 return
             self._probing = False
             self.estimate = max(self.estimate, float(self.limit))
@@ -123,14 +138,21 @@ class GradientLimit:
             self._total, self._count, self._demand = 0.0, 0, 0
             self._window_start = now
             before, self.limit = self.limit, int(self.estimate)
+            self._changed(before)
+
+    def _changed(self, before: int) -> None:
+        """Under the lock, so that two changes made at once (a worker thread's record, the
+        loop's stalled) reach the pool in the order they were made: the last is in force."""
         if self.limit != before and self.on_change is not None:
             self.on_change(self.limit)
 
     def _close_window(self, now: float) -> None:
         mean = self._total / self._count
+        if not self._probing:  # a probe's calls, one at a time, are faster than the limit's
+            self._last_mean = mean
         if self._probing:
             self._probing = False
-            self.baseline = mean
+            self.baseline = statistics.median(self._probe_times)
         elif self.baseline is not None and self._stale(mean):
             self.baseline = mean
         elif self.baseline is not None:
@@ -160,6 +182,7 @@ class GradientLimit:
 
     def _start_probe(self, now: float) -> None:
         self._probing = True
+        self._probe_times = []
         self._probe_due = now + self.probe_interval
         self._window_start = now
         self.limit = self.min_limit

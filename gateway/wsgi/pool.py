@@ -13,7 +13,9 @@ the pool never grows beyond `size` serving threads.
 
 `limit` (at most `size`, set by the bridge's concurrency controller) is how many serving
 threads take work: the others park until the limit rises. A thread checks between two calls,
-with a plain comparison, so a limit at `size` (fixed concurrency) costs nothing.
+with a plain comparison, so a limit at `size` (fixed concurrency) costs nothing. Threads
+idle in the queue's `get` would check only after their next call: lowering the limit puts a
+`_RECHECK` in the queue for each thread over it, so that the idle ones look again and park.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ import threading
 from collections.abc import Callable
 
 _STOP = None
+
+
+def _RECHECK() -> None:
+    """Not work: a thread that takes it looks at the limit again (and parks if over it)."""
 
 
 class PoolClosed(RuntimeError):
@@ -79,12 +85,19 @@ class WorkerPool:
             self.limit = max(1, min(limit, self.size))
             if self._active < self.limit:
                 self._unparked.notify(self.limit - self._active)
+            excess = self._active - self.limit
+        for _ in range(excess):
+            self._queue.put(_RECHECK)
 
     def step_aside(self) -> None:
         """The calling thread's call now waits on its client (it streams): while it does, it
-        does not count against the limit, which is about threads that compete for the GIL."""
+        does not count against the limit, which is about threads that compete for the GIL.
+        The same while it waits for more of its request body. Nested calls count once."""
+        thread = threading.current_thread()
         with self._lock:
-            self._aside.add(threading.current_thread())
+            if thread in self._aside:
+                return
+            self._aside.add(thread)
             self._active -= 1
             if self._active < self.limit:
                 self._unparked.notify()
@@ -93,6 +106,8 @@ class WorkerPool:
         """The streaming call is over: the thread counts again (and parks if over the limit)."""
         thread = threading.current_thread()
         with self._lock:
+            if thread not in self._aside:
+                return
             self._aside.discard(thread)
             if thread not in self._stuck:  # a stuck thread counts again only if it rejoins
                 self._active += 1
@@ -147,6 +162,8 @@ class WorkerPool:
             work = self._queue.get()
             if work is None:
                 return
+            if work is _RECHECK:
+                continue
             work()
             if self._stuck and thread in self._stuck and not self._rejoin(thread):
                 return

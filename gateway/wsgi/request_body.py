@@ -69,10 +69,14 @@ class RequestBody(Body):
         first: bytes,
         limit: int,
         on_read: Callable[[], object] | None = None,
+        aside: tuple[Callable[[], object], Callable[[], object]] | None = None,
     ) -> None:
         super().__init__(loop, cast(Any, receive))  # a2wsgi's reading of it is replaced
         self._limit = limit
         self._on_read = on_read  # called in the reading thread for each piece it takes
+        # Called in the reading thread before it waits for the client, and after: a thread
+        # that waits on its client does not count against the concurrency limit.
+        self._aside = aside
         self.waiting = False  # the reader waits for the client to send more
         self._ready = threading.Condition(threading.Lock())
         self._pieces: deque[bytes] = deque([first] if first else [])
@@ -84,11 +88,20 @@ class RequestBody(Body):
     # --- worker thread ------------------------------------------------------------------------
 
     def _receive_more_data(self) -> bytes:
+        aside = False
+        try:
+            with self._ready:
+                while not self._pieces and not self._ended and self._error is None:
+                    if self._aside is not None and not aside:
+                        aside = True
+                        self._aside[0]()
+                    self.waiting = True
+                    self._ready.wait()
+                self.waiting = False
+        finally:
+            if aside and self._aside is not None:
+                self._aside[1]()
         with self._ready:
-            while not self._pieces and not self._ended and self._error is None:
-                self.waiting = True
-                self._ready.wait()
-            self.waiting = False
             if self._error is not None:
                 raise self._error
             piece = self._pieces.popleft() if self._pieces else b""

@@ -9,6 +9,7 @@ the clock advances only with the calls: no real time passes.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -159,3 +160,90 @@ def test_calls_turning_to_io_raise_the_limit_before_the_next_probe() -> None:
     seen = drive(limiter, clock, io_bound, 2.0)  # well before the next probe (at 31 s)
     assert seen[-1] == 16
     assert limiter.baseline == pytest.approx(0.02)
+
+
+def test_one_slow_call_in_the_probe_does_not_hold_cpu_bound_calls_at_the_maximum() -> None:
+    clock = FakeClock()
+    limiter = controller(clock)
+    while limiter.limit != 1:  # up to the first probe
+        drive(limiter, clock, cpu_bound, 0.01)
+    started = clock.now
+    clock.now += 0.5  # one call of the probe is slow (a cold cache, a lock), the others not
+    limiter.record(started, clock.now, demand=80)
+    seen = drive(limiter, clock, cpu_bound, 5.0)  # well before the next probe
+    assert limiter.baseline == pytest.approx(CALL)
+    assert set(seen[-50:]) <= {2, 3, 4}
+
+
+def drive_queued(
+    limiter: GradientLimit, clock: FakeClock, model: Model, seconds: float
+) -> list[int]:
+    """As `drive`, with calls always waiting for a thread: as the bridge does for them, one
+    reports it (`stalled`) every 0.1 s while a batch runs."""
+    seen = []
+    end = clock.now + seconds
+    while clock.now < end:
+        running = limiter.limit
+        started = clock.now
+        finished = started + model(running)
+        while clock.now + 0.1 < finished:
+            clock.now += 0.1
+            limiter.stalled(clock.now)
+        clock.now = finished
+        for _ in range(running):
+            limiter.record(started, finished, 80)
+        seen.append(limiter.limit)
+    return seen
+
+
+@pytest.mark.parametrize("alone", [CALL, 0.02, 0.1, 0.3], ids=lambda s: f"{s * 1000:g}ms")
+def test_slow_cpu_bound_calls_also_bring_the_limit_down(alone: float) -> None:
+    # Calls that finish, however slowly, are no stall: only calls that all block are.
+    clock = FakeClock()
+    limiter = controller(clock)
+    seen = drive_queued(limiter, clock, lambda running: alone * running, 60.0)
+    assert limiter.baseline == pytest.approx(alone)
+    assert set(seen[-5:]) <= {1, 2, 3, 4}  # 1: a probe
+    assert limiter.settled in {2, 3, 4}
+
+
+def test_calls_that_all_block_still_count_as_stalled_after_slow_ones() -> None:
+    clock = FakeClock()
+    limiter = controller(clock)
+    drive_queued(limiter, clock, lambda running: 0.1 * running, 25.0)
+    low = limiter.limit
+    for step in range(1, 40):  # now every running call blocks, and queued ones report it
+        limiter.stalled(clock.now + step * 0.5)
+    assert low <= 4 and limiter.limit == 16
+
+
+def test_concurrent_changes_reach_the_pool_in_the_order_they_were_made() -> None:
+    # A worker thread's record and the loop's stalled may change the limit at once: the last
+    # value handed on must be the limit in force, not the one computed first.
+    applied: list[int] = []
+    first_handed, second_handed = threading.Event(), threading.Event()
+
+    def on_change(limit: int) -> None:
+        if not first_handed.is_set():
+            first_handed.set()
+            second_handed.wait(0.5)  # give the other change every chance to overtake this one
+        else:
+            second_handed.set()
+        applied.append(limit)
+
+    clock = FakeClock()
+    limiter = GradientLimit(16, clock=clock, on_change=on_change, first_probe=100.0)
+    limiter.estimate, limiter.limit = 4.0, 4  # as after CPU-bound calls
+    first = threading.Thread(target=limiter.stalled, args=(1.0,))  # 4 -> 6
+
+    def second_stall() -> None:
+        first_handed.wait(5)
+        limiter.stalled(2.0)  # 6 -> 8
+
+    second = threading.Thread(target=second_stall)
+    second.start()
+    first.start()
+    first.join(5)
+    second.join(5)
+    assert applied == [6, 8]
+    assert limiter.limit == 8

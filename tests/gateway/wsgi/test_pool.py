@@ -162,3 +162,23 @@ def test_a_streaming_call_steps_aside_from_the_limit_even_when_it_gets_stuck() -
     second.release.set()
     pool.shutdown()
     wait_until(lambda: not pool_threads("aside"))
+
+
+def test_a_lowered_limit_holds_for_threads_already_waiting_for_work() -> None:
+    # Idle threads wait for work in the queue: lowering the limit must reach them too, not
+    # only threads that finish a call (a probe at concurrency 1 would otherwise run several).
+    pool = WorkerPool(4, name="idle")
+    warmed = threading.Event()
+    pool.submit(warmed.set)  # starts the threads; all four then wait for work
+    assert warmed.wait(5)
+    pool.set_limit(1)
+    calls = [Hang() for _ in range(4)]
+    for call in calls:
+        pool.submit(call)
+    calls[0].held()
+    assert not any(call.running.wait(0.2) for call in calls[1:])
+    for call in calls:
+        call.release.set()
+        call.held()  # each in turn, one at a time
+    pool.shutdown()
+    wait_until(lambda: not pool_threads("idle"))

@@ -127,6 +127,9 @@ def test_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
         pytest.param("wsgi_timeout", 0, id="no-timeout"),
         pytest.param("wsgi_concurrency", "auto", id="unknown-concurrency"),
         pytest.param("wsgi_queue_timeout", 0, id="no-queue-timeout"),
+        # Shorter than a worker thread takes to wake: every call refused, with threads idle.
+        pytest.param("wsgi_queue_timeout", 1e-6, id="queue-timeout-below-a-thread-wakeup"),
+        pytest.param("wsgi_timeout", 1e-6, id="timeout-below-a-thread-wakeup"),
         pytest.param("wsgi_max_stuck", -1, id="negative-max-stuck"),
         pytest.param("wsgi_body_buffer", -1, id="negative-body-buffer"),
         pytest.param("body_timeout", 0, id="no-body-timeout"),

@@ -322,3 +322,83 @@ def test_a_call_that_waits_for_a_thread_beyond_the_queue_timeout_gets_503() -> N
 
     asyncio.run(main())
     assert counted == [True]
+
+
+def test_a_probe_blocked_by_a_hung_call_is_abandoned_under_a_short_queue_timeout() -> None:
+    # The probe runs calls one at a time; if its call hangs, the calls waiting for a thread are
+    # what tells the limiter so. They must also when the queue timeout (here 0.3 s) refuses
+    # them before the bridge would otherwise first look at them: else every later call gets
+    # 503 for as long as the one call hangs, with the other thread idle.
+    app = Gated()
+
+    async def main() -> None:
+        bridge = serve(app, adaptive=True, threads=2, timeout=30, queue_timeout=0.3)
+        limiter = bridge.limiter
+        assert limiter is not None
+        while limiter.limit != 1:  # quick calls until the first probe starts (1 s in)
+            assert (await get(bridge, "/quick")).status == 200
+        hung = asyncio.ensure_future(get(bridge, "/hang"))
+        await eventually(lambda: app.ran["/hang"] == 1)
+        answers = []
+        for _ in range(20):  # 6 s at most; the probe counts as stalled after 0.5 s
+            try:
+                answers.append((await get(bridge, "/quick")).status)
+                break
+            except Refused as refused:
+                answers.append(refused.status)
+        assert answers[-1] == 200, answers
+        assert limiter.limit == 2
+        app.release.set()
+        assert (await hung).status == 200
+        bridge.pool.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_call_waiting_for_its_request_body_does_not_count_against_the_limit() -> None:
+    # A slow upload waits on its client, as a streamed response does: while it waits, it must
+    # not hold one of the few threads a CPU-bound limit allows (here the probe's one).
+    reading, sent_rest = threading.Event(), asyncio.Event()
+    gated = Gated()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["PATH_INFO"] != "/upload":
+            return gated(environ, start_response)
+        reading.set()
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", TEXT)
+        return [body]
+
+    pieces = [b"part", b"rest"]
+
+    async def receive() -> Message:
+        if len(pieces) == 1:
+            await sent_rest.wait()  # the client is slow to send the rest
+        if pieces:
+            piece = pieces.pop(0)
+            return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        bridge = WSGIBridge(app, threads=2, adaptive=True, timeout=30, body_buffer=4)
+        limiter = bridge.limiter
+        assert limiter is not None
+        while limiter.limit != 1:  # quick calls until the first probe starts (1 s in)
+            assert (await get(bridge, "/quick")).status == 200
+        scope = http_scope("POST", "/upload", headers=[(b"transfer-encoding", b"chunked")])
+        upload = asyncio.ensure_future(bridge(scope, receive, send))
+        await asyncio.to_thread(reading.wait, 10)
+        assert (await get(bridge, "/quick")).status == 200
+        assert limiter.limit == 1  # answered at once, not after the limit grew on a stall
+        sent_rest.set()
+        await upload
+        assert b"".join(m.get("body", b"") for m in sent[1:]) == b"partrest"
+        bridge.pool.shutdown()
+
+    asyncio.run(main())
