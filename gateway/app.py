@@ -187,7 +187,7 @@ def create_app(
     new_routes = starlette_routes(new_app) if new_app is not None else None
     # One set of request-body limits for both sides: the bridge applies them to legacy, the
     # side caller to the new side.
-    body_limits = BodyLimits(settings.body_timeout, settings.max_body)
+    body_limits = BodyLimits(settings.body_timeout, settings.max_body, settings.body_min_rate)
     bridge = wsgi_bridge(legacy_wsgi, settings, metrics, body_limits)
     sides = {
         "legacy": Side("legacy", bridge, legacy_namer(legacy_wsgi)),

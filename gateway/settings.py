@@ -119,6 +119,12 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="seconds to wait for the next piece of a request body; then 408",
     )
+    body_min_rate: float = Field(
+        500.0,
+        ge=0,
+        description="bytes a second a request body must average: it may take GATEWAY_BODY_TIMEOUT "
+        "plus a second per this many bytes, then 408 (0: no minimum)",
+    )
     max_body: int | None = Field(
         None,
         ge=0,

@@ -104,8 +104,30 @@ def test_a_stalled_body_is_refused_408() -> None:
 def test_the_idle_time_is_counted_between_pieces_not_for_the_whole_body() -> None:
     # Five pieces, each in a quarter of the timeout: the whole body takes longer than it.
     client = Client([b"a", b"b", b"c", b"d", b"e"], delay=0.1)
-    body = asyncio.run(read_all(BodyLimits(idle_timeout=0.4), client, CHUNKED))
+    body = asyncio.run(read_all(BodyLimits(idle_timeout=0.4, min_rate=0), client, CHUNKED))
     assert body == b"abcde"
+
+
+def test_a_body_that_trickles_is_refused_at_its_minimum_rate() -> None:
+    # A byte every 0.05 s never waits the idle timeout, and would hold the wait for ever: the
+    # body gets 0.3 s plus a second per 1,000 bytes.
+    async def main() -> None:
+        client = Client([b"x"] * 1000, delay=0.05)
+        limits = BodyLimits(idle_timeout=0.3, min_rate=1000)
+        with pytest.raises(Refused) as refused:
+            await read_all(limits, client, CHUNKED)
+        assert (refused.value.status, refused.value.error) == (408, "body_timeout")
+        assert refused.value.detail.startswith("the request body arrived at less than 1000 bytes/s")
+        assert client.calls < 20  # about 0.3 s of pieces, not the thousand
+
+    asyncio.run(main())
+
+
+def test_a_body_that_keeps_its_minimum_rate_takes_as_long_as_it_needs() -> None:
+    # 20 pieces of 100 bytes every 0.02 s: 5,000 bytes/s, over twice the idle timeout in all.
+    client = Client([b"y" * 100] * 20, delay=0.02)
+    body = asyncio.run(read_all(BodyLimits(idle_timeout=0.15, min_rate=1000), client, CHUNKED))
+    assert body == b"y" * 2000
 
 
 def test_after_the_body_the_wait_for_a_disconnect_has_no_timeout() -> None:

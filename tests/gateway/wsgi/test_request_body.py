@@ -126,6 +126,34 @@ def test_a_streamed_body_that_stalls_is_refused_408_and_the_app_read_fails() -> 
     assert [type(error) for error in app.errors] == [BodyRefused]
 
 
+def test_a_streamed_body_that_trickles_is_refused_408_and_frees_the_thread() -> None:
+    """Past the read-ahead buffer the app's thread waits for the body: a client sending a few
+    bytes now and then, never idle for the idle timeout, must not hold it for ever."""
+    app = Echo()
+
+    async def main() -> None:
+        limits = BodyLimits(idle_timeout=0.3, min_rate=1000)
+        bridge = WSGIBridge(app, threads=1, body_buffer=2, body_limits=limits)
+        client = SlowClient([b"abc"] * 10_000)
+
+        async def trickle() -> None:
+            while True:
+                await asyncio.sleep(0.05)
+                client.step.set()
+
+        sender = asyncio.create_task(trickle())
+        try:
+            with pytest.raises(Refused, match="408 body_timeout: the request body arrived at less"):
+                await bridge(post(), client.receive, client.send)
+            await eventually(lambda: bridge.admitted == 0)  # the app's read failed, it returned
+        finally:
+            sender.cancel()
+
+    asyncio.run(main())
+    assert app.calls == 1
+    assert [type(error) for error in app.errors] == [BodyRefused]
+
+
 def test_a_declared_body_beyond_the_maximum_is_refused_413_at_once() -> None:
     app = Echo()
     client = SlowClient([b"x" * 100])
