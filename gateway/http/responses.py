@@ -14,8 +14,9 @@ class Refused(Exception):
 
     Raised by the parts that serve a side (the WSGI bridge's overload, timeouts, body limits)
     rather than sent by them, so that the dispatcher, the one place that knows the request,
-    answers it in the deployment's error shape, counts it under side `gateway`, and never
-    compares it with a shadow copy: legacy never answered it.
+    answers it in the deployment's error shape, counts it under the side that could not answer
+    (`side`, e.g. `side="legacy", status="503"`; the request's side when none is named), and
+    never compares it with a shadow copy: that side never answered it.
     """
 
     def __init__(
