@@ -125,6 +125,11 @@ def test_a_proxy_writing_rfc_7239_forwarded_is_read_and_x_forwarded_for_is_not(
         for path in ("/whoami", "/new/whoami"):
             answer = whoami(server, path, headers)
             assert (answer["client"], answer["scheme"]) == ("2001:db8::7", "https")
+            # A client's malformed header, the proxy's element appended: still the client.
+            request_id = f"spoiled-{path.count('/')}"
+            spoiled = {"Forwarded": 'for="10.1.2.3, for=198.51.100.4', "X-Request-ID": request_id}
+            assert whoami(server, path, spoiled)["client"] == "198.51.100.4"
+            assert logged_client(server, request_id) == "198.51.100.4:0"
 
 
 def test_a_request_with_no_forwarded_header_keeps_its_peer(

@@ -140,6 +140,35 @@ def test_forwarded(value: str, expected: tuple[tuple[str, int], str]) -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param('for="unterminated', id="open-quote"),
+        pytest.param("for=1.2.3.4;;", id="empty-pair"),
+        pytest.param('garbage"', id="stray-quote"),
+        pytest.param("for", id="no-value"),
+    ],
+)
+def test_a_clients_malformed_forwarded_does_not_hide_the_hop_the_proxy_appended(
+    sent: str,
+) -> None:
+    # The client sends garbage, the trusted proxy appends the address it saw: the client must
+    # not become the proxy (an address apps and rate limits may trust) by spoiling the header.
+    value = f"{sent}, for=203.0.113.9;proto=https"
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got == (("203.0.113.9", 0), "https")
+    # The same garbage on its own header line, the proxy's element on the next.
+    request = scope("10.0.0.1", ("Forwarded", sent), ("Forwarded", "for=203.0.113.9"))
+    ForwardedClient(TrustedProxies.parse("10.0.0.0/8"), "forwarded").apply(request)
+    assert request["client"] == ("203.0.113.9", 0)
+
+
+def test_a_malformed_element_right_of_trusted_hops_ends_the_walk_at_the_nearest() -> None:
+    value = "for=1.2.3.4, for=10.7.7.7, for=x y, for=10.8.8.8"
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got[0] == ("10.8.8.8", 0)
+
+
 def test_forwarded_ignores_x_forwarded_for_when_chosen() -> None:
     got = resolved("10.0.0.0/8", "10.0.0.1", ("X-Forwarded-For", "1.2.3.4"), header="forwarded")
     assert got == (("10.0.0.1", 5000), "http")
