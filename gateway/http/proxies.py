@@ -74,8 +74,6 @@ class TrustedProxies:
     def trusts(self, address: IPAddress) -> bool:
         if self.trust_all:
             return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
         return any(address in network for network in self.networks)
 
 
@@ -95,10 +93,18 @@ def parse_address(text: str) -> tuple[IPAddress, int] | None:
         host, port = text.split(":")
     else:
         host = text
+    # A zone id (`fe80::1%eth0`) names a link of the machine that wrote it, and is free text:
+    # it is dropped, as is a port no TCP connection has, and an IPv4 address spelled as IPv6
+    # (how a dual-stack socket sees an IPv4 peer) is written as IPv4: one spelling per client
+    # in REMOTE_ADDR and the log, and one match against the trusted networks.
     try:
-        return ipaddress.ip_address(host), int(port) if port.isdigit() else 0
+        address = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    number = int(port) if port.isascii() and port.isdigit() else 0
+    return address, number if number <= 65535 else 0
 
 
 def forwarded_hops(values: Sequence[bytes]) -> list[Hop]:

@@ -183,6 +183,25 @@ def test_parse_address_refuses_what_is_not_an_address(text: str) -> None:
     assert parse_address(text) is None
 
 
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        pytest.param("fd00::1%x y <b>", ("fd00::1", 0), id="zone-id-dropped"),
+        pytest.param('"[fe80::1%eth0]:80"', ("fe80::1", 80), id="zone-id-bracketed"),
+        pytest.param("::ffff:198.51.100.1", ("198.51.100.1", 0), id="ipv4-mapped"),
+        pytest.param("1.2.3.4:99999", ("1.2.3.4", 0), id="port-out-of-range"),
+    ],
+)
+def test_a_forwarded_client_is_a_plain_address_and_a_port(
+    sent: str, expected: tuple[str, int]
+) -> None:
+    # REMOTE_ADDR and the access log get an address, never a zone id's free text, and one
+    # spelling per client (rate limits and audit logs key on it).
+    assert resolved("*", "10.0.0.1", ("X-Forwarded-For", sent))[0] == expected
+    forwarded = f"for={sent if sent.startswith(chr(34)) else chr(34) + sent + chr(34)}"
+    assert resolved("*", "10.0.0.1", ("Forwarded", forwarded), header="forwarded")[0] == expected
+
+
 def test_a_port_that_is_not_a_number_is_dropped() -> None:
     parsed = parse_address("1.2.3.4:port")
     assert parsed is not None and parsed[1] == 0
