@@ -15,10 +15,13 @@ uvicorn did.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -106,10 +109,44 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+class GatewayArbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's arbiter, with a second SIGTERM passed on to the workers while they stop.
+
+    The arbiter's graceful stop waits for its workers and takes only SIGINT or SIGQUIT as a
+    reason to hurry; a second SIGTERM was swallowed, so the workers drained on to the end. A
+    single process ends its drain on a second SIGTERM (gateway.control.draining): passed on,
+    each worker does the same.
+    """
+
+    stopping = False
+
+    def stop(self, graceful: bool = True) -> None:
+        self.stopping = True
+        super().stop(graceful)
+
+    def signal(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and self.stopping:
+            # Only os.kill, over a copy of the pids: in a signal handler, the main loop may be
+            # in the middle of reaping (kill_workers would change WORKERS under it).
+            for pid in list(self.WORKERS):
+                with contextlib.suppress(OSError):  # gone already: reaped by the loop
+                    os.kill(pid, signal.SIGTERM)
+            return
+        super().signal(sig, frame)
+
+
 class Supervisor(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()
+
+    def run(self) -> None:
+        # BaseApplication.run, with the arbiter above.
+        try:
+            GatewayArbiter(self).run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.exit(1)
 
     def load_config(self) -> None:
         for name, value in self.options.items():

@@ -101,3 +101,16 @@ def test_after_the_drain_the_server_stops_by_itself_and_requests_in_flight_finis
     assert result["rest"] == "done"  # the request in flight got its whole answer
     assert stopped >= drain  # a lower bound only: the drain was waited for
     assert log.index("readiness answers 503") < log.index("Shutting down")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_second_sigterm_ends_the_drain(routes_file: Path, workers: int) -> None:
+    # An impatient supervisor signals again: the drain ends and the graceful stop begins, with
+    # --workers too (gunicorn's arbiter otherwise swallows a SIGTERM while its workers stop).
+    env = {"GATEWAY_DRAIN_SECONDS": "120"}
+    with run_gateway(routes_file, workers=workers, env=env) as server:
+        server.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: health(server) == 503)
+        assert httpx.get(server.base_url + "/api/items/3", timeout=10).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(60) == 0  # far less than the drain's 120 s
