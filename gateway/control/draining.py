@@ -11,17 +11,25 @@ let requests in flight finish, run the lifespan shutdown.
 SIGINT (Ctrl-C) stops at once, as before: a person at a terminal has no load balancer to wait
 for. A second signal during the drain (SIGINT, or SIGTERM from an impatient supervisor) is
 uvicorn's: it stops now.
+
+During the drain every answer says `Connection: close` (as Go's and Envoy's servers do when
+they drain): a client or proxy that keeps connections open (an ingress controller's upstream
+pool) would otherwise go on sending on them until the drain ends, and the graceful stop then
+closes them under it, racing with requests already on the wire. Closed after each answer, the
+next request opens a new connection, which goes to another pod once the endpoints are updated.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("gateway")
 
@@ -35,6 +43,11 @@ class DrainingServer(uvicorn.Server):
         self.on_drain = on_drain  # turns readiness to 503
         self.drain_ends: float | None = None
         self.announced = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # Every connection takes the app from the config as it opens: wrapped before the first.
+        self.config.loaded_app = CloseWhileDraining(self.config.loaded_app, self)
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Runs in the signal handler: only set state here; the server's tick acts on it.
@@ -55,3 +68,28 @@ class DrainingServer(uvicorn.Server):
             if time.monotonic() >= self.drain_ends:
                 super().handle_exit(signal.SIGTERM, None)
         return await super().on_tick(counter)
+
+
+class CloseWhileDraining:
+    """Adds `Connection: close` to every answer once the server drains."""
+
+    def __init__(self, app: ASGIApp, server: DrainingServer) -> None:
+        self.app = app
+        self.server = server
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: until the drain it hands back the app's own, adding no frame.
+        if scope["type"] != "http" or self.server.drain_ends is None:
+            return self.app(scope, receive, send)
+        return self.app(scope, receive, _closing(send))
+
+
+def _closing(send: Send) -> Send:
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # The app's own Connection header (keep-alive, say) gives way to the drain's.
+            kept = [(n, v) for n, v in message.get("headers", []) if n.lower() != b"connection"]
+            message = {**message, "headers": [*kept, (b"connection", b"close")]}
+        await send(message)
+
+    return closing

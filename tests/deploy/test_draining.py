@@ -54,10 +54,14 @@ def test_sigterm_fails_readiness_at_once_and_keeps_serving_through_the_drain(
     # A drain far longer than the test needs, so "still serving" cannot race its end on a
     # loaded machine; SIGINT then ends it, as a second signal does.
     env = {"GATEWAY_DRAIN_SECONDS": "120"}
-    with run_gateway(routes_file, workers=workers, env=env) as server:
+    with run_gateway(routes_file, workers=workers, env=env) as server, server.client() as kept:
         assert health(server) == 200
+        assert "connection" not in kept.get("/api/items/3").headers  # kept alive
         server.process.send_signal(signal.SIGTERM)
         wait_for(lambda: health(server) == 503)
+        # A kept-alive connection is closed after its next answer, so its client reconnects
+        # (to another pod, once the endpoints are updated) instead of using it to the end.
+        assert kept.get("/api/items/3").headers["connection"] == "close"
         answer = httpx.get(server.base_url + "/_gateway/health", timeout=10).json()
         assert answer["problems"][0].startswith("draining")
         for _ in range(2 * workers):  # new connections: each worker is still accepting
