@@ -15,6 +15,7 @@ uvicorn did.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -90,7 +91,14 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
             drain_seconds=self.DRAIN_SECONDS,
             on_drain=app.own.start_draining,
         )
-        self._install_sigquit_handler()
+        # The arbiter's "quit now" (SIGINT or SIGQUIT to it, or a second signal while it
+        # stops) reaches a worker as SIGQUIT. uvicorn-worker's own handler only marks the
+        # worker as not alive, which uvicorn's server never reads, so the worker served on
+        # until the arbiter killed it at the end of its graceful timeout. Here it is SIGINT to
+        # the server: stop accepting now, let requests in flight finish, no drain.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGQUIT, server.handle_exit, signal.SIGINT, None
+        )
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)

@@ -70,6 +70,8 @@ def test_sigterm_fails_readiness_at_once_and_keeps_serving_through_the_drain(
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(60) == 0
         assert "readiness answers 503; serving 120 s more" in server.log()
+        # Each worker stopped by itself, as one process does, and was not killed.
+        assert server.log().count("Finished server process") == workers
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -118,3 +120,16 @@ def test_a_second_sigterm_ends_the_drain(routes_file: Path, workers: int) -> Non
         assert httpx.get(server.base_url + "/api/items/3", timeout=10).status_code == 200
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(60) == 0  # far less than the drain's 120 s
+
+
+def test_sigint_stops_several_workers_at_once(routes_file: Path) -> None:
+    # gunicorn's arbiter tells its workers to quit with SIGQUIT, which uvicorn's worker class
+    # took without stopping: the arbiter then waited the whole graceful timeout (the drain
+    # plus 30 s) and killed them.
+    env = {"GATEWAY_DRAIN_SECONDS": "120"}
+    with run_gateway(routes_file, workers=2, env=env) as server:
+        wait_for(lambda: server.log().count("Application startup complete") == 2)
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(60) == 0  # the graceful timeout is 150 s
+        assert "SIGKILL" not in server.log()
+        assert server.log().count("Finished server process") == 2
