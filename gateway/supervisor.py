@@ -94,11 +94,10 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         # The arbiter's "quit now" (SIGINT or SIGQUIT to it, or a second signal while it
         # stops) reaches a worker as SIGQUIT. uvicorn-worker's own handler only marks the
         # worker as not alive, which uvicorn's server never reads, so the worker served on
-        # until the arbiter killed it at the end of its graceful timeout. Here it is SIGINT to
-        # the server: stop accepting now, let requests in flight finish, no drain.
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGQUIT, server.handle_exit, signal.SIGINT, None
-        )
+        # until the arbiter killed it at the end of its graceful timeout. Here it stops the
+        # server: stop accepting now, let requests in flight finish, no drain (the
+        # arbiter kills what is left 2 s later).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, server.quit_now)
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
@@ -118,7 +117,15 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 class GatewayArbiter(Arbiter):  # type: ignore[misc]
-    """gunicorn's arbiter, with a second SIGTERM passed on to the workers while they stop.
+    """gunicorn's arbiter, telling a worker it replaces from one the server stops with, and
+    passing a second SIGTERM on to the workers while they stop.
+
+    gunicorn stops a worker with SIGTERM both when the server stops and when it replaces the
+    worker (SIGHUP starts new workers and stops the old ones, SIGTTOU removes one). Only the
+    first is the pod going away: a replaced worker that drained would answer the readiness
+    probe 503 (from the port its successors share, so the probe would fail at random) and
+    linger for the drain. A replaced worker is sent SIGINT instead: it stops accepting at once
+    (its successors accept on the same socket) and lets its requests in flight finish.
 
     The arbiter's graceful stop waits for its workers and takes only SIGINT or SIGQUIT as a
     reason to hurry; a second SIGTERM was swallowed, so the workers drained on to the end. A
@@ -131,6 +138,11 @@ class GatewayArbiter(Arbiter):  # type: ignore[misc]
     def stop(self, graceful: bool = True) -> None:
         self.stopping = True
         super().stop(graceful)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        if sig == signal.SIGTERM and not self.stopping:
+            sig = signal.SIGINT  # replaced, not stopped with the server: no drain
+        super().kill_worker(pid, sig)
 
     def signal(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and self.stopping:

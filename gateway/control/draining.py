@@ -21,6 +21,7 @@ next request opens a new connection, which goes to another pod once the endpoint
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
@@ -32,6 +33,9 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("gateway")
+# How long a connection accepted just before the server stops accepting may take to send its
+# request: a round trip on the network the server is in, with a generous margin.
+LAST_REQUEST_SECONDS = 0.5
 
 
 class DrainingServer(uvicorn.Server):
@@ -43,11 +47,35 @@ class DrainingServer(uvicorn.Server):
         self.on_drain = on_drain  # turns readiness to 503
         self.drain_ends: float | None = None
         self.announced = False
+        self.last_request_seconds = LAST_REQUEST_SECONDS
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         # Every connection takes the app from the config as it opens: wrapped before the first.
         self.config.loaded_app = CloseWhileDraining(self.config.loaded_app, self)
         await super().startup(sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn stops accepting and at once closes every connection with no request in
+        # progress, among them those it accepted a moment ago whose request is still on the
+        # wire: their clients get a reset. That matters where other processes go on serving
+        # the same port (the workers of `--workers N`): accepting is stopped first, and such
+        # connections get a moment to send their request, which is then answered in full.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await asyncio.sleep(self.last_request_seconds)
+        await super().shutdown(sockets)
+
+    def quit_now(self) -> None:
+        """Stop without the drain or the moment for last requests: a supervisor's "quit now".
+
+        Like uvicorn's second signal, but recorded nowhere: uvicorn raises the signals it
+        caught again once it has stopped, which would end the process by that signal."""
+        self.last_request_seconds = 0.0
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Runs in the signal handler: only set state here; the server's tick acts on it.

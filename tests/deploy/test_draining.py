@@ -133,3 +133,24 @@ def test_sigint_stops_several_workers_at_once(routes_file: Path) -> None:
         assert server.process.wait(60) == 0  # the graceful timeout is 150 s
         assert "SIGKILL" not in server.log()
         assert server.log().count("Finished server process") == 2
+
+
+def test_workers_replaced_on_sighup_stop_without_failing_the_pods_readiness(
+    routes_file: Path,
+) -> None:
+    # SIGHUP makes gunicorn's arbiter start new workers and stop the old ones: the pod stays,
+    # so the old ones must not answer the readiness probe 503 (nor linger for the drain).
+    env = {"GATEWAY_DRAIN_SECONDS": "120"}
+    with run_gateway(routes_file, workers=2, env=env) as server:
+        wait_for(lambda: server.log().count("Application startup complete") == 2)
+        server.process.send_signal(signal.SIGHUP)
+
+        def old_workers_gone() -> bool:
+            assert health(server) == 200
+            return server.log().count("Finished server process") == 2
+
+        wait_for(old_workers_gone, 60)
+        assert "readiness answers 503" not in server.log()
+        assert httpx.get(server.base_url + "/api/items/3", timeout=10).status_code == 200
+        server.process.send_signal(signal.SIGINT)  # ends the test without the drain
+        assert server.process.wait(60) == 0
