@@ -32,7 +32,7 @@ from prometheus_client import multiprocess, values
 from uvicorn_worker import UvicornWorker
 
 from gateway.app import create_server_app
-from gateway.control.draining import DrainingServer
+from gateway.control.draining import LAST_REQUEST_SECONDS, DrainingServer
 from gateway.dispatcher import Gateway
 
 logger = logging.getLogger("gateway")
@@ -54,6 +54,8 @@ class WorkerServer(DrainingServer):
     uvicorn's worker class does not, so a worker whose arbiter was killed (SIGKILL, the OOM
     killer) kept serving on the port, unsupervised, until killed by hand.
     """
+
+    last_request_seconds = LAST_REQUEST_SECONDS  # other workers serve on: see shutdown
 
     def __init__(self, config: Any, *, parent_pid: int, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

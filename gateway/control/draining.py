@@ -39,6 +39,10 @@ LAST_REQUEST_SECONDS = 0.5
 
 
 class DrainingServer(uvicorn.Server):
+    # A single process has no use for the moment for last requests (see shutdown): the
+    # connections still on their way are refused with its socket anyway. Workers set it.
+    last_request_seconds = 0.0
+
     def __init__(
         self, config: uvicorn.Config, *, drain_seconds: float, on_drain: Callable[[], object]
     ) -> None:
@@ -47,7 +51,6 @@ class DrainingServer(uvicorn.Server):
         self.on_drain = on_drain  # turns readiness to 503
         self.drain_ends: float | None = None
         self.announced = False
-        self.last_request_seconds = LAST_REQUEST_SECONDS
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         # Every connection takes the app from the config as it opens: wrapped before the first.
@@ -57,8 +60,8 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn stops accepting and at once closes every connection with no request in
         # progress, among them those it accepted a moment ago whose request is still on the
-        # wire: their clients get a reset. That matters where other processes go on serving
-        # the same port (the workers of `--workers N`): accepting is stopped first, and such
+        # wire: their clients get a reset. Where other processes go on serving the same port
+        # (the workers of `--workers N`, one replaced), accepting is stopped first, and such
         # connections get a moment to send their request, which is then answered in full.
         for server in self.servers:
             server.close()

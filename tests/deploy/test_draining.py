@@ -55,6 +55,8 @@ def test_sigterm_fails_readiness_at_once_and_keeps_serving_through_the_drain(
     # loaded machine; SIGINT then ends it, as a second signal does.
     env = {"GATEWAY_DRAIN_SECONDS": "120"}
     with run_gateway(routes_file, workers=workers, env=env) as server, server.client() as kept:
+        # Every worker up: one signalled while it boots just ends, without a drain.
+        wait_for(lambda: server.log().count("Application startup complete") == workers)
         assert health(server) == 200
         assert "connection" not in kept.get("/api/items/3").headers  # kept alive
         server.process.send_signal(signal.SIGTERM)
