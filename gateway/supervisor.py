@@ -61,6 +61,15 @@ class WorkerServer(DrainingServer):
         super().__init__(config, **kwargs)
         self.parent_pid = parent_pid
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGINT and not self.should_exit:
+            # The arbiter's "you are replaced" (GatewayArbiter.kill_worker): stop, without
+            # recording it, which would make uvicorn raise it again once stopped and end the
+            # worker by SIGINT, a warning in the arbiter's log for every replaced worker.
+            self.should_exit = True
+            return
+        super().handle_exit(sig, frame)
+
     async def on_tick(self, counter: int) -> bool:
         # Ticks come every 0.1 s: the parent is looked at once a second.
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent_pid:
