@@ -15,10 +15,14 @@ uvicorn did.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -28,7 +32,7 @@ from prometheus_client import multiprocess, values
 from uvicorn_worker import UvicornWorker
 
 from gateway.app import create_server_app
-from gateway.control.draining import DrainingServer
+from gateway.control.draining import LAST_REQUEST_SECONDS, DrainingServer
 from gateway.dispatcher import Gateway
 
 logger = logging.getLogger("gateway")
@@ -51,9 +55,20 @@ class WorkerServer(DrainingServer):
     killer) kept serving on the port, unsupervised, until killed by hand.
     """
 
+    last_request_seconds = LAST_REQUEST_SECONDS  # other workers serve on: see shutdown
+
     def __init__(self, config: Any, *, parent_pid: int, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.parent_pid = parent_pid
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGINT and not self.should_exit:
+            # The arbiter's "you are replaced" (GatewayArbiter.kill_worker): stop, without
+            # recording it, which would make uvicorn raise it again once stopped and end the
+            # worker by SIGINT, a warning in the arbiter's log for every replaced worker.
+            self.should_exit = True
+            return
+        super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
         # Ticks come every 0.1 s: the parent is looked at once a second.
@@ -87,7 +102,13 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
             drain_seconds=self.DRAIN_SECONDS,
             on_drain=app.own.start_draining,
         )
-        self._install_sigquit_handler()
+        # The arbiter's "quit now" (SIGINT or SIGQUIT to it, or a second signal while it
+        # stops) reaches a worker as SIGQUIT. uvicorn-worker's own handler only marks the
+        # worker as not alive, which uvicorn's server never reads, so the worker served on
+        # until the arbiter killed it at the end of its graceful timeout. Here it stops the
+        # server: stop accepting now, let requests in flight finish, no drain (the
+        # arbiter kills what is left 2 s later).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, server.quit_now)
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
@@ -106,10 +127,57 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+class GatewayArbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's arbiter, telling a worker it replaces from one the server stops with, and
+    passing a second SIGTERM on to the workers while they stop.
+
+    gunicorn stops a worker with SIGTERM both when the server stops and when it replaces the
+    worker (SIGHUP starts new workers and stops the old ones, SIGTTOU removes one). Only the
+    first is the pod going away: a replaced worker that drained would answer the readiness
+    probe 503 (from the port its successors share, so the probe would fail at random) and
+    linger for the drain. A replaced worker is sent SIGINT instead: it stops accepting at once
+    (its successors accept on the same socket) and lets its requests in flight finish.
+
+    The arbiter's graceful stop waits for its workers and takes only SIGINT or SIGQUIT as a
+    reason to hurry; a second SIGTERM was swallowed, so the workers drained on to the end. A
+    single process ends its drain on a second SIGTERM (gateway.control.draining): passed on,
+    each worker does the same.
+    """
+
+    stopping = False
+
+    def stop(self, graceful: bool = True) -> None:
+        self.stopping = True
+        super().stop(graceful)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        if sig == signal.SIGTERM and not self.stopping:
+            sig = signal.SIGINT  # replaced, not stopped with the server: no drain
+        super().kill_worker(pid, sig)
+
+    def signal(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and self.stopping:
+            # Only os.kill, over a copy of the pids: in a signal handler, the main loop may be
+            # in the middle of reaping (kill_workers would change WORKERS under it).
+            for pid in list(self.WORKERS):
+                with contextlib.suppress(OSError):  # gone already: reaped by the loop
+                    os.kill(pid, signal.SIGTERM)
+            return
+        super().signal(sig, frame)
+
+
 class Supervisor(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()
+
+    def run(self) -> None:
+        # BaseApplication.run, with the arbiter above.
+        try:
+            GatewayArbiter(self).run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.exit(1)
 
     def load_config(self) -> None:
         for name, value in self.options.items():

@@ -27,6 +27,15 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # What a header value may not hold (RFC 9110: no CR, LF or NUL; other controls but tab neither).
 _NOT_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 HIDDEN = "(hidden)"
+COPY_MARK = "x-gateway-shadow"  # the header that marks a request as a shadow copy
+# Headers a rule may not touch: the mark (an app that skips a copy's side effects on it would
+# take a copy whose mark was dropped or doubled for a real request), and the framing of the
+# body, which the gateway replays as the client sent it.
+_NOT_RULED = {
+    COPY_MARK: "is the gateway's mark of a copy",
+    "content-length": "frames the copied body",
+    "transfer-encoding": "frames the copied body",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +70,16 @@ class RequestHeaderRules(BaseModel):
     @field_validator("drop")
     @classmethod
     def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_header_name(name) for name in value)
+        return tuple(_ruled_name(name) for name in value)
 
     @field_validator("set")
     @classmethod
     def _values(cls, value: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-        pairs = tuple((_header_name(name), text) for name, text in value)
+        pairs = tuple((_ruled_name(name), text) for name, text in value)
+        names = [name for name, _ in pairs]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:  # `X-A` and `x-a`, both kept, would send the copy two values
+            raise ValueError(f"header {twice[0]} is set twice (names are case-insensitive)")
         for name, text in pairs:
             _resolve(name, text, os.environ)  # raises with the reason, never the value
         return pairs
@@ -85,10 +98,13 @@ class RequestHeaderRules(BaseModel):
         )
 
 
-def _header_name(name: str) -> str:
+def _ruled_name(name: str) -> str:
     if not _TOKEN.fullmatch(name):
         raise ValueError(f"{name!r} is not a header name")
-    return name.lower()  # ASGI header names are lower case
+    lower = name.lower()  # ASGI header names are lower case
+    if lower in _NOT_RULED:
+        raise ValueError(f"{lower} {_NOT_RULED[lower]}: no rule may drop or set it")
+    return lower
 
 
 def _references(text: str) -> bool:

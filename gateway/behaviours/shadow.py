@@ -29,7 +29,12 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.behaviours.compare import Answer, Comparator, Difference
-from gateway.behaviours.copy_headers import NO_RULES, RequestHeaderRules, ResolvedRules
+from gateway.behaviours.copy_headers import (
+    COPY_MARK,
+    NO_RULES,
+    RequestHeaderRules,
+    ResolvedRules,
+)
 from gateway.behaviours.options import FROZEN, EntryOptions
 from gateway.exchange import Exchange
 from gateway.http import headers
@@ -49,7 +54,7 @@ logger = logging.getLogger("gateway.behaviours.shadow")
 
 # The outcomes of a copy, as gateway_shadow_comparisons_total counts them.
 SHADOW_OUTCOMES = ("match", "mismatch", "noise", "error", "timeout", "skipped")
-SHADOW_HEADER = b"x-gateway-shadow"
+SHADOW_HEADER = COPY_MARK.encode("ascii")
 MAX_NOISE_FIELDS = 256
 MAX_DIFFERENCES_KEPT = 20
 # How long a copy past its timeout may still hold its place in the budget, waiting for its call

@@ -74,8 +74,6 @@ class TrustedProxies:
     def trusts(self, address: IPAddress) -> bool:
         if self.trust_all:
             return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
         return any(address in network for network in self.networks)
 
 
@@ -95,14 +93,27 @@ def parse_address(text: str) -> tuple[IPAddress, int] | None:
         host, port = text.split(":")
     else:
         host = text
+    # A zone id (`fe80::1%eth0`) names a link of the machine that wrote it, and is free text:
+    # it is dropped, as is a port no TCP connection has, and an IPv4 address spelled as IPv6
+    # (how a dual-stack socket sees an IPv4 peer) is written as IPv4: one spelling per client
+    # in REMOTE_ADDR and the log, and one match against the trusted networks.
     try:
-        return ipaddress.ip_address(host), int(port) if port.isdigit() else 0
+        address = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    number = int(port) if port.isascii() and port.isdigit() else 0
+    return address, number if number <= 65535 else 0
 
 
-def forwarded_hops(values: Sequence[bytes]) -> list[Hop] | None:
-    """The hops of RFC 7239 `Forwarded` headers, left to right; None if one is malformed."""
+def forwarded_hops(values: Sequence[bytes]) -> list[Hop]:
+    """The hops of RFC 7239 `Forwarded` headers, left to right.
+
+    A malformed element is a hop that names no client, and parsing goes on after the next
+    comma: the client writes the left of the header and a proxy appends its element to it, so
+    a client that spoils its part must not spoil the proxy's (the client would then pass for
+    the proxy, an address apps may trust)."""
     hops: list[Hop] = []
     text = ",".join(value.decode("latin-1") for value in values)
     position = 0
@@ -110,7 +121,13 @@ def forwarded_hops(values: Sequence[bytes]) -> list[Hop] | None:
     while position < len(text):
         match = _PAIR.match(text, position)
         if match is None or match.end() == position:
-            return None
+            hops.append(Hop(""))
+            pairs = {}
+            comma = text.find(",", position)
+            if comma < 0:
+                break
+            position = comma + 1
+            continue
         name, raw, separator = match.groups()
         value = _UNESCAPE.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
         pairs[name.lower()] = value
@@ -176,9 +193,9 @@ class ForwardedClient:
                 return nearest, hop.proto
         return nearest, hops[0].proto
 
-    def _hops(self, headers: Sequence[tuple[bytes, bytes]]) -> list[Hop] | None:
+    def _hops(self, headers: Sequence[tuple[bytes, bytes]]) -> list[Hop]:
         if self.header == "forwarded":
             return forwarded_hops([value for name, value in headers if name == b"forwarded"])
         addresses = [value for name, value in headers if name == b"x-forwarded-for"]
         protos = [value for name, value in headers if name == b"x-forwarded-proto"]
-        return x_forwarded_hops(addresses, protos) if addresses or protos else None
+        return x_forwarded_hops(addresses, protos) if addresses or protos else []

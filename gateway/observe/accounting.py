@@ -80,7 +80,7 @@ class Accounting:
             side=side,
             status=status,
             duration=duration,
-            client=f"{client[0]}:{client[1]}" if client else None,
+            client=_host_port(client) if client else None,
             target=exchange.entry.target if exchange.entry is not None else None,
             fallback_from=exchange.fallback_from,
             decision=exchange.decision,
@@ -92,3 +92,9 @@ class Accounting:
         if state is None or state.guard is None:
             return
         self.states.observed(state, state.guard.observe(side, status, duration))
+
+
+def _host_port(client: tuple[str, int]) -> str:
+    # An IPv6 address is bracketed, as in a URL: `2001:db8::7:4711` reads two ways.
+    host, port = client
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.behaviours.guard import GuardOptions
 from gateway.behaviours.registry import entry_options
@@ -38,6 +38,12 @@ class Defaults(BaseModel):
     shadow: dict[str, Any] = {}
     guard: dict[str, Any] = {}
     canary: dict[str, Any] = {}
+
+    @field_validator("shadow", "guard", "canary", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        # YAML reads a key whose lines are all commented out as null: an emptied block.
+        return {} if value is None else value
 
 
 def defaults_problems(defaults: Defaults) -> Iterator[DefaultsProblem]:

@@ -91,6 +91,16 @@ class RoutesSpec(BaseModel):
     defaults: Defaults = Defaults()
     routes: list[dict[str, Any]] = []
 
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _no_defaults(cls, value: Any) -> Any:
+        # `defaults:` with every line below it commented out (YAML's null): none.
+        if value is None:
+            return Defaults()
+        if not isinstance(value, dict | Defaults):
+            raise ValueError("must be a mapping of option blocks (shadow, guard, canary)")
+        return value
+
 
 def read_routes_file(path: Path) -> bytes:
     """The file's bytes, or RoutesFileError; never blocks (a FIFO in its place is refused)."""
@@ -261,7 +271,7 @@ def _describe(
         if loc[1] in lines:
             where += f" (line {lines[loc[1]]})"
         loc = loc[2:]
-    elif len(loc) >= 2 and loc[0] == "defaults":
+    elif loc and loc[0] == "defaults":
         line = document.key_line(*(str(part) for part in loc)) if document else None
         where = "defaults" + (f" (line {line})" if line is not None else "")
         loc = loc[1:]

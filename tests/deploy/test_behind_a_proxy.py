@@ -123,8 +123,16 @@ def test_a_proxy_writing_rfc_7239_forwarded_is_read_and_x_forwarded_for_is_not(
     }
     with gateway(routes_file, "127.0.0.1, 10.0.0.0/8", header="forwarded") as server:
         for path in ("/whoami", "/new/whoami"):
-            answer = whoami(server, path, headers)
+            request_id = f"rfc-7239-{path.count('/')}"
+            answer = whoami(server, path, {**headers, "X-Request-ID": request_id})
             assert (answer["client"], answer["scheme"]) == ("2001:db8::7", "https")
+            # An IPv6 address is bracketed before its port, as in a URL: one way to read it.
+            assert logged_client(server, request_id) == "[2001:db8::7]:4711"
+            # A client's malformed header, the proxy's element appended: still the client.
+            request_id = f"spoiled-{path.count('/')}"
+            spoiled = {"Forwarded": 'for="10.1.2.3, for=198.51.100.4', "X-Request-ID": request_id}
+            assert whoami(server, path, spoiled)["client"] == "198.51.100.4"
+            assert logged_client(server, request_id) == "198.51.100.4:0"
 
 
 def test_a_request_with_no_forwarded_header_keeps_its_peer(

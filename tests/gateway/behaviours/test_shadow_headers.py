@@ -58,6 +58,33 @@ def test_values_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
         pytest.param({"set": {"X-T": "\u20ac"}}, {}, "not Latin-1 text", id="not-latin-1"),
         pytest.param({"set": {"X-T": 5}}, {}, "valid string", id="not-text"),
         pytest.param({"copy": ["x"]}, {}, "Extra inputs are not permitted", id="unknown-key"),
+        pytest.param(
+            {"set": {"X-Gateway-Shadow": "0"}},
+            {},
+            "x-gateway-shadow is the gateway's mark of a copy",
+            id="set-the-copy-mark",
+        ),
+        pytest.param(
+            {"drop": ["x-gateway-shadow"]},
+            {},
+            "x-gateway-shadow is the gateway's mark of a copy",
+            id="drop-the-copy-mark",
+        ),
+        pytest.param(
+            {"set": {"Content-Length": "0"}},
+            {},
+            "content-length frames the copied body",
+            id="framing",
+        ),
+        pytest.param(
+            {"drop": ["Transfer-Encoding"]},
+            {},
+            "transfer-encoding frames the copied body",
+            id="framing-dropped",
+        ),
+        pytest.param(
+            {"set": {"X-A": "1", "x-a": "2"}}, {}, "header x-a is set twice", id="set-twice"
+        ),
     ],
 )
 def test_bad_rules_are_refused_with_the_reason(

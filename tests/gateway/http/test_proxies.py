@@ -140,6 +140,35 @@ def test_forwarded(value: str, expected: tuple[tuple[str, int], str]) -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param('for="unterminated', id="open-quote"),
+        pytest.param("for=1.2.3.4;;", id="empty-pair"),
+        pytest.param('garbage"', id="stray-quote"),
+        pytest.param("for", id="no-value"),
+    ],
+)
+def test_a_clients_malformed_forwarded_does_not_hide_the_hop_the_proxy_appended(
+    sent: str,
+) -> None:
+    # The client sends garbage, the trusted proxy appends the address it saw: the client must
+    # not become the proxy (an address apps and rate limits may trust) by spoiling the header.
+    value = f"{sent}, for=203.0.113.9;proto=https"
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got == (("203.0.113.9", 0), "https")
+    # The same garbage on its own header line, the proxy's element on the next.
+    request = scope("10.0.0.1", ("Forwarded", sent), ("Forwarded", "for=203.0.113.9"))
+    ForwardedClient(TrustedProxies.parse("10.0.0.0/8"), "forwarded").apply(request)
+    assert request["client"] == ("203.0.113.9", 0)
+
+
+def test_a_malformed_element_right_of_trusted_hops_ends_the_walk_at_the_nearest() -> None:
+    value = "for=1.2.3.4, for=10.7.7.7, for=x y, for=10.8.8.8"
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got[0] == ("10.8.8.8", 0)
+
+
 def test_forwarded_ignores_x_forwarded_for_when_chosen() -> None:
     got = resolved("10.0.0.0/8", "10.0.0.1", ("X-Forwarded-For", "1.2.3.4"), header="forwarded")
     assert got == (("10.0.0.1", 5000), "http")
@@ -152,6 +181,25 @@ def test_forwarded_hops_of_nothing_is_empty() -> None:
 @pytest.mark.parametrize("text", ["", "1.2.3.4.5", "[::1", "[::1]x", "host.example"])
 def test_parse_address_refuses_what_is_not_an_address(text: str) -> None:
     assert parse_address(text) is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        pytest.param("fd00::1%x y <b>", ("fd00::1", 0), id="zone-id-dropped"),
+        pytest.param('"[fe80::1%eth0]:80"', ("fe80::1", 80), id="zone-id-bracketed"),
+        pytest.param("::ffff:198.51.100.1", ("198.51.100.1", 0), id="ipv4-mapped"),
+        pytest.param("1.2.3.4:99999", ("1.2.3.4", 0), id="port-out-of-range"),
+    ],
+)
+def test_a_forwarded_client_is_a_plain_address_and_a_port(
+    sent: str, expected: tuple[str, int]
+) -> None:
+    # REMOTE_ADDR and the access log get an address, never a zone id's free text, and one
+    # spelling per client (rate limits and audit logs key on it).
+    assert resolved("*", "10.0.0.1", ("X-Forwarded-For", sent))[0] == expected
+    forwarded = f"for={sent if sent.startswith(chr(34)) else chr(34) + sent + chr(34)}"
+    assert resolved("*", "10.0.0.1", ("Forwarded", forwarded), header="forwarded")[0] == expected
 
 
 def test_a_port_that_is_not_a_number_is_dropped() -> None:

@@ -202,6 +202,11 @@ def test_any_valid_defaults_read_as_if_written_out(document: dict[str, Any]) -> 
             id="unknown-block",
         ),
         pytest.param(
+            "routes: []\ndefaults: [shadow]\n",
+            r"defaults \(line 2\): must be a mapping of option blocks \(shadow, guard, canary\)$",
+            id="not-a-section",
+        ),
+        pytest.param(
             "defaults:\n  shadow: 5\nroutes: []\n",
             r"defaults \(line 2\): shadow: Input should be a valid dictionary",
             id="not-a-block",
@@ -223,6 +228,20 @@ def test_any_valid_defaults_read_as_if_written_out(document: dict[str, Any]) -> 
 def test_problems_name_the_default_or_the_entry(text: str, message: str) -> None:
     with pytest.raises(RoutesFileError, match=message):
         parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("defaults:\n  # shadow: {timeout: 2}\n", id="section-left-empty"),
+        pytest.param("defaults:\n  shadow:\n  guard:\n  canary:\n", id="blocks-left-empty"),
+    ],
+)
+def test_a_defaults_section_or_block_left_empty_is_no_defaults(text: str) -> None:
+    # YAML reads a key whose lines are all commented out as null: the section an operator
+    # emptied (to try the entries without it) means no defaults, not a broken file.
+    table = parse(text + "routes:\n  - {path: /a, target: shadow}\n")
+    assert options_by_path(table)["/a"] == {"target": "shadow"}
 
 
 def test_a_broken_default_is_reported_once_with_the_entries_own_problems() -> None:
