@@ -29,6 +29,7 @@ from gateway.app import (
 )
 from gateway.behaviours.facts import flask_session_reader
 from gateway.behaviours.registry import BEHAVIOURS
+from gateway.cli_errors import fail
 from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
 from gateway.guide.inventory import Catalogue, records
@@ -101,12 +102,7 @@ def _settings(
     try:
         return GatewaySettings()
     except ValidationError as exc:
-        _fail(f"invalid settings:\n{exc}")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+        fail(f"invalid settings:\n{exc}")
 
 
 def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
@@ -122,7 +118,7 @@ def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
         build = table_builder(settings, new, flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except GatewayConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except RoutesFileError as exc:
         _fail_each(exc.source, exc.problems)
     return table, legacy, new
@@ -222,7 +218,7 @@ def serve(
         try:
             app = create_app(settings, registry=registry)
         except (GatewayConfigError, RoutesFileError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         _metrics_port(settings, host, registry)
         freeze_startup_objects()
         _stop_signals_exit_0()
@@ -262,7 +258,7 @@ def _rollout(settings: GatewaySettings, registry: CollectorRegistry) -> Iterator
         with host_controller(settings, registry):
             yield
     except RolloutSetupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _stop_signals_exit_0() -> None:
@@ -399,7 +395,7 @@ def inventory(
         try:
             traffic = fetch_traffic(metrics, secret)
         except MetricsFetchError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     catalogue = Catalogue.build(legacy, new)
     typer.echo(render(records(catalogue, table, traffic), output))
 

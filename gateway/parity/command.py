@@ -16,6 +16,7 @@ from typing import Annotated, Literal, NoReturn
 import typer
 from pydantic import ValidationError
 
+from gateway.cli_errors import fail
 from gateway.parity import export, readiness
 from gateway.parity.readiness import RouteParity
 from gateway.parity.store import LedgerError, ledger_url, shown
@@ -50,8 +51,7 @@ MethodOption = Annotated[
 
 
 def _fail(message: str, code: int = LEDGER_ERROR) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=code)
+    fail(message, code)  # a ledger that cannot be read exits 2: no verdict, not a failed one
 
 
 def _ledger(given: str | None) -> str:

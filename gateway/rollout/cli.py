@@ -9,12 +9,13 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import ValidationError
 
+from gateway.cli_errors import fail
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
@@ -64,7 +65,7 @@ def _store(settings: GatewaySettings, configmap: str | None) -> RoutesStore:
     try:
         return configmap_store(configmap)
     except (ValueError, ImportError) as exc:
-        _fail(f"--configmap: {exc}")
+        fail(f"--configmap: {exc}")
 
 
 def _lock(settings: GatewaySettings, lease: str | None) -> LeaderLock:
@@ -75,7 +76,7 @@ def _lock(settings: GatewaySettings, lease: str | None) -> LeaderLock:
     try:
         return lease_lock(lease)
     except (ValueError, ImportError) as exc:
-        _fail(f"--lease: {exc}")
+        fail(f"--lease: {exc}")
 
 
 def _settings(routes_file: Path | None) -> GatewaySettings:
@@ -84,7 +85,7 @@ def _settings(routes_file: Path | None) -> GatewaySettings:
     try:
         return GatewaySettings()
     except ValidationError as exc:
-        _fail(f"invalid settings:\n{exc}")
+        fail(f"invalid settings:\n{exc}")
 
 
 def _release(lock: LeaderLock) -> None:
@@ -94,25 +95,20 @@ def _release(lock: LeaderLock) -> None:
         typer.secho(f"warning: the lock was not released: {exc}", err=True)
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
 def _source(settings: GatewaySettings, prometheus: str | None, metrics: list[str]) -> FiguresSource:
     if prometheus and metrics:
-        _fail("give --prometheus or --metrics, not both")
+        fail("give --prometheus or --metrics, not both")
     named = [("--prometheus", prometheus)] if prometheus else []
     for option, url in [*named, *(("--metrics", url) for url in metrics)]:
         problem = url_problem(url)
         if problem is not None:
-            _fail(f"{option} {redacted(url)!r}: {problem}")
+            fail(f"{option} {redacted(url)!r}: {problem}")
     if prometheus:
         return PrometheusSource(prometheus)
     if metrics:
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         return MetricsSource(metrics, token)
-    _fail("give --prometheus URL (every replica) or --metrics URL (each gateway's /metrics)")
+    fail("give --prometheus URL (every replica) or --metrics URL (each gateway's /metrics)")
 
 
 @rollout_cli.command(short_help="Run the controller: decide and write, pass after pass.")
@@ -158,7 +154,7 @@ def run(
         try:
             result = controller.run_once()
         except Exception as exc:  # an API server or ledger that fails: one line, not a trace
-            _fail(f"the pass failed: {type(exc).__name__}: {exc}")
+            fail(f"the pass failed: {type(exc).__name__}: {exc}")
         finally:
             _release(controller.lock)
         for view, verdict in result.verdicts:
@@ -169,7 +165,7 @@ def run(
         try:
             server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
         except OSError as exc:  # taken, or not ours to bind
-            _fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
+            fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
     stop = threading.Event()
 
     def stopped(signum: int, frame: FrameType | None) -> None:
@@ -201,7 +197,7 @@ def status(
         else:
             views = [actions.find_view(text, store.source, route, method)]
     except (OSError, LookupError, RoutesFileError, actions.ActionError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not views:
         typer.echo("no entry has a rollout")
     for view in views:
@@ -238,7 +234,7 @@ def _act(
     try:
         state = actions.apply(store, route, method, action, reason, by)
     except (actions.ActionError, RoutesFileError, StoreConflict, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{route}: {state.state}, {state.decision}: {state.reason}")
 
 
