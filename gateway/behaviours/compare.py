@@ -32,6 +32,7 @@ FIELD_NAME_SETS = frozenset(
     {"vary", "access-control-allow-headers", "access-control-expose-headers"}
 )
 TOKEN_SETS = frozenset({"allow", "access-control-allow-methods"})
+_LISTS = FIELD_NAME_SETS | TOKEN_SETS
 
 DifferenceKind = Literal["missing", "extra", "changed", "type_changed"]
 DIFFERENCE_KINDS: tuple[DifferenceKind, ...] = ("missing", "extra", "changed", "type_changed")
@@ -182,7 +183,7 @@ class Answer:
 
 
 def _same_header(name: str, a: str | None, b: str | None) -> bool:
-    if a is None or b is None or name not in FIELD_NAME_SETS | TOKEN_SETS:
+    if a is None or b is None or name not in _LISTS:
         return a == b
     if name in FIELD_NAME_SETS:
         a, b = a.lower(), b.lower()
