@@ -30,6 +30,11 @@ from gateway.routing.paths import PathRejected, canonicalize
 from gateway.serving import GATEWAY_SIDE
 from gateway.sides import Side
 
+# Only the gateway marks a shadow copy: the mark a client sends is dropped before either side
+# sees the request, so an app that trusts it (to skip a copy's side effects, say) cannot be
+# made to skip a real request's.
+GATEWAY_ONLY_HEADERS = (SHADOW_HEADER,)
+
 
 class Gateway:
     def __init__(
@@ -84,7 +89,7 @@ class Gateway:
             exchange.child_scope = scope
             return self.own(exchange, receive, send)
         child_scope["headers"] = headers.with_headers(
-            child_scope["headers"], [(headers.REQUEST_ID, request_id)]
+            scope["headers"], [(headers.REQUEST_ID, request_id)], drop=GATEWAY_ONLY_HEADERS
         )
         table = self.live.table  # read once: this request keeps this table to its end
         entry = table.match(path, method)
@@ -124,6 +129,9 @@ class Gateway:
         if (target or table.default) != "new":
             await send({"type": "websocket.close", "code": 1000})
             return
+        child_scope["headers"] = headers.with_headers(
+            scope["headers"], [], drop=GATEWAY_ONLY_HEADERS
+        )
         await self.serving.sides["new"].app(child_scope, receive, send)
 
 
@@ -141,11 +149,6 @@ def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
     child_scope = dict(scope)
     child_scope["path"] = root_path + canonical.path
     child_scope["raw_path"] = raw_root + canonical.raw
-    # Only the gateway marks a shadow copy: the mark a client sends is dropped, so an app that
-    # trusts it (to skip a copy's side effects, say) cannot be made to skip a real request's.
-    sent: list[tuple[bytes, bytes]] = scope["headers"]
-    if any(name == SHADOW_HEADER for name, _ in sent):
-        child_scope["headers"] = [(name, value) for name, value in sent if name != SHADOW_HEADER]
     return canonical.path, child_scope
 
 

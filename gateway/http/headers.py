@@ -41,9 +41,13 @@ def new_request_id() -> bytes:
     return b"%032x" % _random.getrandbits(128)
 
 
-def with_headers(headers: Iterable[tuple[bytes, bytes]], replacements: Headers) -> Headers:
-    """`headers` with every header named in `replacements` (lowercase names) replaced."""
+def with_headers(
+    headers: Iterable[tuple[bytes, bytes]], replacements: Headers, drop: Iterable[bytes] = ()
+) -> Headers:
+    """`headers` with every header named in `replacements` (lowercase names) replaced, and
+    those named in `drop` (lowercase) left out."""
     names = {name for name, _ in replacements}
+    names.update(drop)
     # The kept pairs themselves, not copies: this runs twice on every request.
     kept = [header for header in headers if header[0].lower() not in names]
     kept += replacements
