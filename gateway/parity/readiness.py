@@ -13,7 +13,8 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from gateway.parity import schema

@@ -17,15 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, create_engine, delete, event, select
+import sqlalchemy
+from sqlalchemy import and_, case, create_engine, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from gateway.parity import schema
 
 SQLITE_BUSY_SECONDS = 10.0
 POSTGRES_CONNECT_SECONDS = 5
+# The drivers a plain postgresql:// URL may use, in this order: psycopg 3 (the `postgres`
+# extra), which SQLAlchemy speaks from 2.0 on, then psycopg2, SQLAlchemy 1.4's only choice and
+# the driver an app on SQLAlchemy 1.4 and PostgreSQL brings. SQLAlchemy's own default for
+# postgresql:// is psycopg2 whatever is installed.
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")
 
 
 class LedgerError(RuntimeError):
@@ -94,11 +100,38 @@ def ledger_url(text: str) -> URL:
             )
         return url
     if backend == "postgresql":
-        # Plain postgresql:// would load psycopg2; the gateway depends on psycopg 3.
-        return url.set(drivername="postgresql+psycopg") if url.drivername == backend else url
+        return _with_postgres_driver(url, text)
     raise LedgerError(
         f"ledger URL {masked(text)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
     )
+
+
+def _with_postgres_driver(url: URL, text: str) -> URL:
+    """`url` naming a PostgreSQL driver that is installed and that this SQLAlchemy speaks: the
+    one the URL names (postgresql+psycopg2://), or the first of POSTGRES_DRIVERS found."""
+    named = url.get_driver_name() if "+" in url.drivername else ""
+    for driver in [named] if named else POSTGRES_DRIVERS:
+        candidate = url.set(drivername=f"postgresql+{driver}")
+        try:
+            _load_driver(candidate)
+        except (NoSuchModuleError, ImportError):
+            continue
+        return candidate
+    found = f"its driver {named!r}" if named else "a PostgreSQL driver"
+    raise LedgerError(
+        f"ledger URL {masked(text)!r} needs {found}, and none is installed that SQLAlchemy "
+        f"{sqlalchemy.__version__} can use: pip install 'flask-fastapi-gateway[postgres]' "
+        "(psycopg 3, with SQLAlchemy 2), or psycopg2-binary (SQLAlchemy 1.4 has no psycopg 3 "
+        "dialect)"
+    )
+
+
+def _load_driver(url: URL) -> None:
+    """Import the URL's DBAPI module, as creating an engine would (ImportError when missing)."""
+    dialect: Any = url.get_dialect()  # NoSuchModuleError: a driver this SQLAlchemy lacks
+    # SQLAlchemy 2 names the hook import_dbapi; 1.4 has only dbapi, deprecated in 2.
+    load = dialect.import_dbapi if hasattr(dialect, "import_dbapi") else dialect.dbapi
+    load()
 
 
 def shown(url: URL) -> str:
@@ -113,13 +146,16 @@ def open_engine(url: URL, *, create: bool) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
             raise LedgerMissing(f"no ledger at {path} (nothing recorded yet, or another URL)")
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         # Only writers set the journal mode: changing it needs the file to itself, and SQLite
         # refuses at once (no busy wait) while a worker writes, which failed readers.
         event.listen(engine, "connect", _sqlite_pragmas if create else _sqlite_reader)
         return engine
     return create_engine(
-        url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_SECONDS}
+        url,
+        future=True,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_SECONDS},
     )
 
 
