@@ -25,6 +25,7 @@ import sys
 from types import FrameType
 from typing import Any
 
+import gunicorn
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.config import make_settings as gunicorn_settings
@@ -45,6 +46,9 @@ GRACEFUL_SECONDS = 30  # after the drain, how long requests in flight may take t
 NO_CONTROL_SOCKET = (
     {"control_socket_disable": True} if "control_socket_disable" in gunicorn_settings() else {}
 )
+# From 25.0 on, gunicorn's graceful stop hurries on SIGINT or SIGQUIT (the workers get SIGQUIT,
+# then 2 s); before, it queued them unread until its graceful timeout had passed.
+QUICK_SHUTDOWN = tuple(gunicorn.version_info) >= (25, 0)
 
 
 class WorkerServer(DrainingServer):
@@ -79,7 +83,11 @@ class WorkerServer(DrainingServer):
 
 
 class GatewayWorker(UvicornWorker):  # type: ignore[misc]
-    """A uvicorn worker set up as `gateway serve` sets up its single process."""
+    """A uvicorn worker set up as `gateway serve` sets up its single process.
+
+    Its root path and drain come from the Supervisor, which gunicorn hands every worker as
+    `self.app`: gunicorn takes the worker class as an import string (before 21.0, only so).
+    """
 
     CONFIG_KWARGS: dict[str, Any] = {
         "loop": "uvloop",
@@ -89,17 +97,22 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
         "proxy_headers": False,  # the gateway reads forwarded headers itself
     }
-    DRAIN_SECONDS = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        supervisor: Supervisor = self.app
+        self.config.root_path = supervisor.root_path  # uvicorn's --root-path
 
     async def _serve(self) -> None:
         # uvicorn-worker's own (0.4), with the server that drains on SIGTERM instead of
         # uvicorn's (gateway.control.draining).
         self.config.app = self.wsgi
         app: Gateway = self.wsgi
+        supervisor: Supervisor = self.app
         server = WorkerServer(
             self.config,
             parent_pid=self.ppid,
-            drain_seconds=self.DRAIN_SECONDS,
+            drain_seconds=supervisor.drain_seconds,
             on_drain=app.own.start_draining,
         )
         # The arbiter's "quit now" (SIGINT or SIGQUIT to it, or a second signal while it
@@ -112,14 +125,6 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
-
-
-def worker_class(root_path: str, drain_seconds: float = 0.0) -> type[GatewayWorker]:
-    """The worker class, with the root path (uvicorn's --root-path) it passes to uvicorn and
-    the drain it waits on SIGTERM."""
-    kwargs = {**GatewayWorker.CONFIG_KWARGS, "root_path": root_path}
-    attributes = {"CONFIG_KWARGS": kwargs, "DRAIN_SECONDS": drain_seconds}
-    return type("GatewayWorker", (GatewayWorker,), attributes)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -141,7 +146,8 @@ class GatewayArbiter(Arbiter):  # type: ignore[misc]
     The arbiter's graceful stop waits for its workers and takes only SIGINT or SIGQUIT as a
     reason to hurry; a second SIGTERM was swallowed, so the workers drained on to the end. A
     single process ends its drain on a second SIGTERM (gateway.control.draining): passed on,
-    each worker does the same.
+    each worker does the same. Before gunicorn 25.0, SIGINT and SIGQUIT were swallowed too:
+    there they are passed on as SIGQUIT, the workers' "quit now", as later versions do.
     """
 
     stopping = False
@@ -156,19 +162,32 @@ class GatewayArbiter(Arbiter):  # type: ignore[misc]
         super().kill_worker(pid, sig)
 
     def signal(self, sig: int, frame: FrameType | None) -> None:
-        if sig == signal.SIGTERM and self.stopping:
+        passed = self._passed_on_while_stopping(sig)
+        if passed is not None:
             # Only os.kill, over a copy of the pids: in a signal handler, the main loop may be
             # in the middle of reaping (kill_workers would change WORKERS under it).
             for pid in list(self.WORKERS):
                 with contextlib.suppress(OSError):  # gone already: reaped by the loop
-                    os.kill(pid, signal.SIGTERM)
+                    os.kill(pid, passed)
             return
         super().signal(sig, frame)
 
+    def _passed_on_while_stopping(self, sig: int) -> int | None:
+        """The signal the workers get for `sig` received during the stop, if any."""
+        if not self.stopping:
+            return None
+        if sig == signal.SIGTERM:
+            return signal.SIGTERM
+        if sig in (signal.SIGINT, signal.SIGQUIT) and not QUICK_SHUTDOWN:
+            return signal.SIGQUIT
+        return None
+
 
 class Supervisor(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], *, root_path: str, drain_seconds: float) -> None:
         self.options = options
+        self.root_path = root_path
+        self.drain_seconds = drain_seconds  # how long each worker drains on SIGTERM
         super().__init__()
 
     def run(self) -> None:
@@ -230,7 +249,7 @@ def run_workers(
         {
             "bind": [bind_address(host, port)],
             "workers": workers,
-            "worker_class": worker_class(root_path, drain_seconds),
+            "worker_class": f"{GatewayWorker.__module__}.{GatewayWorker.__qualname__}",
             "timeout": timeout,
             # The arbiter kills workers still running after this: the drain comes first.
             "graceful_timeout": math.ceil(drain_seconds) + GRACEFUL_SECONDS,
@@ -243,5 +262,7 @@ def run_workers(
             "accesslog": None,
             "proc_name": "gateway",
             **NO_CONTROL_SOCKET,
-        }
+        },
+        root_path=root_path,
+        drain_seconds=drain_seconds,
     ).run()
