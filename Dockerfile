@@ -32,9 +32,10 @@ WORKDIR /src
 
 # Dependencies first, from the lock file alone, so this layer is rebuilt only when they change,
 # not on every source edit. Every package is pinned and hashed (`make lock` writes the file
-# from pyproject.toml: the runtime, `examples` and `kubernetes` extras, and the build backend),
-# and pip installs nothing else (--no-deps): two builds of one commit install the same files,
-# and a package altered on the index fails the build.
+# from pyproject.toml: the runtime with gunicorn for --workers, the `postgres` extra for a
+# PostgreSQL ledger, the `examples` and `kubernetes` extras, and the build backend), and pip
+# installs nothing else (--no-deps): two builds of one commit install the same files, and a
+# package altered on the index fails the build.
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 

@@ -21,10 +21,11 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[examples]'
 	touch $(RUN_STAMP)
 
-# The test extra, and the bench extra too: mypy checks bench/ and tests/bench runs it.
-# It includes the package, so `make run` has nothing left to install afterwards.
+# The test extra, and the bench extra too: mypy checks bench/ and tests/bench runs it; the
+# postgres extra for the ledger's tests on PostgreSQL. It includes the package, so `make run`
+# has nothing left to install afterwards.
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench,examples]'
+	$(BIN)/pip install --quiet -e '.[test,bench,examples,postgres]'
 	touch $(DEV_STAMP) $(RUN_STAMP)
 
 # Everything a developer needs: the package, the test and the benchmark tools.
@@ -63,10 +64,12 @@ bench: $(DEV_STAMP) system-deps
 	$(BIN)/python -m bench.run
 
 # The container's dependencies, pinned and hashed (the Dockerfile installs only these): the
-# runtime, the example apps and the Kubernetes client, plus setuptools to build the package.
+# runtime, PostgreSQL's driver for the ledger, the example apps and the Kubernetes client, plus
+# setuptools to build the package.
 # Resolved for the Python running make (3.11, as the image's default base). Existing pins are
 # kept; to move them all to the newest releases: make lock LOCK_FLAGS=--upgrade
 lock: $(DEV_STAMP)
 	$(BIN)/pip-compile --quiet $(LOCK_FLAGS) --generate-hashes --allow-unsafe --strip-extras \
 		--all-build-deps --no-emit-find-links --no-emit-index-url --no-emit-trusted-host \
-		--extra examples --extra kubernetes --output-file requirements.lock pyproject.toml
+		--extra postgres --extra examples --extra kubernetes --output-file requirements.lock \
+		pyproject.toml

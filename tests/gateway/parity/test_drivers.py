@@ -5,13 +5,16 @@ is installed. The same tests run on the newest SQLAlchemy (`make test`) and on 1
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 import sqlalchemy
 from pydantic import ValidationError
 
+from gateway.parity import readiness
 from gateway.parity.store import LedgerError, ledger_url
 from gateway.settings import GatewaySettings
+from tests.gateway.parity.ledgers import seen, write
 
 SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
 URL = "postgresql://u:secret-pw@h/db"
@@ -29,11 +32,17 @@ def test_a_plain_postgres_url_gets_the_driver_this_sqlalchemy_speaks() -> None:
     assert ledger_url(URL).drivername == expected
 
 
-@pytest.mark.skipif(not SQLALCHEMY_2, reason="SQLAlchemy 1.4 has no psycopg 3 dialect")
-def test_sqlalchemy_2_without_psycopg_3_takes_psycopg2(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed here")
+def test_without_psycopg_3_the_ledger_goes_through_psycopg2(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    # The driver most apps on PostgreSQL have, whichever SQLAlchemy: the ledger writes and
+    # reads through it (on SQLAlchemy 1.4, the only one it can use).
     without(monkeypatch, "psycopg")
-    assert ledger_url(URL).drivername == "postgresql+psycopg2"
+    url = ledger_url(postgres_url)
+    assert url.drivername == "postgresql+psycopg2"
+    write(postgres_url, [seen(time.time()), seen(time.time(), "mismatch")])
+    (route,) = readiness.read(postgres_url)
+    assert (route.compared, route.matched) == (2, 1)
 
 
 def test_a_driver_named_in_the_url_is_kept() -> None:
