@@ -11,7 +11,15 @@ from pathlib import Path
 import httpx
 
 from tests.gateway.test_server import metric, wait_for
-from tests.servers import ServerProcess, run_gateway
+from tests.servers import (
+    SAMPLE_LEGACY,
+    SAMPLE_NEW,
+    ServerProcess,
+    bin_path,
+    free_port,
+    run_gateway,
+    run_server,
+)
 
 ROUTES = """\
 default: legacy
@@ -115,3 +123,33 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has stopped; only its parent's wait is missing
+
+
+def test_the_workers_serve_under_the_root_path(tmp_path: Path) -> None:
+    # The workers take --root-path from the arbiter's application, not from a class made per
+    # call (gunicorn before 21 took an import string only).
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text('routes:\n  - {path: "/api/items/{item_id}", target: new}\n')
+    port = free_port()
+    argv = [
+        bin_path("gateway"),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--root-path",
+        "/prefix",
+        "--routes-file",
+        str(routes_file),
+        "--legacy-app",
+        SAMPLE_LEGACY,
+        "--new-app",
+        SAMPLE_NEW,
+    ]
+    with run_server(argv, port=port, health_path="/metrics") as server:
+        wait_for(lambda: _has_workers(server, 2), timeout=30)
+        for _ in range(4):  # a new connection each: any worker may answer
+            answer = httpx.get(server.base_url + "/api/items/3", timeout=10).json()
+            assert answer["path"] == "/prefix/api/items/3", answer
+            assert answer["pid"] in _workers(server)
