@@ -139,7 +139,11 @@ def shown(url: URL) -> str:
 
 
 def open_engine(url: URL, *, create: bool) -> Engine:
-    """An engine for the ledger; a SQLite file (and its folder) is made only when `create`."""
+    """An engine for the ledger; a SQLite file (and its folder) is made only when `create`.
+
+    `future=True` gives SQLAlchemy 1.4 the 2.x engine and connections (2.x takes it and
+    changes nothing), so the ledger's code runs the same on both.
+    """
     if url.get_backend_name() == "sqlite":
         path = Path(str(url.database))
         if create:
