@@ -108,6 +108,8 @@ class RequestStates:
     async def save_onto(self, message: Message) -> None:
         """Each session saved as Flask would save it onto a response: its Set-Cookie headers
         and `Vary: Cookie` go onto the response starting (`http.response.start`)."""
+        if not self._states:
+            return
         headers = MutableHeaders(scope=message)
         for owner, state in self._states.items():
             saved = await owner.save(state)
