@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-deps run test lint typecheck unit bench lock
+.PHONY: install system-deps run test lint typecheck docs-screenshot unit bench lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
+
+# docs/dashboard.png: the dashboard of the example, as `make run` serves it, at 1280 px, from
+# Debian's chromium (a minute or so).
+docs-screenshot: $(DEV_STAMP) system-deps
+	$(BIN)/python docs/tools/dashboard_screenshot.py
 
 # pytest under coverage; then the data of every process is combined and gateway/ must be
 # covered at the floor set in pyproject.toml ([tool.coverage.report] fail_under).
