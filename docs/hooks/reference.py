@@ -222,7 +222,7 @@ def settings_page() -> str:
                 "",
                 f"### {setting.env[0]} {{ #{_anchor(setting.env[0])} }}",
                 "",
-                setting.description or "(no description in the model)",
+                _escape(setting.description) or "(no description in the model)",
                 "",
                 f"- variable: {names}",
                 f"- setting: `{'.'.join(setting.path)}`",
@@ -350,7 +350,8 @@ def _subcommands(command: Any, context: Any) -> list[tuple[str, str]]:
 
 
 def _escape(text: str) -> str:
-    """Help text as Markdown: its own line breaks kept, nothing read as markup by accident."""
+    """Text from the code as Markdown: its line breaks kept, `code` spans too, but no `*` or `<`
+    read as emphasis or HTML."""
     return "\n".join(line.replace("<", "&lt;").replace("*", "\\*") for line in text.splitlines())
 
 

@@ -105,7 +105,7 @@ class _Sections(HTMLParser):
 
 def sections(site: Path, page: str) -> list[Section]:
     parser = _Sections()
-    parser.feed((site / page / "index.html").read_text(encoding="utf-8"))
+    parser.feed((site / f"{page}.html").read_text(encoding="utf-8"))
     return parser.sections
 
 
@@ -117,7 +117,7 @@ def whole_text(found: list[Section]) -> str:
 
 
 def test_the_site_has_every_page_of_the_nav_and_the_reference(site: Path) -> None:
-    for page in ("index.html", "getting-started/index.html", "reference/settings/index.html"):
+    for page in ("index.html", "getting-started.html", "reference/settings.html"):
         assert (site / page).is_file(), page
     assert (site / "dashboard.png").is_file()
     assert not (site / "hooks").exists() and not (site / "tools").exists()
@@ -161,11 +161,11 @@ def test_a_page_missing_from_the_nav_is_built_under_more(tmp_path: Path) -> None
     (tmp_path / "docs" / "zz-new-topic.md").write_text("# A new topic\n\nText.\n", "utf-8")
     built = build(config, tmp_path / "site")
     assert built.returncode == 0, built.stderr
-    assert (tmp_path / "site" / "zz-new-topic" / "index.html").is_file()
+    assert (tmp_path / "site" / "zz-new-topic.html").is_file()
     home = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     # In the navigation, under the section "More", after the last section of mkdocs.yml.
-    assert home.index('href="development/"') < home.index("More")
-    assert home.index("More") < home.index('href="zz-new-topic/"')
+    assert home.index('href="development.html"') < home.index("More")
+    assert home.index("More") < home.index('href="zz-new-topic.html"')
 
 
 # --- settings -----------------------------------------------------------------------------
