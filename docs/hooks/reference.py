@@ -392,28 +392,50 @@ def metrics_classes() -> list[type]:
 
 
 def describe_metrics(cls: type) -> list[MetricDoc]:
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.metrics import MetricWrapperBase
+    """What one metrics class registers, as the registry reports it, in registration order.
 
-    instance = cls(CollectorRegistry())
+    The registry gives every family with its type and help; label names and a gauge's
+    multiprocess mode come from the metric objects the instance holds (at any depth)."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    held = {next(iter(metric.describe())).name: metric for metric in _held(cls(registry), 3)}
     docs = []
-    for value in vars(instance).values():
-        if not isinstance(value, MetricWrapperBase):
-            continue
-        family = next(iter(value.describe()))
+    for family in registry.collect():
+        metric = held.get(family.name)
         suffix = {"counter": "_total", "info": "_info"}.get(family.type, "")
         docs.append(
             MetricDoc(
                 name=family.name + suffix,
                 kind=family.type,
-                labels=tuple(getattr(value, "_labelnames", ())),
+                labels=tuple(getattr(metric, "_labelnames", ())),
                 help=family.documentation,
-                combined=getattr(value, "_multiprocess_mode", None)
+                combined=getattr(metric, "_multiprocess_mode", None)
                 if family.type == "gauge"
                 else None,
             )
         )
     return docs
+
+
+def _held(value: Any, depth: int) -> Iterator[Any]:
+    """The prometheus_client metrics an object holds: as attributes, in collections, or in
+    objects of the gateway's own that it holds."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    if isinstance(value, MetricWrapperBase):
+        yield value
+    elif depth == 0:
+        return
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _held(item, depth - 1)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _held(item, depth - 1)
+    elif type(value).__module__.startswith("gateway") and hasattr(value, "__dict__"):
+        for item in vars(value).values():
+            yield from _held(item, depth - 1)
 
 
 COMBINED = {
