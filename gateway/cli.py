@@ -25,11 +25,14 @@ from gateway.app import (
     create_app,
     freeze_startup_objects,
     load_apps,
+    new_side,
     table_builder,
 )
 from gateway.behaviours.facts import flask_session_reader
 from gateway.behaviours.registry import BEHAVIOURS
 from gateway.cli_errors import fail
+from gateway.config.entry_defaults import effective_options
+from gateway.config.routes_file import RoutesFileError, read_routes_file
 from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
 from gateway.guide.inventory import Catalogue, records
@@ -47,8 +50,6 @@ from gateway.routing.endpoints import (
     starlette_endpoints,
     starlette_routes,
 )
-from gateway.routing.entry_defaults import effective_options
-from gateway.routing.routes_file import RoutesFileError, read_routes_file
 from gateway.routing.table import RouteTable
 from gateway.settings import GatewaySettings, LogLevel
 from gateway.supervisor import run_workers
@@ -115,7 +116,7 @@ def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
-        build = table_builder(settings, new, flask_session_reader(legacy))
+        build = table_builder(settings, new_side(new), flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except GatewayConfigError as exc:
         fail(str(exc))

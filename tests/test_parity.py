@@ -29,7 +29,7 @@ import httpx
 import pytest
 from starlette.routing import compile_path
 
-from gateway.routing.routes_file import parse_routes
+from gateway.config.routes_file import parse_routes
 from new_app.main import Endpoint, migrated_endpoints
 from tests.gateway.test_server import wait_for
 from tests.helpdesk import (

@@ -114,8 +114,9 @@ class GatewayMetrics:
         )
         self.shadow_comparisons = Counter(
             "gateway_shadow_comparisons_total",
-            "Shadow copies by outcome: match, mismatch, noise, error, timeout, skipped.",
-            ["route", "outcome"],
+            "Shadow copies by outcome (match, mismatch, noise, error, timeout, skipped) and by "
+            "the side that answered the client (primary); the copy went to the other side.",
+            ["route", "outcome", "primary"],
             registry=registry,
         )
         self.shadow_duration = Histogram(

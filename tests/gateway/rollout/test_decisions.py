@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway.config.routes_file import parse_routes
+from gateway.config.routes_yaml import load_yaml
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, PassResult, RolloutMetrics
 from gateway.rollout.decide import ParityFigures
 from gateway.rollout.figures import FiguresError, Totals
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
-from gateway.routing.routes_file import parse_routes
-from gateway.routing.routes_yaml import load_yaml
 from tests.gateway.rollout.fakes import FakeClock, FakeParity, FakeSource
 
 ROUTE = "/api/tickets"

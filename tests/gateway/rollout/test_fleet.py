@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.routing.routes_yaml import load_yaml
+from gateway.config.routes_yaml import load_yaml
 from tests.servers import ServerProcess, bin_path, free_port, run_gateway, run_server
 
 LEGACY = "tests.gateway.rollout.rollout_apps:legacy_app"

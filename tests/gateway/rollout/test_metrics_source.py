@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config.routes_yaml import load_yaml
 from gateway.rollout import figures
 from gateway.rollout.controller import Controller
 from gateway.rollout.figures import FiguresError, MetricsSource, PrometheusSource
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
-from gateway.routing.routes_yaml import load_yaml
 from tests.gateway.rollout.fakes import FakeClock
 from tests.gateway.rollout.test_fleet import prometheus_config, require_prometheus, wait_for
 from tests.servers import free_port, run_server

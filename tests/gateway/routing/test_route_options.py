@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.routing.routes_file import RoutesFileError, parse_routes
+from gateway.config.routes_file import RoutesFileError, parse_routes
 
 NEW_ROUTE = "routes:\n  - path: /a\n    target: {target}\n{extra}"
 
