@@ -41,7 +41,7 @@ from gateway.http.error_shape import ErrorShape
 from gateway.http.proxies import ForwardedClient, TrustedProxies
 from gateway.importer import import_from_string
 from gateway.observe.accounting import Accounting
-from gateway.observe.metrics import GatewayMetrics
+from gateway.observe.metrics import BridgeMetrics, GatewayMetrics
 from gateway.own.admin import AdminAPI
 from gateway.own.endpoints import OwnEndpoints
 from gateway.parity.admin import parity_answer
@@ -56,7 +56,7 @@ from gateway.sides import LEGACY, NEW, Side, SideName
 from gateway.sides.absent import NOT_SET, no_new_app
 from gateway.sides.asgi import ASGISide
 from gateway.sides.wsgi import WSGISide
-from gateway.wsgi import WSGIBridge
+from gateway.wsgi import BridgeLimits, WSGIBridge
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -131,8 +131,7 @@ def wsgi_bridge(
     if settings.wsgi_bridge == "a2wsgi":
         metrics.wsgi_concurrency_limit.set(settings.wsgi_threads)  # its fixed thread pool
         return cast(ASGIApp, WSGIMiddleware(app, workers=settings.wsgi_threads))  # type: ignore[arg-type]
-    return WSGIBridge(
-        cast("WSGIApplication", app),
+    limits = BridgeLimits(
         threads=settings.wsgi_threads,
         queue_limit=settings.wsgi_queue_limit,
         buffer_limit=settings.wsgi_buffer_limit,
@@ -142,12 +141,8 @@ def wsgi_bridge(
         body_limits=body_limits,
         queue_timeout=settings.wsgi_queue_timeout,
         adaptive=settings.wsgi_concurrency == "adaptive",
-        on_reject=metrics.wsgi_rejected.inc,
-        on_timeout=metrics.wsgi_timeouts.inc,
-        on_stuck=metrics.wsgi_stuck.set,
-        on_queue_timeout=metrics.wsgi_queue_timeouts.inc,
-        on_limit=metrics.wsgi_concurrency_limit.set,
     )
+    return WSGIBridge(cast("WSGIApplication", app), limits, BridgeMetrics(metrics))
 
 
 def freeze_startup_objects() -> None:

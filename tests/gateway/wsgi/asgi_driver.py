@@ -124,3 +124,29 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout} s: {condition}")
         time.sleep(0.01)
+
+
+class Seen:
+    """A bridge observer that keeps what it was told, for assertions."""
+
+    def __init__(self) -> None:
+        self.rejections = 0
+        self.timeouts = 0
+        self.queue_timeouts = 0
+        self.stuck_counts: list[int] = []
+        self.limits: list[int] = []
+
+    def rejected(self) -> None:
+        self.rejections += 1
+
+    def timed_out(self) -> None:
+        self.timeouts += 1
+
+    def queue_timed_out(self) -> None:
+        self.queue_timeouts += 1
+
+    def stuck(self, count: int) -> None:
+        self.stuck_counts.append(count)
+
+    def limit(self, limit: int) -> None:
+        self.limits.append(limit)
