@@ -52,6 +52,7 @@ from gateway.routing.endpoints import (
 )
 from gateway.routing.table import RouteTable
 from gateway.settings import GatewaySettings, LogLevel
+from gateway.sides import LEGACY, NEW, is_side
 from gateway.supervisor import run_workers
 
 cli = typer.Typer(
@@ -324,23 +325,23 @@ def routes(
     if legacy_router is None:
         typer.echo(f"(the legacy app {settings.legacy_app} does not list its routes)", err=True)
     else:
-        listing += [("legacy", route.endpoint()) for route in legacy_router.routes()]
+        listing += [(LEGACY, route.endpoint()) for route in legacy_router.routes()]
     if new is None:
         typer.echo("(no new app: GATEWAY_NEW_APP is not set)", err=True)
     elif new_routes is None:
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
-        listing += [("new", endpoint) for endpoint in starlette_endpoints(new_routes)]
+        listing += [(NEW, endpoint) for endpoint in starlette_endpoints(new_routes)]
     typer.echo(f"{'APP':<7} {'METHODS':<22} {'PATH':<48} SERVED BY")
     for owner, endpoint in sorted(listing, key=lambda item: (item[1].template, item[0])):
         methods = ",".join(sorted(endpoint.methods))
         typer.echo(
             f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}"
         )
-    served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == "legacy"]
+    served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == LEGACY]
     if served:
-        moved = served.count("new")
-        trying = sum(1 for where in served if where not in ("legacy", "new"))
+        moved = served.count(NEW)
+        trying = sum(1 for where in served if not is_side(where))
         typer.echo(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
             f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."
