@@ -7,7 +7,7 @@ For what runs in the gateway's own process: no server, no socket, no port. Real 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,3 @@ async def serving(
     finally:
         await to_app.put({"type": "lifespan.shutdown"})
         await lifespan
-
-
-async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Until `condition()` holds; fails the test, naming `what`, after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        await asyncio.sleep(0.01)

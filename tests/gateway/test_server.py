@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.servers import ServerProcess, bin_path, raw_request, run_gateway
+from tests.waiting import wait_for
 
 ROUTES = """\
 default: legacy
@@ -35,16 +36,6 @@ def write_routes(path: Path, text: str) -> None:
     staging = path.with_suffix(".tmp")
     staging.write_text(text, encoding="utf-8")
     os.replace(staging, path)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> float:
-    """Seconds until `condition()` holds; fails the test after `timeout`."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-    return time.monotonic() - start
 
 
 def side_of(server: ServerProcess, path: str) -> str:

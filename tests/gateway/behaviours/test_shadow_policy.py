@@ -10,7 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.behaviours.canary import BUCKETS, bucket_of
-from tests.gateway.in_process import serving, settings, wait_for
+from tests.gateway.in_process import serving, settings
+from tests.waiting import eventually
 
 
 def key_on(new: bool, weight: float) -> str:
@@ -67,12 +68,12 @@ def test_each_answer_is_compared_with_the_other_side(
         async with serving(settings(tmp_path, routes), registry) as (_, client):
             new = await client.get("/compare/same", headers=new_request)
             legacy = await client.get("/compare/same", headers=legacy_request)
-            await wait_for(
+            await eventually(
                 lambda: (
                     compared(registry, route, "new") == 1
                     and compared(registry, route, "legacy") == 1
                 ),
-                "a comparison in each direction",
+                what="a comparison in each direction",
             )
             return new.headers["x-gateway-side"], legacy.headers["x-gateway-side"]
 

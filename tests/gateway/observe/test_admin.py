@@ -16,9 +16,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from tests.gateway.in_process import serving, settings, wait_for
+from tests.gateway.in_process import serving, settings
 from tests.gateway.test_server import write_routes
 from tests.servers import ServerProcess, free_port, raw_request, run_gateway
+from tests.waiting import eventually
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -142,7 +143,7 @@ def test_stats_count_what_the_metrics_count(tmp_path: Path) -> None:
             await client.post("/api/items")
         await client.get("/compare/differ")
         await client.get("/flaky?status=500")
-        await wait_for(lambda: shadowed(registry, "mismatch") == 1, "the mismatch counted")
+        await eventually(lambda: shadowed(registry, "mismatch") == 1, what="the mismatch counted")
         stats = await api(client, "stats")
         routes = {route["route"]: route for route in stats["routes"]}
         item = routes["/api/items/{item_id}"]
@@ -171,7 +172,7 @@ def test_routes_config_and_mismatches(tmp_path: Path) -> None:
         for _ in range(3):
             await client.get("/compare/noisy")
         await client.get("/compare/differ", headers={"X-Request-ID": "admin-diff"})
-        await wait_for(lambda: shadowed(registry, "mismatch") == 1, "the mismatch counted")
+        await eventually(lambda: shadowed(registry, "mismatch") == 1, what="the mismatch counted")
         routes = {route["path"]: route for route in (await api(client, "routes"))["routes"]}
         flaky = routes["/flaky"]
         assert flaky["target"] == "new" and flaky["effective_target"] == "legacy"
@@ -179,7 +180,7 @@ def test_routes_config_and_mismatches(tmp_path: Path) -> None:
         assert routes["/admin"]["sticky"] == "header:x-user"
         assert routes["/api/items/{item_id}"]["methods"] == ["GET"]
         assert routes["/admin"]["line"] == 3
-        await wait_for(lambda: shadowed(registry, "noise") >= 1, "noise learned")
+        await eventually(lambda: shadowed(registry, "noise") >= 1, what="noise learned")
         noise = (await api(client, "routes"))["routes"][2]["shadow"]["noise_fields"]
         assert "body:$.nonce" in noise
         (mismatch,) = (await api(client, "mismatches"))["mismatches"]

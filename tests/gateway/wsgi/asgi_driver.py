@@ -7,7 +7,6 @@ the test makes the client leave) and answers `http.disconnect`, as uvicorn does.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,24 +105,6 @@ async def drive(
 
     await app(scope or http_scope(), receive, send)
     return exchange
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait, without blocking the loop, until `condition()` holds; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {condition}")
-        await asyncio.sleep(0.01)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Block until `condition()` holds; fail after `timeout` s (for threads and real servers)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {condition}")
-        time.sleep(0.01)
 
 
 class Seen:

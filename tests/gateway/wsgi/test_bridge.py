@@ -19,7 +19,8 @@ from gateway.wsgi.bridge import STREAM_LIMIT
 from gateway.wsgi.pool import PoolClosed
 from gateway.wsgi.request_body import ClientDisconnected
 from gateway.wsgi.response import InvalidResponse
-from tests.gateway.wsgi.asgi_driver import Exchange, Seen, drive, eventually, http_scope
+from tests.gateway.wsgi.asgi_driver import Exchange, Seen, drive, http_scope
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

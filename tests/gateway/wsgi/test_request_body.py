@@ -14,7 +14,8 @@ from gateway.http.body_limits import BodyLimits
 from gateway.http.responses import Refused
 from gateway.wsgi import BridgeLimits, WSGIBridge
 from gateway.wsgi.request_body import BodyRefused
-from tests.gateway.wsgi.asgi_driver import drive, eventually, http_scope
+from tests.gateway.wsgi.asgi_driver import drive, http_scope
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

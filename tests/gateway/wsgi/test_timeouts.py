@@ -20,7 +20,8 @@ from gateway.http.body_limits import BodyLimits
 from gateway.http.responses import Refused
 from gateway.wsgi import BridgeLimits, WSGIBridge
 from gateway.wsgi.bridge import ResponseCut
-from tests.gateway.wsgi.asgi_driver import Exchange, Seen, drive, eventually, http_scope
+from tests.gateway.wsgi.asgi_driver import Exchange, Seen, drive, http_scope
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
