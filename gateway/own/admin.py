@@ -188,7 +188,7 @@ class AdminAPI:
                     "path": entry.path,
                     "methods": sorted(entry.methods) if entry.methods else None,
                     "target": entry.target,
-                    "effective_target": state.target() if state is not None else entry.target,
+                    "effective_target": self.states.effective_target(state, entry),
                     "summary": behaviour.summary(entry),
                     "line": entry.line,
                     **behaviour.describe(entry, state),
