@@ -10,7 +10,6 @@ the same counts without reading them first.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from gateway.http.urls import masked
 from gateway.parity import schema
 
 SQLITE_BUSY_SECONDS = 10.0
@@ -72,14 +72,6 @@ class EntryLoaded:
     at: float
 
 
-_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")
-
-
-def masked(text: str) -> str:
-    """A URL as it may be shown: without its password."""
-    return _PASSWORD.sub(r"\1***@", text)
-
-
 def ledger_url(text: str) -> URL:
     """The SQLAlchemy URL for a ledger URL: sqlite:///PATH or postgresql://... (psycopg 3)."""
     try:
@@ -102,7 +94,7 @@ def ledger_url(text: str) -> URL:
 
 
 def shown(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    return masked(url.render_as_string(hide_password=False))
 
 
 def open_engine(url: URL, *, create: bool) -> Engine:

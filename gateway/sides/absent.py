@@ -9,8 +9,6 @@ from __future__ import annotations
 from starlette.types import Receive, Scope, Send
 
 from gateway.http.responses import send_json
-from gateway.routing.routes_file import EntryCheck
-from gateway.routing.table import RouteEntry
 
 NOT_SET = "GATEWAY_NEW_APP is not set"
 
@@ -25,16 +23,3 @@ async def no_new_app(scope: Scope, receive: Receive, send: Send) -> None:
                 return
     if scope["type"] == "http":
         await send_json(send, 404, {"error": "not_found", "detail": f"{NOT_SET}: no new app"})
-
-
-def legacy_only_check() -> EntryCheck:
-    """Refuses every entry that would reach the new side: there is none."""
-
-    def check(entry: RouteEntry) -> str | None:
-        if not entry.options.reaches_new:
-            return None
-        return (
-            f"{entry.describe()} targets {entry.target!r} but {NOT_SET}: every entry must be legacy"
-        )
-
-    return check

@@ -1,8 +1,10 @@
 """Calling one side for one request, and the answers the gateway gives in its place.
 
-The caller adds the gateway's headers to the side's answer, gives the new side until its
-timeout to start answering, and turns what a side could not answer (an exception before any
-answer, a `Refused` raised by the WSGI bridge, a timeout) into the gateway's own answer, in the
+The one way a side is called: by every chooser, by a fallback's attempt and legacy's answer
+after it, and by the shadow policy's copies (`capture`). The caller adds the gateway's headers
+to the side's answer, gives the new side until its timeout to start answering, keeps the
+in-progress gauge, and turns what a side could not answer (an exception before any answer, a
+`Refused` raised by the WSGI bridge, a timeout) into the gateway's own answer, in the
 deployment's error shape. What it sent is left in an `Outcome` for the one place that counts.
 """
 
@@ -10,20 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.types import Message, Receive, Send
 
-from gateway.exchange import Exchange, Failed, Outcome
+from gateway.compare import Answer
 from gateway.http import headers
+from gateway.http.bodies import replay_body
 from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.responses import Refused, send_json
 from gateway.observe.metrics import GatewayMetrics
-from gateway.sides import Side
-
-if TYPE_CHECKING:
-    from gateway.behaviours.compare import Answer
+from gateway.pipeline.exchange import Exchange, Failed, Outcome
+from gateway.sides import Side, is_new
 
 logger = logging.getLogger("gateway")
 
@@ -96,11 +96,12 @@ class SideCaller:
                 outcome.complete = not message.get("more_body", False)
             await send(message)
 
-        timeout = self.timeout(exchange) if side.name == "new" else None
+        new = is_new(side.name)
+        timeout = self.timeout(exchange) if new else None
         in_progress = self.metrics.running(side.name)
         in_progress.inc()
         try:
-            if side.name == "new":
+            if new:
                 receive = self._limited(exchange, receive, body_refusal)
             async with asyncio.timeout(timeout) as deadline:
                 await side.app(exchange.child_scope, receive, send_with_headers)
@@ -112,23 +113,38 @@ class SideCaller:
                 raise Failed("timeout", 504) from None
             detail = f"the {side.name} side did not start its answer within {timeout:g} s"
             refusal = Refused(504, "timeout", detail, side=side.name)
-            await self._refused(exchange, send, outcome, refusal)
+            await self._refused(exchange, send, outcome, refusal, capture)
         except Refused as refusal:
             if outcome.status:
                 outcome.failed = True
                 raise
-            await self._refused(exchange, send, outcome, refusal)
+            await self._refused(exchange, send, outcome, refusal, capture)
         except Exception as exc:
             if body_refusal and not outcome.status:
-                await self._refused(exchange, send, outcome, body_refusal[0])
+                await self._refused(exchange, send, outcome, body_refusal[0], capture)
             else:
                 await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
         finally:
             in_progress.dec()
         if body_refusal and not outcome.status:  # the app caught it and answered: still refused
-            await self._refused(exchange, send, outcome, body_refusal[0])
+            await self._refused(exchange, send, outcome, body_refusal[0], capture)
         if refused:
             raise Failed("status", refused)
+
+    async def capture(self, exchange: Exchange, side: Side, body: bytes, answer: Answer) -> None:
+        """Call a side with a copy of a request for its answer alone, kept in `answer`.
+
+        Nothing reaches a client: the answer goes to `answer` only. The copy gets the whole
+        body, then a disconnect once the call is over; whatever the side raised, or the answer
+        the gateway gave in its place, is in `answer.exception`.
+        """
+        done = asyncio.Event()
+        try:
+            await self.call(exchange, side, replay_body(body, done), _nowhere, Outcome(), answer)
+        except Exception as exc:  # raised after the side had started its answer
+            answer.exception = exc
+        finally:
+            done.set()
 
     def _limited(self, exchange: Exchange, receive: Receive, refusals: list[Refused]) -> Receive:
         """The new side's `receive` under the body limits; a refusal is kept in `refusals`."""
@@ -196,7 +212,18 @@ class SideCaller:
             capture.status, capture.exception = 500, exc
 
     async def _refused(
-        self, exchange: Exchange, send: Send, outcome: Outcome, refusal: Refused
+        self,
+        exchange: Exchange,
+        send: Send,
+        outcome: Outcome,
+        refusal: Refused,
+        capture: Answer | None = None,
     ) -> None:
         outcome.own = True
         outcome.status = await self.refuse(send, refusal, exchange.request_id)
+        if capture is not None:  # the side never answered: what is compared is the refusal
+            capture.status, capture.exception = outcome.status, refusal
+
+
+async def _nowhere(message: Message) -> None:
+    """The `send` of a copy: its answer is captured, not sent."""

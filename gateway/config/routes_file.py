@@ -6,9 +6,9 @@ callers swap a table in only once it has been built without error.
 
 Whatever the file holds (binary garbage, a control character, an alias bomb, a FIFO or a folder
 in its place), the outcome is a table or a RoutesFileError: nothing else escapes, so whoever
-reloads can always say what went wrong. gateway.routing.routes_yaml holds the YAML reading's bounds.
+reloads can always say what went wrong. gateway.config.routes_yaml holds the YAML reading's bounds.
 
-`defaults:` holds option blocks that entries inherit (gateway.routing.entry_defaults). They are
+`defaults:` holds option blocks that entries inherit (gateway.config.entry_defaults). They are
 applied here, while the table is built, and never written into the file: the file stays as its
 authors (and the rollout controller, which edits entries in place) wrote it.
 """
@@ -24,18 +24,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gateway.behaviours.registry import BEHAVIOURS, TARGETS, entry_options
+from gateway.config.entry_defaults import Defaults, apply_defaults, defaults_problems
+from gateway.config.routes_yaml import YamlDocument, YamlProblems, load_yaml
+from gateway.options.rollout import RolloutStatus
 from gateway.routing.endpoints import sample_path
-from gateway.routing.entry_defaults import Defaults, apply_defaults, defaults_problems
 from gateway.routing.methods import HTTP_METHODS
-from gateway.routing.routes_yaml import YamlDocument, YamlProblems, load_yaml
 from gateway.routing.table import RouteEntry, RouteTable, TableError
 from gateway.routing.templates import TemplateError, parse_template
-from gateway.sides import SideName
+from gateway.side_names import LEGACY, SideName
+from gateway.sides.absent import NOT_SET
 
 # Given an entry, what is wrong with it for the applications being served, or None.
 EntryCheck = Callable[[RouteEntry], str | None]
 _PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _WHERE = ("path", "methods")
+_STATUS = "status"  # kept beside the options (RouteEntry.status), not among them
 # Every option some target accepts: naming one on another target is a misplaced option, not a
 # typo, and is said so.
 _OPTION_NAMES = frozenset(
@@ -87,7 +90,7 @@ class RouteSpec(BaseModel):
 class RoutesSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default: SideName = "legacy"
+    default: SideName = LEGACY
     defaults: Defaults = Defaults()
     routes: list[dict[str, Any]] = []
 
@@ -212,14 +215,18 @@ def _entry(
     """
     where = {key: raw[key] for key in _WHERE if key in raw}
     given = apply_defaults(
-        {key: value for key, value in raw.items() if key not in _WHERE}, defaults
+        {key: value for key, value in raw.items() if key not in (*_WHERE, _STATUS)}, defaults
     )
     found: list[str] = []
-    route = options = None
+    route = options = status = None
     try:
         route = RouteSpec.model_validate(where)
     except ValidationError as exc:
         found += [_describe(("routes", index, *e["loc"]), e, lines) for e in exc.errors()]
+    try:
+        status = _status(raw.get(_STATUS))
+    except ValidationError as exc:
+        found += [_describe(("routes", index, _STATUS, *e["loc"]), e, lines) for e in exc.errors()]
     try:
         options = entry_options(given)
     except ValidationError as exc:
@@ -239,7 +246,12 @@ def _entry(
         options=options,
         index=index,
         line=lines.get(index),
+        status=status,
     )
+
+
+def _status(value: Any) -> RolloutStatus | None:
+    return None if value is None else RolloutStatus.model_validate(value)
 
 
 def _option_error(error: Any, target: object) -> Any:
@@ -322,6 +334,19 @@ def session_sticky_check(session_available: bool, app_name: str) -> EntryCheck:
             f"{entry.describe()}: target {entry.target!r} reads the session, which needs the "
             f"legacy app ({app_name}) to be a Flask app with a secret key, whose signed session "
             "cookie the gateway can read"
+        )
+
+    return check
+
+
+def legacy_only_check() -> EntryCheck:
+    """Refuses every entry that would reach the new side: there is none."""
+
+    def check(entry: RouteEntry) -> str | None:
+        if not entry.options.reaches_new:
+            return None
+        return (
+            f"{entry.describe()} targets {entry.target!r} but {NOT_SET}: every entry must be legacy"
         )
 
     return check

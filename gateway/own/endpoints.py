@@ -8,20 +8,19 @@ every few seconds), and none of them is counted in the request metrics.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.exchange import Exchange
 from gateway.guide.service import Guide, GuideUnavailable
 from gateway.http import headers
 from gateway.http.responses import send_json
-from gateway.observe.accounting import Accounting
-from gateway.observe.admin import AdminAPI, is_admin_path, token_matches
 from gateway.observe.metrics import exposition
-from gateway.serving import GATEWAY_SIDE
+from gateway.own.admin import AdminAPI, is_admin_path, token_matches
+from gateway.pipeline.caller import GATEWAY_SIDE
+from gateway.pipeline.exchange import Exchange
+from gateway.pipeline.outcomes import OutcomeBus
 
 HEALTH_PATH = "/_gateway/health"
 GATEWAY_ROUTE = "__gateway__"  # the route of the gateway's own endpoints in the access log
@@ -33,7 +32,7 @@ class OwnEndpoints:
         *,
         admin: AdminAPI,
         registry: CollectorRegistry,
-        accounting: Accounting,
+        bus: OutcomeBus,
         metrics_path: str = "/metrics",
         metrics_tokens: tuple[str, ...] | None = None,
         side_header: bool = True,
@@ -43,7 +42,7 @@ class OwnEndpoints:
     ) -> None:
         self.admin = admin
         self.registry = registry
-        self.accounting = accounting
+        self.bus = bus
         self.metrics_path = metrics_path
         self.metrics_tokens = metrics_tokens  # any of them reads /metrics; None: no token needed
         self.side_header = side_header
@@ -88,9 +87,7 @@ class OwnEndpoints:
                 await self._openapi(send_with_headers)
             else:
                 await self.admin(exchange.scope, receive, send_with_headers, exchange.path)
-            if self.accounting.access_log:
-                duration = time.perf_counter() - exchange.started
-                self.accounting.log(exchange, GATEWAY_ROUTE, GATEWAY_SIDE, status, duration)
+            self.bus.log(exchange, GATEWAY_ROUTE, GATEWAY_SIDE, status)
 
     async def _health(self, send: Send) -> None:
         """200 while this process can serve; 503 (with the reasons) when it is draining or

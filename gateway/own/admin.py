@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
+from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.registry import BEHAVIOURS
@@ -38,6 +39,9 @@ from gateway.rollout.describe import describe_rollout
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
+PAGE_PATHS = (PREFIX, PREFIX + "/", PREFIX + "/index.html")
+GET = ["GET"]  # Starlette's routes answer HEAD wherever they answer GET
+Headers = list[tuple[bytes, bytes]]
 OPENAPI_PATH = PREFIX + "/openapi.json"  # the merged document of both apps (gateway.guide)
 
 NO_STORE = [
@@ -95,95 +99,58 @@ class AdminAPI:
         self.registry = registry
         self._readers = _readers(metrics)
         self._concurrency_limit = name_of(metrics.wsgi_concurrency_limit)
-        self._api: dict[str, Callable[[], dict[str, Any]]] = {
+        self.router = Router(self._routes(), redirect_slashes=False, default=_not_found)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Answer one admin request at `path` (below the root path): tokens first, then the
+        router, which answers 404 and 405 itself (ApiRoute)."""
+        if self.token is None and self.read_token is None:
+            await _json(send, 403, {"error": "admin_disabled", "detail": DISABLED})
+            return
+        if not _is_page(path):  # the page holds no data: it asks for the token itself
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await _json(send, *refusal)
+                return
+        await self.router({**scope, "path": path, "root_path": ""}, receive, send)
+
+    def _refusal(
+        self, scope: Scope
+    ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]] | None:
+        operator = self.token is not None and token_matches(self.token, scope["headers"])
+        reader = self.read_token is not None and token_matches(self.read_token, scope["headers"])
+        if not operator and not reader:
+            body = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
+            return 401, body, [(b"www-authenticate", b'Bearer realm="gateway"')]
+        if not operator and scope["method"] not in ("GET", "HEAD"):
+            detail = "the read token only reads: actions need GATEWAY_ADMIN_TOKEN"
+            return 403, {"error": "forbidden", "detail": detail}, []
+        return None
+
+    def _routes(self) -> list[BaseRoute]:
+        views: dict[str, Callable[[], dict[str, Any]]] = {  # by path below API_PREFIX
             "stats": self.stats,
             "routes": self.routes,
             "config": self.config,
             "mismatches": self.recent_mismatches,
             "wsgi": self.wsgi,
         }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> int:
-        """Answer one admin request; returns the status sent."""
-        if self.token is None and self.read_token is None:
-            return await _json(send, 403, {"error": "admin_disabled", "detail": DISABLED})
-        if path in (PREFIX, PREFIX + "/", PREFIX + "/index.html"):
-            # The page holds no data: it asks for the token and sends it with each API call.
-            return await self._asset(send, "index.html")
-        if path.startswith(PREFIX + "/assets/"):
-            return await self._asset(send, path.removeprefix(PREFIX + "/assets/"))
-        operator = self.token is not None and token_matches(self.token, scope["headers"])
-        reader = self.read_token is not None and token_matches(self.read_token, scope["headers"])
-        if not operator and not reader:
-            body = {"error": "unauthorized", "detail": "Send 'Authorization: Bearer <token>'."}
-            extra = [(b"www-authenticate", b'Bearer realm="gateway"')]
-            return await _json(send, 401, body, extra)
-        if not operator and scope["method"] not in ("GET", "HEAD"):
-            detail = "the read token only reads: actions need GATEWAY_ADMIN_TOKEN"
-            return await _json(send, 403, {"error": "forbidden", "detail": detail})
-        if path.startswith(API_PREFIX + ROLLOUT_ACTIONS):
-            return await self._rollout_action(scope, receive, send, path)
-        if path == API_PREFIX + "parity" and self.parity is not None:
-            if scope["method"] not in ("GET", "HEAD"):
-                return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
-            return await _json(send, *await self.parity(scope))
-        guided = self._guided(path)
-        if guided is not None:
-            return await self._answer_guided(scope, send, guided)
-        handler = (
-            self._api.get(path.removeprefix(API_PREFIX)) if path.startswith(API_PREFIX) else None
-        )
-        if handler is None:
-            return await _json(send, 404, {"error": "not_found", "detail": path})
-        if scope["method"] not in ("GET", "HEAD"):
-            return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
-        return await _json(send, 200, handler())
-
-    async def _rollout_action(self, scope: Scope, receive: Receive, send: Send, path: str) -> int:
-        if scope["method"] != "POST":
-            return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"POST")])
-        name = path.removeprefix(API_PREFIX + ROLLOUT_ACTIONS)
-        status, body = await rollout_action(name, receive, self.live.path)
-        return await _json(send, status, body)
-
-    def _guided(self, path: str) -> Callable[[], Awaitable[dict[str, Any]]] | None:
-        if self.guide is None:
-            return None
-        return {
-            OPENAPI_PATH: self.guide.openapi,
-            API_PREFIX + "inventory": self.guide.inventory,
-        }.get(path)
-
-    async def _answer_guided(
-        self, scope: Scope, send: Send, build: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> int:
-        if scope["method"] not in ("GET", "HEAD"):
-            return await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
-        try:
-            return await _json(send, 200, await build())
-        except GuideUnavailable as exc:
-            return await _json(send, 503, {"error": "guide_unavailable", "detail": str(exc)})
-
-    async def _asset(self, send: Send, name: str) -> int:
-        folder = resources.files("gateway.observe") / "dashboard"
-        asset = folder / name
-        if "/" in name or name.startswith(".") or not asset.is_file():
-            return await _json(send, 404, {"error": "not_found", "detail": name})
-        content = asset.read_bytes()
-        content_type = {
-            "html": b"text/html; charset=utf-8",
-            "js": b"text/javascript; charset=utf-8",
-            "css": b"text/css; charset=utf-8",
-        }.get(name.rpartition(".")[2], b"application/octet-stream")
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(content)).encode()),
-            (b"content-security-policy", PAGE_POLICY),
-            *NO_STORE,
+        routes: list[BaseRoute] = [
+            *(Route(path, _Asset("index.html")) for path in PAGE_PATHS),
+            Route(PREFIX + "/assets/{name}", _Asset()),
+            *(
+                ApiRoute(API_PREFIX + name, _View(view), methods=GET)
+                for name, view in views.items()
+            ),
+            ApiRoute(API_PREFIX + ROLLOUT_ACTIONS + "{name}", _Action(self.live), methods=["POST"]),
         ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
-        return 200
+        if self.parity is not None:
+            routes.append(ApiRoute(API_PREFIX + "parity", _Answer(self.parity), methods=GET))
+        if self.guide is not None:
+            guide = self.guide
+            routes.append(ApiRoute(OPENAPI_PATH, _Guided(guide.openapi), methods=GET))
+            routes.append(ApiRoute(API_PREFIX + "inventory", _Guided(guide.inventory), methods=GET))
+        return routes
 
     # --- the API ------------------------------------------------------------------------
 
@@ -350,3 +317,96 @@ async def _json(
     send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
 ) -> int:
     return await send_json(send, status, body, [*NO_STORE, *(extra or [])])
+
+
+def _is_page(path: str) -> bool:
+    return path in PAGE_PATHS or path.startswith(PREFIX + "/assets/")
+
+
+class ApiRoute(Route):
+    """A route of the admin API: the one place a request with another method is answered 405,
+    in the API's JSON (Starlette's Route answers it in plain text)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            allowed = ", ".join(sorted(self.methods - {"HEAD"}))
+            body = {"error": "method_not_allowed"}
+            await _json(send, 405, body, [(b"allow", allowed.encode("latin-1"))])
+            return
+        await super().handle(scope, receive, send)
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    await _json(send, 404, {"error": "not_found", "detail": scope["path"]})
+
+
+class _View:
+    """An ASGI app answering a view's JSON (a read of the gateway's state)."""
+
+    def __init__(self, view: Callable[[], dict[str, Any]]) -> None:
+        self.view = view
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _json(send, 200, self.view())
+
+
+class _Action:
+    """An ASGI app for the rollout's actions, each an edit of the routes file."""
+
+    def __init__(self, live: LiveRouteTable) -> None:
+        self.live = live
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope["path_params"]["name"]
+        await _json(send, *await rollout_action(name, receive, self.live.path))
+
+
+class _Answer:
+    """An ASGI app answering what `answer(scope)` says: a status and a JSON body."""
+
+    def __init__(self, answer: Callable[[Scope], Awaitable[tuple[int, dict[str, Any]]]]) -> None:
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _json(send, *await self.answer(scope))
+
+
+class _Guided:
+    """An ASGI app answering one of the guide's documents, or 503 while it cannot build it."""
+
+    def __init__(self, build: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self.build = build
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await _json(send, 200, await self.build())
+        except GuideUnavailable as exc:
+            await _json(send, 503, {"error": "guide_unavailable", "detail": str(exc)})
+
+
+class _Asset:
+    """The dashboard's files (the page, by default), with the page's content policy."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = self.name or scope["path_params"]["name"]
+        asset = resources.files("gateway.observe") / "dashboard" / name
+        if name.startswith(".") or not asset.is_file():
+            await _json(send, 404, {"error": "not_found", "detail": name})
+            return
+        content = asset.read_bytes()
+        content_type = {
+            "html": b"text/html; charset=utf-8",
+            "js": b"text/javascript; charset=utf-8",
+            "css": b"text/css; charset=utf-8",
+        }.get(name.rpartition(".")[2], b"application/octet-stream")
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(content)).encode()),
+            (b"content-security-policy", PAGE_POLICY),
+            *NO_STORE,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})

@@ -1,8 +1,11 @@
 """What an entry says about its rollout (`rollout:`) and where it stands (`status:`).
 
-Both are plain, frozen models with no import from the rest of the gateway, so the entry options
-(gateway.behaviours.options) can hold them. `status` is written by the controller and by the
-operator actions; a person may edit or delete it too: the file is the single source of truth.
+Both are plain, frozen models with no import from the rest of the gateway. `rollout:` is one of
+an entry's options (gateway.options.entry); `status:` is kept beside the entry's options, not
+in them (gateway.routing.table.RouteEntry.status): it changes on the controller's clock, and
+writing it must neither change the entry's identity nor reach the per-request options. It is
+written by the controller and by the operator actions; a person may edit or delete it too: the
+file is the single source of truth.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ class RolloutOptions(BaseModel):
     )
     min_compared: int = Field(100, ge=1, description="comparisons the parity gate needs")
     approve: tuple[float, ...] = Field((), description="steps entered only once approved")
+    keep_shadow: bool = Field(
+        False,
+        description="a shadow entry promoted to canary keeps comparing: its shadow options "
+        "become the canary's shadow policy (each answer compared with the other side's)",
+    )
 
     @model_validator(mode="after")
     def _steps_rise(self) -> RolloutOptions:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.types import Scope
 
 if TYPE_CHECKING:
-    from gateway.control.route_state import EntryState
+    from gateway.pipeline.entry_state import EntryState
     from gateway.routing.table import RouteEntry
 
 

@@ -1,13 +1,15 @@
 """The routes file's `defaults:` section: option blocks that every entry of a kind inherits.
 
     defaults:
-      shadow: {timeout: 2, ignore: ["$.updated_at"]}   # each `target: shadow` entry's `shadow:`
+      shadow: {timeout: 2, ignore: ["$.updated_at"]}   # each shadow policy (and `target: shadow`)
       guard: {window: 120, min_requests: 50}            # each guard an entry turns on
       canary: {sticky: "header:X-Token"}                # each `target: canary` entry's options
 
 An entry's own option replaces the default of the same name, one level deep: an entry's
-`shadow: {ignore: [...]}` replaces the default's `ignore` and keeps its other shadow keys. A
-`guard:` default never turns a guard on; it fills in the guard of every entry that has one
+`shadow: {ignore: [...]}` replaces the default's `ignore` and keeps its other shadow keys. Nor
+does a `shadow:` default turn the shadow policy on: it fills in the shadow options of every
+`target: shadow` entry and of every entry that has a `shadow:` policy. A `guard:` default
+never turns a guard on; it fills in the guard of every entry that has one
 (`guard: true` is then the defaults). Defaults are applied to the plain values read from the
 file before the entry is validated, so an inherited option is checked exactly like one written
 in the entry, and the file itself is never rewritten with them.
@@ -21,9 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from gateway.behaviours.guard import GuardOptions
 from gateway.behaviours.registry import entry_options
-from gateway.behaviours.shadow import ShadowOptions
+from gateway.options.guard import GuardOptions
+from gateway.options.shadow import ShadowOptions
 from gateway.routing.table import RouteEntry
 
 # Where pydantic reports it: (location within `defaults`, the error as pydantic gives it).
@@ -77,12 +79,11 @@ def apply_defaults(given: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
     options = dict(given)
     if target == "canary" and defaults.canary:
         options = _merge(_guard_as_block(defaults.canary), _guard_as_block(options))
-    if target == "shadow" and defaults.shadow:
-        own = options.get("shadow")
-        if own is None:
-            options["shadow"] = dict(defaults.shadow)
-        elif isinstance(own, dict):  # anything else is left for validation to refuse
-            options["shadow"] = {**defaults.shadow, **own}
+    own = options.get("shadow")
+    # Anything but a mapping, true or nothing is left for validation to refuse.
+    policy = own is True or isinstance(own, dict) or (own is None and target == "shadow")
+    if defaults.shadow and policy:
+        options["shadow"] = {**defaults.shadow, **(own if isinstance(own, dict) else {})}
     guard = options.get("guard")
     if defaults.guard and (guard is True or isinstance(guard, dict)):
         options["guard"] = {**defaults.guard, **(guard if isinstance(guard, dict) else {})}
