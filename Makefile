@@ -1,6 +1,6 @@
 # The two commands of the README's quick start: `make run` and `make test`.
 # Each sets up what it needs first (a virtualenv in .venv), so both work on a fresh clone:
-# `make run` installs the package alone, `make test` adds the test and benchmark tools.
+# `make run` installs the package alone, `make test` adds the test, benchmark and docs tools.
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-deps run test lint typecheck unit bench lock
+.PHONY: install system-deps run test lint typecheck docs docs-screenshot unit bench lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,14 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[examples]'
 	touch $(RUN_STAMP)
 
-# The test extra, and the bench extra too: mypy checks bench/ and tests/bench runs it; the
-# postgres extra for the ledger's tests on PostgreSQL. It includes the package, so `make run`
-# has nothing left to install afterwards.
+# The test extra, the bench extra too (mypy checks bench/ and tests/bench runs it), the docs
+# extra (`make docs`, tests/docs) and the postgres extra (the ledger's tests on PostgreSQL). It
+# includes the package, so `make run` has nothing left to install afterwards.
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench,examples,postgres]'
+	$(BIN)/pip install --quiet -e '.[test,bench,examples,docs,postgres]'
 	touch $(DEV_STAMP) $(RUN_STAMP)
 
-# Everything a developer needs: the package, the test and the benchmark tools.
+# Everything a developer needs: the package, the test, benchmark and docs tools.
 install: $(DEV_STAMP)
 
 # Programs the test suite starts for real (a load generator, Prometheus, a browser), from
@@ -43,12 +43,29 @@ system-deps:
 run: $(RUN_STAMP)
 	$(BIN)/gateway serve --host $(HOST) --port $(PORT)
 
+# The package's layers (pyproject.toml, [tool.importlinter]) are part of the lint: an import
+# that runs back up a layer fails `make test` like a style error.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
+# The docs' generator and screenshot tool are loaded by path, not imported as packages: mypy
+# checks them in a run of their own (one run cannot take both packages and files).
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy docs/hooks/reference.py docs/tools/dashboard_screenshot.py
+
+# The docs site from docs/ into site/, strictly: a broken link, anchor or included file, or a
+# reference page that cannot be generated, fails the build. Material for MkDocs prints a notice
+# about its own future on every build; docs/development.md says what it means for this site.
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# docs/dashboard.png: the dashboard of the example, as `make run` serves it, at 1280 px, from
+# Debian's chromium (a minute or so).
+docs-screenshot: $(DEV_STAMP) system-deps
+	$(BIN)/python docs/tools/dashboard_screenshot.py
 
 # pytest under coverage; then the data of every process is combined and gateway/ must be
 # covered at the floor set in pyproject.toml ([tool.coverage.report] fail_under).
@@ -58,7 +75,7 @@ unit: $(DEV_STAMP)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
-test: system-deps lint typecheck unit
+test: system-deps lint typecheck docs unit
 
 bench: $(DEV_STAMP) system-deps
 	$(BIN)/python -m bench.run

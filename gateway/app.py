@@ -19,46 +19,44 @@ from a2wsgi import WSGIMiddleware
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
-from gateway.behaviours.base import Serving
 from gateway.behaviours.facts import SessionReader, flask_session_reader
+from gateway.behaviours.guard import GuardWatch
 from gateway.behaviours.registry import Context, build_behaviours
 from gateway.behaviours.shadow import ShadowRunner
+from gateway.config.routes_file import (
+    EntryCheck,
+    RoutesFileError,
+    legacy_only_check,
+    new_side_check,
+    parse_routes,
+    session_sticky_check,
+)
 from gateway.control.lifespan import ChildLifespan, GatewayLifespan
 from gateway.control.reloading import LiveRouteTable, TableBuilder
 from gateway.control.route_state import RouteStates
 from gateway.dispatcher import Gateway
-from gateway.frameworks import legacy_namer
-from gateway.frameworks import starlette as starlette_adapter
 from gateway.guide.service import Guide
 from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.proxies import ForwardedClient, TrustedProxies
 from gateway.importer import import_from_string
-from gateway.no_new_app import NOT_SET, legacy_only_check, no_new_app
 from gateway.observe.accounting import Accounting
-from gateway.observe.admin import AdminAPI
-from gateway.observe.metrics import GatewayMetrics
-from gateway.observe.own_endpoints import OwnEndpoints
+from gateway.observe.metrics import BridgeMetrics, GatewayMetrics
+from gateway.own.admin import AdminAPI
+from gateway.own.endpoints import OwnEndpoints
 from gateway.parity.admin import parity_answer
 from gateway.parity.recorder import Ledger, parity_ledger
 from gateway.parity.redaction import Redactor
-from gateway.routing.endpoints import (
-    starlette_routes,
-    starlette_serves,
-    starlette_templates,
-)
-from gateway.routing.routes_file import (
-    EntryCheck,
-    RoutesFileError,
-    new_side_check,
-    parse_routes,
-    session_sticky_check,
-)
+from gateway.pipeline.caller import SideCaller
+from gateway.pipeline.outcomes import OutcomeBus
+from gateway.pipeline.serving import Serving
 from gateway.routing.table import RouteTable
-from gateway.serving import SideCaller
 from gateway.settings import GatewaySettings
-from gateway.sides import Side
-from gateway.wsgi import WSGIBridge
+from gateway.sides import LEGACY, NEW, Side, SideName
+from gateway.sides.absent import NOT_SET, no_new_app
+from gateway.sides.asgi import ASGISide
+from gateway.sides.wsgi import WSGISide
+from gateway.wsgi import BridgeLimits, WSGIBridge
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -95,14 +93,13 @@ def load_apps(settings: GatewaySettings) -> tuple[WSGIApp, ASGIApp | None]:
 
 
 def table_builder(
-    settings: GatewaySettings, new_app: object | None, session: SessionReader | None
+    settings: GatewaySettings, new: Side, session: SessionReader | None
 ) -> TableBuilder:
     checks: list[EntryCheck] = [session_sticky_check(session is not None, settings.legacy_app)]
-    routes = starlette_routes(new_app) if new_app is not None else None
-    if new_app is None:
+    if new.source is None:
         checks.append(legacy_only_check())
-    elif routes is not None:
-        checks.append(new_side_check(partial(starlette_serves, routes), str(settings.new_app)))
+    elif new.serves("/", "GET") is not None:  # it lists its routes
+        checks.append(new_side_check(_serves(new), str(settings.new_app)))
     else:
         logger.warning(
             "the new app (%s) does not list its routes: entries sent to it are not checked",
@@ -111,11 +108,20 @@ def table_builder(
 
     def build(content: bytes, source: str) -> RouteTable:
         table = parse_routes(content, source, checks)
-        if new_app is None and table.default == "new":
+        if new.source is None and table.default == NEW:
             raise RoutesFileError(source, [f"default: new, but {NOT_SET}: it must be legacy"])
         return table
 
     return build
+
+
+def new_side(app: ASGIApp | None) -> Side:
+    """The new side: the new app in-process, or, without one, the side that answers 404."""
+    return ASGISide(NEW, app or no_new_app, app)
+
+
+def _serves(side: Side) -> Callable[[str, str], bool]:
+    return lambda path, method: bool(side.serves(path, method))
 
 
 def wsgi_bridge(
@@ -125,8 +131,7 @@ def wsgi_bridge(
     if settings.wsgi_bridge == "a2wsgi":
         metrics.wsgi_concurrency_limit.set(settings.wsgi_threads)  # its fixed thread pool
         return cast(ASGIApp, WSGIMiddleware(app, workers=settings.wsgi_threads))  # type: ignore[arg-type]
-    return WSGIBridge(
-        cast("WSGIApplication", app),
+    limits = BridgeLimits(
         threads=settings.wsgi_threads,
         queue_limit=settings.wsgi_queue_limit,
         buffer_limit=settings.wsgi_buffer_limit,
@@ -136,12 +141,8 @@ def wsgi_bridge(
         body_limits=body_limits,
         queue_timeout=settings.wsgi_queue_timeout,
         adaptive=settings.wsgi_concurrency == "adaptive",
-        on_reject=metrics.wsgi_rejected.inc,
-        on_timeout=metrics.wsgi_timeouts.inc,
-        on_stuck=metrics.wsgi_stuck.set,
-        on_queue_timeout=metrics.wsgi_queue_timeouts.inc,
-        on_limit=metrics.wsgi_concurrency_limit.set,
     )
+    return WSGIBridge(cast("WSGIApplication", app), limits, BridgeMetrics(metrics))
 
 
 def freeze_startup_objects() -> None:
@@ -171,10 +172,17 @@ def create_app(
     legacy_wsgi, new_app = load_apps(settings)
     if new_app is None:
         logger.warning("%s: every request is served by the legacy app", NOT_SET)
-    new_asgi = new_app or no_new_app
     metrics = GatewayMetrics(registry)
+    # One set of request-body limits for both sides: the bridge applies them to legacy, the
+    # side caller to the new side.
+    body_limits = BodyLimits(settings.body_timeout, settings.max_body, settings.body_min_rate)
+    bridge = wsgi_bridge(legacy_wsgi, settings, metrics, body_limits)
+    sides: dict[SideName, Side] = {
+        LEGACY: WSGISide(LEGACY, bridge, legacy_wsgi),
+        NEW: new_side(new_app),
+    }
     session = flask_session_reader(legacy_wsgi)
-    build = table_builder(settings, new_app, session)
+    build = table_builder(settings, sides[NEW], session)
     states = RouteStates(metrics)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if settings.metrics_auth and admin_token is None:
@@ -184,21 +192,8 @@ def create_app(
     redactor = Redactor(settings.ledger_redact_headers.split(","))
     ledger = parity_ledger(settings, registry, redactor)
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=_on_swap(states, ledger))
-    new_routes = starlette_routes(new_app) if new_app is not None else None
-    # One set of request-body limits for both sides: the bridge applies them to legacy, the
-    # side caller to the new side.
-    body_limits = BodyLimits(settings.body_timeout, settings.max_body, settings.body_min_rate)
-    bridge = wsgi_bridge(legacy_wsgi, settings, metrics, body_limits)
-    sides = {
-        "legacy": Side("legacy", bridge, legacy_namer(legacy_wsgi)),
-        "new": Side(
-            "new",
-            new_asgi,
-            starlette_adapter.namer(new_app) if new_app is not None else None,
-            templates=starlette_templates(new_routes or []),
-        ),
-    }
-    accounting = Accounting(metrics, states, settings.access_log)
+    bus = OutcomeBus(Accounting(metrics, settings.access_log))
+    bus.subscribe(GuardWatch(states.observed))
     caller = SideCaller(
         metrics,
         error_shape=ErrorShape(settings.error_template),
@@ -206,11 +201,11 @@ def create_app(
         side_header=settings.side_header,
         body_limits=body_limits,
     )
-    serving = Serving(sides, caller, accounting)
+    serving = Serving(sides, caller, bus)
     mismatches: deque[dict[str, Any]] = deque(maxlen=settings.shadow_history)
     shadow = ShadowRunner(
         metrics,
-        {"legacy": bridge, "new": new_asgi},
+        serving,
         mismatches,
         ledger=ledger.record if ledger is not None else None,
         redactor=redactor,
@@ -234,7 +229,7 @@ def create_app(
     own = OwnEndpoints(
         admin=admin,
         registry=registry,
-        accounting=accounting,
+        bus=bus,
         metrics_path=settings.metrics_path,
         # Reading the metrics is a read: the read token is enough, as for the admin API's GETs.
         metrics_tokens=(
@@ -243,7 +238,7 @@ def create_app(
             else None
         ),
         side_header=settings.side_header,
-        health_checks=(bridge.health_problem,) if isinstance(bridge, WSGIBridge) else (),
+        health_checks=tuple(side.health_problem for side in sides.values()),
         guide=guide,
         openapi_path=settings.openapi_path,
     )
@@ -251,8 +246,8 @@ def create_app(
         [
             # The ledger starts first and stops last: it writes what the shadow drain records.
             *([ChildLifespan(ledger, "the parity ledger")] if ledger is not None else []),
-            ChildLifespan(bridge, "the legacy bridge"),
-            ChildLifespan(new_asgi, "the new app"),
+            ChildLifespan(sides[LEGACY].app, "the legacy bridge"),
+            ChildLifespan(sides[NEW].app, "the new app"),
         ],
         background=partial(_start_background, live, settings.watch_routes),
         on_shutdown=partial(setattr, own, "draining", True),

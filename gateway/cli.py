@@ -25,11 +25,14 @@ from gateway.app import (
     create_app,
     freeze_startup_objects,
     load_apps,
+    new_side,
     table_builder,
 )
 from gateway.behaviours.facts import flask_session_reader
 from gateway.behaviours.registry import BEHAVIOURS
 from gateway.cli_errors import fail
+from gateway.config.entry_defaults import effective_options
+from gateway.config.routes_file import RoutesFileError, read_routes_file
 from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
 from gateway.guide.inventory import Catalogue, records
@@ -47,10 +50,9 @@ from gateway.routing.endpoints import (
     starlette_endpoints,
     starlette_routes,
 )
-from gateway.routing.entry_defaults import effective_options
-from gateway.routing.routes_file import RoutesFileError, read_routes_file
 from gateway.routing.table import RouteTable
 from gateway.settings import GatewaySettings, LogLevel
+from gateway.sides import LEGACY, NEW, is_side
 from gateway.supervisor import run_workers
 
 cli = typer.Typer(
@@ -115,7 +117,7 @@ def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
-        build = table_builder(settings, new, flask_session_reader(legacy))
+        build = table_builder(settings, new_side(new), flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except GatewayConfigError as exc:
         fail(str(exc))
@@ -323,23 +325,23 @@ def routes(
     if legacy_router is None:
         typer.echo(f"(the legacy app {settings.legacy_app} does not list its routes)", err=True)
     else:
-        listing += [("legacy", route.endpoint()) for route in legacy_router.routes()]
+        listing += [(LEGACY, route.endpoint()) for route in legacy_router.routes()]
     if new is None:
         typer.echo("(no new app: GATEWAY_NEW_APP is not set)", err=True)
     elif new_routes is None:
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
-        listing += [("new", endpoint) for endpoint in starlette_endpoints(new_routes)]
+        listing += [(NEW, endpoint) for endpoint in starlette_endpoints(new_routes)]
     typer.echo(f"{'APP':<7} {'METHODS':<22} {'PATH':<48} SERVED BY")
     for owner, endpoint in sorted(listing, key=lambda item: (item[1].template, item[0])):
         methods = ",".join(sorted(endpoint.methods))
         typer.echo(
             f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}"
         )
-    served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == "legacy"]
+    served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == LEGACY]
     if served:
-        moved = served.count("new")
-        trying = sum(1 for where in served if where not in ("legacy", "new"))
+        moved = served.count(NEW)
+        trying = sum(1 for where in served if not is_side(where))
         typer.echo(
             f"\n{moved} of {len(served)} legacy endpoints are served by the new side "
             f"({100 * moved / len(served):.0f}%); {trying} more in canary, shadow or match."

@@ -2,9 +2,9 @@
 
 A request's path is put in its canonical form (or refused), the gateway's own endpoints are
 answered, the table in force is read once (the request keeps that table to its end), the entry
-matched, and the entry's behaviour serves it (gateway.behaviours: one module per target). A
-path no entry matches goes to the table's default side. Counting happens in one place
-(gateway.observe.accounting), whichever way a request went.
+matched, and the entry's chooser serves it under its policies (gateway.behaviours). A path no
+entry matches goes to the table's default side. Counting happens in one place (the outcome bus,
+gateway.pipeline.outcomes), whichever way a request went.
 """
 
 from __future__ import annotations
@@ -14,21 +14,21 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.behaviours.base import Serving
 from gateway.behaviours.registry import Behaviour
 from gateway.behaviours.shadow import SHADOW_HEADER
 from gateway.control.reloading import LiveRouteTable
 from gateway.control.route_state import RouteStates
-from gateway.exchange import Exchange
 from gateway.http import headers
 from gateway.http.proxies import ForwardedClient
 from gateway.http.responses import Refused
-from gateway.observe.accounting import Accounting
 from gateway.observe.metrics import REJECTED_ROUTE
-from gateway.observe.own_endpoints import OwnEndpoints
+from gateway.own.endpoints import OwnEndpoints
+from gateway.pipeline.caller import GATEWAY_SIDE
+from gateway.pipeline.exchange import Exchange
+from gateway.pipeline.outcomes import OutcomeBus
+from gateway.pipeline.serving import Serving
 from gateway.routing.paths import PathRejected, canonicalize
-from gateway.serving import GATEWAY_SIDE
-from gateway.sides import Side
+from gateway.sides import Side, SideName, is_side
 
 # Only the gateway marks a shadow copy: the mark a client sends is dropped before either side
 # sees the request, so an app that trusts it (to skip a copy's side effects, say) cannot be
@@ -57,11 +57,11 @@ class Gateway:
         self.forwarded = forwarded  # None: no proxy is trusted
 
     @property
-    def accounting(self) -> Accounting:
-        return self.serving.accounting
+    def bus(self) -> OutcomeBus:
+        return self.serving.bus
 
     @property
-    def sides(self) -> dict[str, Side]:
+    def sides(self) -> dict[SideName, Side]:
         return self.serving.sides
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,7 +97,7 @@ class Gateway:
             return self.serving.serve(exchange, table.default, receive, send)
         exchange.entry = entry
         exchange.state = state = self.states.get(entry)
-        behaviour = self.behaviours[self.states.effective_target(state, entry)]
+        behaviour = self.behaviours[state.target() if state is not None else entry.target]
         return behaviour(exchange, receive, send)
 
     async def _refuse_path(
@@ -114,7 +114,7 @@ class Gateway:
         exchange = Exchange(scope, scope, method, _shown(raw), request_id, started)
         refusal = Refused(400, "bad_path", str(error))
         status = await self.serving.caller.refuse(send, refusal, request_id)
-        self.accounting.record(exchange, REJECTED_ROUTE, GATEWAY_SIDE, status)
+        self.bus.record(exchange, REJECTED_ROUTE, GATEWAY_SIDE, status)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # WSGI cannot serve WebSockets, so only routes served by the new side accept them.
@@ -126,13 +126,16 @@ class Gateway:
         table = self.live.table
         entry = table.match(path, "GET")
         target = self.states.effective_target(self.states.get(entry), entry) if entry else None
-        if (target or table.default) != "new":
+        # Only an entry sent whole to one side names it (canary, match and shadow do not).
+        name = target or table.default
+        side = self.sides[name] if is_side(name) else None
+        if side is None or not side.takes_websockets:
             await send({"type": "websocket.close", "code": 1000})
             return
         child_scope["headers"] = headers.with_headers(
             scope["headers"], [], drop=GATEWAY_ONLY_HEADERS
         )
-        await self.serving.sides["new"].app(child_scope, receive, send)
+        await side.app(child_scope, receive, send)
 
 
 def _canonical_scope(scope: Scope) -> tuple[str, Scope]:

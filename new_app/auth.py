@@ -9,11 +9,12 @@ from sqlalchemy import Connection, bindparam, select
 
 from legacy_app.db import MAX_ROW_ID
 from legacy_app.models import User
-from legacy_app.settings import Settings
 from new_app.database import get_database
 from new_app.errors import ApiError
-from new_app.legacy_session import LegacySessionReader
-from new_app.session_vary import mark_session_read
+from new_app.legacy import legacy_state
+
+# Where the legacy login puts the user's id in the session.
+SESSION_USER_KEY = "user_id"
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,12 @@ async def authenticate(request: Request) -> Caller:
         if caller is None:
             raise ApiError(401, "Invalid API token")
         return caller
-    mark_session_read(request)
-    user_id = _session_reader(request).user_id(request.cookies.get(_cookie_name(request)))
+    # The legacy session, opened by the legacy app itself: a tampered or expired cookie is an
+    # empty session there, so no user, as in Flask.
+    session = await legacy_state(request).session(request)
+    user_id = session.get(SESSION_USER_KEY)
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        user_id = None
     session_caller = await db.run_core(_caller_by_id, user_id) if user_id is not None else None
     if session_caller is None:
         raise ApiError(401, "Authentication required")
@@ -66,13 +71,3 @@ def _caller_by_id(connection: Connection, user_id: int) -> Caller | None:
         return None
     row = connection.execute(_CALLER_BY_ID, {"id": user_id}).first()
     return Caller(*row) if row is not None else None
-
-
-def _session_reader(request: Request) -> LegacySessionReader:
-    reader: LegacySessionReader = request.app.state.legacy_sessions
-    return reader
-
-
-def _cookie_name(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.session_cookie_name

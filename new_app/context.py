@@ -1,19 +1,19 @@
 """Request-local state for helpers deep in the code: the FastAPI answer to Flask's `g`.
 
-A dependency with `yield` sets a ContextVar before the endpoint runs. Database work runs in a
-worker thread that gets a copy of the context (`Database.run`), so `current()` works there
-too, and concurrent requests each see their own value.
+A dependency with `yield` binds a RequestLocal (a ContextVar) before the endpoint runs.
+Database work runs in a worker thread that gets a copy of the context (`Database.run`), so
+`current()` works there too, and concurrent requests each see their own value.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gateway.compat.flask import RequestLocal
 from new_app.auth import Caller, authenticate
 
 
@@ -24,16 +24,12 @@ class RequestContext:
     request_id: str | None
 
 
-_current: ContextVar[RequestContext] = ContextVar("helpdesk_request_context")
+_current: RequestLocal[RequestContext] = RequestLocal("helpdesk.request_context")
 
 
 def current() -> RequestContext:
-    try:
-        return _current.get()
-    except LookupError:
-        raise RuntimeError(
-            "no request context: call this only from an endpoint that depends on CurrentUser"
-        ) from None
+    """Raises RequestLocalUnset outside an endpoint that depends on CurrentUser."""
+    return _current.get()
 
 
 async def bind_request_context(request: Request) -> AsyncIterator[Caller]:
@@ -45,11 +41,8 @@ async def bind_request_context(request: Request) -> AsyncIterator[Caller]:
         remote_addr=request.client.host if request.client else None,
         request_id=request.headers.get("x-request-id"),
     )
-    token = _current.set(context)
-    try:
+    with _current.bound(context):
         yield user
-    finally:
-        _current.reset(token)
 
 
 CurrentUser = Annotated[Caller, Depends(bind_request_context)]

@@ -9,7 +9,9 @@ from typing import NamedTuple
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
+from flask import Flask
 
+from gateway.compat.flask import LegacyState, LegacyStateMiddleware
 from legacy_app.db import init_db
 from legacy_app.settings import Settings
 from new_app import comments, health, tickets, users
@@ -18,8 +20,7 @@ from new_app.context import bind_request_context
 from new_app.database import DEFAULT_THREADS, Database
 from new_app.errors import install_error_handlers
 from new_app.head import HeadAsGetMiddleware
-from new_app.legacy_session import LegacySessionReader
-from new_app.session_vary import SessionVaryMiddleware
+from new_app.legacy import legacy_app_for, served_legacy_app
 
 API_PREFIX = "/api"
 API_ROUTERS: tuple[APIRouter, ...] = (users.router, tickets.router, comments.router)
@@ -44,9 +45,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings | None = None, database_threads: int = DEFAULT_THREADS
+    settings: Settings | None = None,
+    database_threads: int = DEFAULT_THREADS,
+    legacy_app: Flask | None = None,
 ) -> FastAPI:
-    """`database_threads`: how many requests may use the database at once (see database.py)."""
+    """`database_threads`: how many requests may use the database at once (see database.py).
+    `legacy_app`: the Flask app whose session the rewrite shares (default: one built with the
+    same settings)."""
     if database_threads < 1:
         raise ValueError(f"database_threads must be at least 1, got {database_threads}")
     settings = settings or Settings.from_env()
@@ -55,10 +60,10 @@ def create_app(
     app.state.settings = settings
     app.state.database_threads = database_threads
     app.state.started = False
-    app.state.legacy_sessions = LegacySessionReader(settings.secret_key)
+    app.state.legacy = LegacyState(legacy_app or legacy_app_for(settings))
     install_error_handlers(app, AllowedMethods(migrated_endpoints()))
     app.add_middleware(HeadAsGetMiddleware)
-    app.add_middleware(SessionVaryMiddleware)
+    app.add_middleware(LegacyStateMiddleware)
     app.include_router(health.router)
     # The legacy /api blueprint authenticated in before_request, before parsing anything;
     # router dependencies run before the endpoint's own, which keeps that order.
@@ -84,4 +89,4 @@ def migrated_endpoints() -> list[Endpoint]:
     )
 
 
-app = create_app()
+app = create_app(legacy_app=served_legacy_app())

@@ -29,9 +29,8 @@ import httpx
 import pytest
 from starlette.routing import compile_path
 
-from gateway.routing.routes_file import parse_routes
+from gateway.config.routes_file import parse_routes
 from new_app.main import Endpoint, migrated_endpoints
-from tests.gateway.test_server import wait_for
 from tests.helpdesk import (
     TOKENS,
     app_env,
@@ -43,6 +42,7 @@ from tests.helpdesk import (
     seed_database,
 )
 from tests.servers import ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 NO_BODY = object()
 # Seed timestamps are in 2024; anything later was written while the test ran.

@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Awaitable
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from starlette.types import Receive, Scope, Send
 
 from gateway.behaviours.base import Context
+from gateway.behaviours.chain import serve_side
 from gateway.behaviours.facts import RequestFacts, SessionReader
-from gateway.behaviours.fallback import serve_side
 from gateway.behaviours.guard import describe_guard
-from gateway.behaviours.options import FROZEN, MODIFIERS, EntryOptions
-from gateway.exchange import Exchange
-from gateway.sides import SideName
-
-if TYPE_CHECKING:
-    from gateway.control.route_state import EntryState
-    from gateway.routing.table import RouteEntry
+from gateway.behaviours.shadow import with_shadow
+from gateway.options.entry import FROZEN, SIDE_POLICIES, EntryOptions
+from gateway.pipeline.entry_state import EntryState
+from gateway.pipeline.exchange import Exchange
+from gateway.routing.table import RouteEntry
+from gateway.sides import LEGACY, NEW, SideName
 
 BUCKETS = 10_000
+# Options only a canary takes: dropped when a rollout moves the entry to another target.
+OWN_KEYS = ("weight", "sticky")
 StickyKind = Literal["header", "cookie", "session"]
 
 
@@ -61,7 +63,7 @@ class CanaryOptions(EntryOptions):
     target: Literal["canary"]
     weight: float | None = Field(None, ge=0, le=100)
     sticky: Sticky | None = None
-    modifiers = frozenset(MODIFIERS)
+    accepts = frozenset(SIDE_POLICIES)
     rolls_out = True
 
     @model_validator(mode="after")
@@ -110,7 +112,7 @@ class CanaryChooser:
         threshold = round((options.weight or 0) * BUCKETS / 100)
         key = self.sticky_key(options.sticky, scope) if options.sticky is not None else None
         point = bucket_of(key) if key is not None else self._random.randrange(BUCKETS)
-        return "new" if point < threshold else "legacy"
+        return NEW if point < threshold else LEGACY
 
 
 class Canary:
@@ -123,12 +125,12 @@ class Canary:
         self.context = context
         self.chooser = CanaryChooser(context.session)
 
-    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+    def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> Awaitable[object]:
         assert exchange.entry is not None
         options = exchange.entry.options
         assert isinstance(options, CanaryOptions)  # the registry sends canary entries here
         side = self.chooser.choose(options, exchange.scope)
-        await serve_side(self.context, exchange, side, receive, send)
+        return serve_side(self.context, exchange, side, receive, send)
 
     @staticmethod
     def summary(entry: RouteEntry) -> str:
@@ -140,9 +142,16 @@ class Canary:
     def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
         options = entry.options
         assert isinstance(options, CanaryOptions)
-        return {
+        described = {
             "weight": options.weight,
             "sticky": str(options.sticky) if options.sticky else None,
             "fallback": options.fallback,
             "guard": describe_guard(state),
         }
+        return with_shadow(described, entry, state)
+
+
+def published_weight(entry: RouteEntry) -> float | None:
+    """The weight gateway_canary_weight shows for a canary entry (None: not a canary)."""
+    options = entry.options
+    return float(options.weight or 0) if isinstance(options, CanaryOptions) else None

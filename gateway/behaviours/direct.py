@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Awaitable
+from typing import Any, ClassVar, Literal
 
 from starlette.types import Receive, Send
 
 from gateway.behaviours.base import Context
-from gateway.behaviours.fallback import serve_side
+from gateway.behaviours.chain import serve_side
 from gateway.behaviours.guard import describe_guard
-from gateway.behaviours.options import MODIFIERS, EntryOptions
-from gateway.exchange import Exchange
-from gateway.sides import SideName
-
-if TYPE_CHECKING:
-    from gateway.control.route_state import EntryState
-    from gateway.routing.table import RouteEntry
+from gateway.behaviours.shadow import with_shadow
+from gateway.options.entry import SIDE_POLICIES, EntryOptions
+from gateway.pipeline.entry_state import EntryState
+from gateway.pipeline.exchange import Exchange
+from gateway.routing.table import RouteEntry
+from gateway.sides import LEGACY, NEW, SideName
 
 
 class _Direct:
@@ -27,10 +26,8 @@ class _Direct:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    def __call__(
-        self, exchange: Exchange, receive: Receive, send: Send
-    ) -> Coroutine[Any, Any, None]:
-        # Returns serve_side's coroutine rather than awaiting it: one frame fewer on the path
+    def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> Awaitable[object]:
+        # Returns serve_side's awaitable rather than awaiting it: one frame fewer on the path
         # every resumption of the side's app goes through.
         return serve_side(self.context, exchange, self.side, receive, send)
 
@@ -40,7 +37,8 @@ class _Direct:
 
     @staticmethod
     def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
-        return {"fallback": entry.options.fallback, "guard": describe_guard(state)}
+        described = {"fallback": entry.options.fallback, "guard": describe_guard(state)}
+        return with_shadow(described, entry, state)
 
 
 class LegacyOptions(EntryOptions):
@@ -50,7 +48,7 @@ class LegacyOptions(EntryOptions):
 
 class NewOptions(EntryOptions):
     target: Literal["new"]
-    modifiers = frozenset(MODIFIERS)
+    accepts = frozenset(SIDE_POLICIES)
 
     @property
     def serves_new(self) -> bool:
@@ -64,10 +62,10 @@ class NewOptions(EntryOptions):
 class Legacy(_Direct):
     name: ClassVar[str] = "legacy"
     options: ClassVar[type[EntryOptions]] = LegacyOptions
-    side: ClassVar[SideName] = "legacy"
+    side: ClassVar[SideName] = LEGACY
 
 
 class New(_Direct):
     name: ClassVar[str] = "new"
     options: ClassVar[type[EntryOptions]] = NewOptions
-    side: ClassVar[SideName] = "new"
+    side: ClassVar[SideName] = NEW

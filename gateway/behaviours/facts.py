@@ -88,7 +88,9 @@ def flask_session_reader(app: object) -> SessionReader | None:
     flask_app = _flask_app(app)
     if flask_app is None:
         return None
-    serializer = flask_app.session_interface.get_signing_serializer(flask_app)
+    # Server-side sessions (Flask-Session) keep only an id in the cookie: nothing to read here.
+    signing_serializer = getattr(flask_app.session_interface, "get_signing_serializer", None)
+    serializer = signing_serializer(flask_app) if signing_serializer is not None else None
     if serializer is None:  # no secret key: the app has no signed sessions
         return None
     max_age = int(flask_app.permanent_session_lifetime.total_seconds())

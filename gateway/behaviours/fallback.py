@@ -5,62 +5,62 @@ methods only: sending one again to legacy after the new side failed has the same
 sending it once (RFC 9110). The request body is kept (up to `GATEWAY_FALLBACK_BODY_LIMIT`) so
 legacy receives it too. The new side's 5xx answers, exceptions raised before answering and
 timeouts are not sent: legacy answers instead, and the failed attempt is counted under
-side=new, with its reason in `gateway_fallbacks_total`.
+side=new, with its reason in `gateway_fallbacks_total`. Both calls go through the one caller
+(gateway.pipeline.serving), so each has its timeout, its place in the gauge and its count.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.types import Receive, Send
 
 from gateway.behaviours.base import Context
-from gateway.exchange import Exchange, Failed, Outcome
+from gateway.compare import Answer
 from gateway.http.bodies import read_body
+from gateway.pipeline.exchange import Exchange, Failed, Outcome
 from gateway.routing.methods import IDEMPOTENT_METHODS
-from gateway.sides import SideName as Side
+from gateway.sides import LEGACY, NEW, SideName, is_new
 
 
-async def serve_side(
-    context: Context, exchange: Exchange, side: Side, receive: Receive, send: Send
-) -> None:
-    """Serve from `side`, with legacy's fallback where the entry asks for it."""
+def serve(
+    context: Context,
+    exchange: Exchange,
+    side: SideName,
+    receive: Receive,
+    send: Send,
+    capture: Answer | None = None,
+) -> Coroutine[Any, Any, Outcome]:
+    """Serve from `side`, with legacy's fallback where the entry asks for it.
+
+    Hands back the coroutine that serves rather than awaiting it: one frame fewer on the path
+    every resumption of the side's app goes through.
+    """
     entry = exchange.entry
     if (
-        side == "new"
+        is_new(side)
         and entry is not None
         and entry.options.fallback
         and exchange.method in IDEMPOTENT_METHODS
     ):
-        await _with_fallback(context, exchange, receive, send)
-    else:
-        await context.serving.serve(exchange, side, receive, send)
+        return _with_fallback(context, exchange, receive, send, capture)
+    return context.serving.serve(exchange, side, receive, send, capture)
 
 
 async def _with_fallback(
-    context: Context, exchange: Exchange, receive: Receive, send: Send
-) -> None:
+    context: Context, exchange: Exchange, receive: Receive, send: Send, capture: Answer | None
+) -> Outcome:
     serving = context.serving
     buffered = await read_body(receive, context.fallback_body_limit)
     if not buffered.complete:  # too large to send twice, or the client left
-        await serving.serve(exchange, "new", buffered.replay(receive), send)
-        return
-    new = serving.sides["new"]
-    started = time.perf_counter()
-    outcome = Outcome()
+        return await serving.serve(exchange, NEW, buffered.replay(receive), send, capture)
     try:
-        await serving.caller.call(
-            exchange, new, buffered.replay(receive), send, outcome, refuse_5xx=True
+        return await serving.serve(
+            exchange, NEW, buffered.replay(receive), send, capture, refuse_5xx=True
         )
     except Failed as failure:
-        outcome.status = failure.status
-        serving.accounting.account(exchange, new, outcome, started)
         assert exchange.entry is not None
         context.metrics.fallbacks.labels(exchange.entry.path, failure.reason).inc()
-        exchange.fallback_from = "new"
-        await serving.serve(exchange, "legacy", buffered.replay(receive), send)
-        return
-    except BaseException:
-        serving.accounting.account(exchange, new, outcome, started)
-        raise
-    serving.accounting.account(exchange, new, outcome, started)
+        exchange.fallback_from = NEW
+        return await serving.serve(exchange, LEGACY, buffered.replay(receive), send, capture)

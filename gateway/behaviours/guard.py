@@ -18,29 +18,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from gateway.options.guard import GuardOptions
+from gateway.pipeline.entry_state import EntryState
+from gateway.pipeline.exchange import Exchange
+from gateway.routing.table import RouteEntry
+from gateway.sides import LEGACY, NEW, SIDE_NAMES, is_new
 from gateway.sides import SideName as Side
 
-if TYPE_CHECKING:
-    from gateway.control.route_state import EntryState
-
-
-class GuardOptions(BaseModel):
-    """When a route served by the new side goes back to legacy by itself."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    window: float = Field(60.0, gt=0, le=3600, description="seconds of history judged")
-    min_requests: int = Field(20, ge=1, description="fewer new-side requests never decide")
-    max_error_ratio: float = Field(0.05, ge=0, le=1, description="new side 5xx share allowed")
-    max_latency_ratio: float | None = Field(
-        3.0, gt=1, description="new p99 allowed as a multiple of legacy p99 on the same route"
-    )
-    cooldown: float | None = Field(
-        None, gt=0, description="seconds after which a rolled-back route is tried again"
-    )
+__all__ = ["Guard", "GuardOptions", "GuardWatch", "Rollback", "describe_guard", "guard_of"]
 
 
 # Latency histogram bounds: 1 ms to about 65 s, each bound 1.25x the previous one, so a p99
@@ -111,7 +98,7 @@ class Guard:
     def __init__(self, options: GuardOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
         self.clock = clock
-        self.windows = {side: SideWindow(options.window) for side in ("legacy", "new")}
+        self.windows = {side: SideWindow(options.window) for side in SIDE_NAMES}
         self.rollback: Rollback | None = None
         self._judged_at = -math.inf
 
@@ -125,9 +112,9 @@ class Guard:
         now = self.clock()
         if self.rollback is not None and self._cooled_down(now):
             self.rollback = None
-            self.windows = {side: SideWindow(self.options.window) for side in ("legacy", "new")}
+            self.windows = {side: SideWindow(self.options.window) for side in SIDE_NAMES}
         self.windows[side].add(now, status >= 500, duration)
-        if side != "new" or self.rollback is not None:
+        if not is_new(side) or self.rollback is not None:
             return None
         self.rollback = self.judge(now)
         return self.rollback
@@ -135,6 +122,10 @@ class Guard:
     def rolled_back(self) -> bool:
         """Whether the route is rolled back now. A read: it changes nothing."""
         return self.rollback is not None and not self._cooled_down(self.clock())
+
+    def redirected_to(self) -> str | None:
+        """While rolled back, the entry's requests go to legacy (gateway.pipeline.entry_state)."""
+        return LEGACY if self.rolled_back() else None
 
     def _cooled_down(self, now: float) -> bool:
         cooldown = self.options.cooldown
@@ -146,7 +137,7 @@ class Guard:
 
     def judge(self, now: float) -> Rollback | None:
         options = self.options
-        count, errors = self.windows["new"].totals(now)
+        count, errors = self.windows[NEW].totals(now)
         if count < options.min_requests:
             return None
         ratio = errors / count
@@ -156,11 +147,11 @@ class Guard:
         if options.max_latency_ratio is None or now - self._judged_at < _LATENCY_EVERY:
             return None
         self._judged_at = now
-        legacy_count, _ = self.windows["legacy"].totals(now)
+        legacy_count, _ = self.windows[LEGACY].totals(now)
         if legacy_count < options.min_requests:
             return None
-        new_p99 = self.windows["new"].quantile(now, 0.99)
-        legacy_p99 = self.windows["legacy"].quantile(now, 0.99)
+        new_p99 = self.windows[NEW].quantile(now, 0.99)
+        legacy_p99 = self.windows[LEGACY].quantile(now, 0.99)
         if new_p99 is None or legacy_p99 is None:
             return None
         if new_p99 > options.max_latency_ratio * legacy_p99:
@@ -174,23 +165,42 @@ class Guard:
     def figures(self) -> dict[str, float | int | None]:
         """The values judged, for the admin API and metrics."""
         now = self.clock()
-        count, errors = self.windows["new"].totals(now)
-        legacy_count, legacy_errors = self.windows["legacy"].totals(now)
+        count, errors = self.windows[NEW].totals(now)
+        legacy_count, legacy_errors = self.windows[LEGACY].totals(now)
         return {
             "new_requests": count,
             "new_error_ratio": errors / count if count else None,
-            "new_p99": self.windows["new"].quantile(now, 0.99),
+            "new_p99": self.windows[NEW].quantile(now, 0.99),
             "legacy_requests": legacy_count,
             "legacy_error_ratio": legacy_errors / legacy_count if legacy_count else None,
-            "legacy_p99": self.windows["legacy"].quantile(now, 0.99),
+            "legacy_p99": self.windows[LEGACY].quantile(now, 0.99),
         }
+
+
+def guard_of(entry: RouteEntry) -> Guard | None:
+    """The guard an entry keeps between requests, when it has `guard:`."""
+    options = entry.options.guard
+    return Guard(options) if options is not None else None
+
+
+class GuardWatch:
+    """The guards' subscription to the outcome bus: each answer counted by its entry's guard."""
+
+    def __init__(self, on_observed: Callable[[EntryState, Rollback | None], None]) -> None:
+        self.on_observed = on_observed  # publishes a rollback, or the end of a cooldown
+
+    def __call__(self, exchange: Exchange, side: Side, status: int, duration: float) -> None:
+        state = exchange.state
+        guard = state.get(Guard) if state is not None else None
+        if state is not None and guard is not None:
+            self.on_observed(state, guard.observe(side, status, duration))
 
 
 def describe_guard(state: EntryState | None) -> dict[str, Any] | None:
     """The guard's options, state and figures for the admin API (a read: it changes nothing)."""
-    if state is None or state.guard is None:
+    guard = state.get(Guard) if state is not None else None
+    if guard is None:
         return None
-    guard = state.guard
     rollback = guard.rollback if guard.rolled_back() else None
     return {
         **guard.options.model_dump(),

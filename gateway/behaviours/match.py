@@ -22,22 +22,23 @@ a forged or expired cookie is no fact: `present: false` holds, `equals` does not
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Awaitable
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import Receive, Send
 
 from gateway.behaviours.base import Context
+from gateway.behaviours.chain import serve_side
 from gateway.behaviours.facts import FACT_KINDS, FactKind, RequestFacts, fact_text
-from gateway.behaviours.fallback import serve_side
 from gateway.behaviours.guard import describe_guard
-from gateway.behaviours.options import MODIFIERS, EntryOptions
-from gateway.exchange import Exchange
+from gateway.behaviours.shadow import with_shadow
+from gateway.options.entry import SIDE_POLICIES, EntryOptions
+from gateway.pipeline.entry_state import EntryState
+from gateway.pipeline.exchange import Exchange
+from gateway.routing.table import RouteEntry
+from gateway.sides import LEGACY, NEW
 from gateway.sides import SideName as Side
-
-if TYPE_CHECKING:
-    from gateway.control.route_state import EntryState
-    from gateway.routing.table import RouteEntry
 
 OTHERWISE = "otherwise"  # the `rule` label when no rule held
 _OPERATORS = ("equals", "in", "present")
@@ -116,8 +117,8 @@ class Rule(BaseModel):
 class MatchOptions(EntryOptions):
     target: Literal["match"]
     rules: tuple[Rule, ...] = Field(min_length=1)
-    otherwise: Side = "legacy"
-    modifiers = frozenset(MODIFIERS)
+    otherwise: Side = LEGACY
+    accepts = frozenset(SIDE_POLICIES)
 
     @field_validator("rules", mode="before")
     @classmethod
@@ -137,11 +138,11 @@ class MatchOptions(EntryOptions):
 
     @property
     def serves_new(self) -> bool:
-        return self.otherwise == "new" or any(rule.side == "new" for rule in self.rules)
+        return self.otherwise == NEW or any(rule.side == NEW for rule in self.rules)
 
     @property
     def moved(self) -> bool:
-        return self.otherwise == "new" and all(rule.side == "new" for rule in self.rules)
+        return self.otherwise == NEW and all(rule.side == NEW for rule in self.rules)
 
     @property
     def reads_session(self) -> bool:
@@ -158,13 +159,13 @@ class Match:
         self.context = context
         self.decisions = context.metrics.match_decisions
 
-    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+    def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> Awaitable[object]:
         entry = exchange.entry
         assert entry is not None and isinstance(entry.options, MatchOptions)
         rule, side = entry.options.decide(RequestFacts(exchange.scope, self.context.session))
         exchange.decision = OTHERWISE if rule == OTHERWISE else f"rule {rule}"
         self.decisions.labels(entry.path, rule, side).inc()
-        await serve_side(self.context, exchange, side, receive, send)
+        return serve_side(self.context, exchange, side, receive, send)
 
     @staticmethod
     def summary(entry: RouteEntry) -> str:
@@ -176,12 +177,13 @@ class Match:
     def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
         options = entry.options
         assert isinstance(options, MatchOptions)
-        return {
+        described = {
             "rules": [rule.describe() for rule in options.rules],
             "otherwise": options.otherwise,
             "fallback": options.fallback,
             "guard": describe_guard(state),
         }
+        return with_shadow(described, entry, state)
 
 
 def _field(operator: str) -> str:

@@ -1,5 +1,12 @@
-"""Shadow traffic: the other side gets a copy of a request once the client has its answer, and
-the two answers are compared.
+"""The shadow policy (`shadow:` on any entry): the side that did not answer gets a copy of the
+request once the client has its answer, and the two answers are compared.
+
+Whichever side the entry's chooser picked answers the client; the copy goes to the other one,
+so a canary compares in both directions, and `target: shadow` is a direct chooser (its
+`primary`) with this policy (gateway.behaviours.shadow_target). The copy is called through the
+one caller (gateway.pipeline.serving.Serving.copy): it has the new side's timeout and shows in
+the in-progress gauge like any call, but is no answer to a client, so it is counted here only
+(gateway_shadow_comparisons_total, the ledger), never as served traffic nor by a guard.
 
 The copy starts only after the primary's response has been sent, runs as a background task
 within a per-route concurrency budget and a timeout, and its answer is thrown away after the
@@ -23,32 +30,36 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from gateway.behaviours.compare import Answer, Comparator, Difference
-from gateway.behaviours.copy_headers import (
-    COPY_MARK,
-    NO_RULES,
-    RequestHeaderRules,
-    ResolvedRules,
-)
-from gateway.behaviours.options import FROZEN, EntryOptions
-from gateway.exchange import Exchange
+from gateway.compare import Answer, Comparator, Difference
 from gateway.http import headers
 from gateway.http.bodies import read_body
 from gateway.observe.metrics import GatewayMetrics
 from gateway.observe.mismatch_log import MismatchLog
-from gateway.parity.redaction import Redactor
+from gateway.options.headers import COPY_MARK, NO_RULES, ResolvedRules
+from gateway.options.shadow import ShadowOptions
+from gateway.pipeline.entry_state import EntryState
+from gateway.pipeline.exchange import Exchange, Outcome
+from gateway.pipeline.serving import Serving
 from gateway.routing.methods import SAFE_METHODS
+from gateway.routing.table import RouteEntry
 from gateway.sides import SideName as Side
+from gateway.sides import other
 
-if TYPE_CHECKING:
-    from gateway.behaviours.base import Context
-    from gateway.control.route_state import EntryState
-    from gateway.routing.table import RouteEntry
+__all__ = [
+    "SHADOW_HEADER",
+    "SHADOW_OUTCOMES",
+    "Copy",
+    "ShadowOptions",
+    "ShadowRoute",
+    "ShadowRunner",
+    "describe_shadow",
+    "shadow_route",
+    "with_shadow",
+]
 
 logger = logging.getLogger("gateway.behaviours.shadow")
 
@@ -77,79 +88,6 @@ ALWAYS_IGNORED_HEADERS = frozenset(
 )
 
 
-class ShadowOptions(BaseModel):
-    """How a shadow route copies requests to the other side and compares the answers."""
-
-    model_config = FROZEN
-    sample: float = Field(100.0, ge=0, le=100, description="percentage of requests copied")
-    timeout: float = Field(5.0, gt=0, le=300, description="seconds the copy may take")
-    concurrency: int = Field(8, ge=1, le=1000, description="copies in flight at most")
-    max_body: int = Field(1 << 20, ge=0, description="larger bodies are not compared")
-    headers: tuple[str, ...] | None = Field(
-        None, description="response headers compared (default: all but the ignored ones)"
-    )
-    ignore_headers: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = Field((), description="JSON paths ignored, like $.updated_at")
-    noise_sample: float = Field(
-        0.0, ge=0, le=100, description="percentage of copies that also run the primary twice"
-    )
-    request_headers: RequestHeaderRules | None = Field(
-        None, description="headers of the copy dropped or set (the other side's own logins)"
-    )
-    summary_every: float = Field(
-        60.0,
-        ge=0,
-        le=86400,
-        description="seconds between summary lines of a repeated header-only mismatch "
-        "(0: log each one)",
-    )
-
-    @field_validator("headers", "ignore_headers")
-    @classmethod
-    def _lower(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if value is None else tuple(name.lower() for name in value)
-
-    @field_validator("ignore")
-    @classmethod
-    def _json_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from gateway.behaviours.compare import parse_json_path
-
-        for path in value:
-            parse_json_path(path)  # raises ValueError with the reason
-        return value
-
-
-class ShadowEntryOptions(EntryOptions):
-    target: Literal["shadow"]
-    primary: Side = "legacy"
-    shadow: ShadowOptions | None = None
-    shadow_unsafe: bool = False
-    modifiers = frozenset({"timeout"})  # the primary's; fallback and guard need a canary
-    rolls_out = True
-
-    @model_validator(mode="after")
-    def _rollout_has_a_parity_gate(self) -> ShadowEntryOptions:
-        # A shadow entry's rollout starts once the comparisons agree: without a gate it would
-        # become a canary on the first pass, unjudged.
-        if self.rollout is not None and self.rollout.min_match_ratio is None:
-            raise ValueError("a rollout from target 'shadow' needs rollout.min_match_ratio")
-        if self.rollout is not None and self.primary != "legacy":
-            raise ValueError("a rollout from target 'shadow' needs primary: legacy")
-        return self
-
-    @property
-    def serves_new(self) -> bool:
-        return self.primary == "new"
-
-    @property
-    def moved(self) -> bool:
-        return self.primary == "new"
-
-    @property
-    def reaches_new(self) -> bool:
-        return True
-
-
 @dataclass(slots=True)
 class ShadowRoute:
     """What one shadow route keeps between requests: its comparator, budget and noise."""
@@ -174,44 +112,6 @@ class ShadowRoute:
         )
 
 
-def replay_receive(body: bytes, done: asyncio.Event) -> Receive:
-    """A receive for a copied request: the whole body, then a disconnect once the call is over."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
-def capturing_send(answer: Answer) -> Callable[[Message], Awaitable[None]]:
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            answer.status = message["status"]
-            answer.headers = list(message.get("headers", []))
-        elif message["type"] == "http.response.body":
-            answer.add_body(message.get("body", b""))
-
-    return send
-
-
-async def call_for_answer(app: ASGIApp, scope: Scope, body: bytes, limit: int) -> Answer:
-    answer = Answer(limit=limit)
-    done = asyncio.Event()
-    try:
-        await app(scope, replay_receive(body, done), capturing_send(answer))
-    except Exception as exc:
-        answer.exception = exc
-    finally:
-        done.set()
-    return answer
-
-
 @dataclass(frozen=True, slots=True)
 class Copy:
     """A request to copy to the other side, and the primary's answer to compare with."""
@@ -222,39 +122,117 @@ class Copy:
     body: bytes
     primary: Answer
     primary_duration: float
+    entry: RouteEntry | None = None  # the copy's timeout on the new side is its entry's
+
+
+class Redacts(Protocol):
+    """Hides secret values of a difference (gateway.parity.redaction.Redactor)."""
+
+    def difference(self, difference: Difference) -> dict[str, str]: ...
+
+
+class NoRedaction:
+    def difference(self, difference: Difference) -> dict[str, str]:
+        return difference.as_dict()
+
+
+# How the shadow policy serves the client: the entry's other policies (a fallback) and the side.
+ServePrimary = Callable[[Exchange, Side, Receive, Send, Answer | None], Awaitable[Outcome]]
 
 
 class ShadowRunner:
     def __init__(
         self,
         metrics: GatewayMetrics,
-        apps: dict[Side, ASGIApp],
+        serving: Serving,
         mismatches: deque[dict[str, Any]],
         rng: random.Random | None = None,
         mismatch_log: MismatchLog | None = None,
         ledger: Callable[[Copy, str, list[Difference]], None] | None = None,
-        redactor: Redactor | None = None,
+        redactor: Redacts | None = None,
     ) -> None:
         self.metrics = metrics
-        self.apps = apps
+        self.serving = serving
         self.mismatches = mismatches
         self.mismatch_log = mismatch_log or MismatchLog()
         self.ledger = ledger  # told every outcome (gateway.parity); must not block
         # The log and the admin API show differing values: a differing Set-Cookie or token must
         # not reach them any more than the ledger.
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor or NoRedaction()
         self._random = rng or random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lingering: set[asyncio.Task[Any]] = set()  # past their timeout, outcome recorded
 
-    def admit(self, route: ShadowRoute, method: str) -> bool:
+    def serve(
+        self,
+        exchange: Exchange,
+        side: Side,
+        receive: Receive,
+        send: Send,
+        route: ShadowRoute,
+        serve: ServePrimary,
+    ) -> Awaitable[Outcome]:
+        """Serve the client from `side` with `serve`, and copy the request to the other side.
+
+        The whole of a copy's life is here: the route's budget is taken before the primary is
+        called and given back when the copy ends (or at once when there is no copy to send).
+        """
+        if not self.wanted(route, exchange.method):
+            return serve(exchange, side, receive, send, None)
+        return self._serve_and_copy(exchange, side, receive, send, route, serve)
+
+    async def _serve_and_copy(
+        self,
+        exchange: Exchange,
+        side: Side,
+        receive: Receive,
+        send: Send,
+        route: ShadowRoute,
+        serve: ServePrimary,
+    ) -> Outcome:
+        # The place is taken here, in the coroutine, so that its `finally` gives it back also
+        # when the request is cancelled before the primary is called.
+        if not self.take_place(route, side):
+            return await serve(exchange, side, receive, send, None)
+        answer = Answer(limit=route.options.max_body)
+        copied = False
+        try:  # from here on, every way out gives the budget's place back unless a copy took it
+            buffered = await read_body(receive, route.options.max_body)
+            outcome = await serve(exchange, side, buffered.replay(receive), send, answer)
+            # The gateway's own answers (overload, timeout) say nothing of the primary: the
+            # primary never answered, so there is nothing to compare, and no copy to send. Nor
+            # when its answer went past max_body: that comparison is skipped whatever the copy
+            # answers, and the copy would cost the other side (a write, with shadow_unsafe);
+            # nor when legacy answered for a new side that failed (fallback): the other side
+            # has just answered, for itself.
+            usable = answer.status and not answer.truncated and not outcome.own
+            if buffered.complete and usable and exchange.fallback_from is None:
+                duration = time.perf_counter() - exchange.started
+                scope, body = exchange.child_scope, buffered.body
+                entry = exchange.entry
+                self.start(Copy(route, side, scope, body, answer, duration, entry))
+                copied = True
+            else:
+                self.metrics.shadow_comparisons.labels(route.route, "skipped", side).inc()
+            return outcome
+        finally:
+            if not copied:
+                self.release(route)
+
+    def admit(self, route: ShadowRoute, method: str, primary: Side) -> bool:
         """Whether this request gets a copy; takes a place in the route's budget if so."""
+        return self.wanted(route, method) and self.take_place(route, primary)
+
+    def wanted(self, route: ShadowRoute, method: str) -> bool:
+        """Whether the route copies this request, budget aside (its method, the sample)."""
         if method not in SAFE_METHODS and not route.unsafe_allowed:
             return False
-        if route.options.sample < 100 and self._random.random() * 100 >= route.options.sample:
-            return False
+        return route.options.sample >= 100 or self._random.random() * 100 < route.options.sample
+
+    def take_place(self, route: ShadowRoute, primary: Side) -> bool:
+        """Take a place in the route's budget of copies in flight, if one is free."""
         if route.in_flight >= route.options.concurrency:
-            self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
+            self.metrics.shadow_comparisons.labels(route.route, "skipped", primary).inc()
             return False
         route.in_flight += 1
         return True
@@ -287,7 +265,9 @@ class ShadowRunner:
             await self._compare(copy)
         except Exception:
             logger.exception("shadow comparison failed on %s", copy.route.route)
-            self.metrics.shadow_comparisons.labels(copy.route.route, "error").inc()
+            self.metrics.shadow_comparisons.labels(
+                copy.route.route, "error", copy.primary_side
+            ).inc()
         finally:
             self.release(copy.route)
 
@@ -295,7 +275,7 @@ class ShadowRunner:
         route, primary_side, scope, body = copy.route, copy.primary_side, copy.scope, copy.body
         primary, primary_duration = copy.primary, copy.primary_duration
         options = route.options
-        shadow_side: Side = "new" if primary_side == "legacy" else "legacy"
+        shadow_side = other(primary_side)
         # The primary's second run (noise) gets the request as the client sent it; the other
         # side gets it with the route's header rules applied (its own logins, say).
         rerun_scope = {**scope, "headers": [*scope["headers"], (SHADOW_HEADER, b"1")]}
@@ -311,7 +291,8 @@ class ShadowRunner:
         async def timed(side: Side) -> tuple[Answer, float]:
             side_scope = copy_scope if side == shadow_side else rerun_scope
             side_scope = {**side_scope, "state": dict(scope.get("state", {}))}
-            answer = await call_for_answer(self.apps[side], side_scope, body, options.max_body)
+            answer = Answer(limit=options.max_body)
+            await self.serving.copy(_copy_exchange(copy, side_scope), side, body, answer)
             return answer, time.perf_counter() - started
 
         calls = [asyncio.create_task(timed(shadow_side))]
@@ -320,7 +301,7 @@ class ShadowRunner:
         try:
             _, late = await asyncio.wait(calls, timeout=options.timeout)
             if late:
-                self.metrics.shadow_comparisons.labels(route.route, "timeout").inc()
+                self.metrics.shadow_comparisons.labels(route.route, "timeout", primary_side).inc()
                 if self.ledger is not None:
                     self.ledger(copy, "timeout", [])
                 await self._finish(late)
@@ -332,10 +313,10 @@ class ShadowRunner:
         if again:
             self._learn_noise(route, primary, calls[1].result()[0])
         if primary.truncated or shadow.truncated:
-            self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
+            self.metrics.shadow_comparisons.labels(route.route, "skipped", primary_side).inc()
             return
         outcome, differences = self._outcome(route, primary, shadow)
-        self.metrics.shadow_comparisons.labels(route.route, outcome).inc()
+        self.metrics.shadow_comparisons.labels(route.route, outcome, primary_side).inc()
         if self.ledger is not None:
             self.ledger(copy, outcome, differences)
         self.metrics.shadow_duration.labels(route.route, primary_side).observe(primary_duration)
@@ -409,76 +390,41 @@ class ShadowRunner:
         self.mismatch_log.report(str(record["event"]), logged, fields, route.options.summary_every)
 
 
-class Shadow:
-    """`target: shadow`: the primary answers; the other side gets a copy, compared afterwards.
-
-    The whole of a copy's life is here: the route's budget is taken before the primary is
-    called and given back when the copy ends (or at once when there is no copy to send).
-    """
-
-    name: ClassVar[str] = "shadow"
-    options: ClassVar[type[EntryOptions]] = ShadowEntryOptions
-
-    def __init__(self, context: Context) -> None:
-        self.serving = context.serving
-        self.runner = context.shadow
-        self.metrics = context.metrics
-
-    async def __call__(self, exchange: Exchange, receive: Receive, send: Send) -> None:
-        entry, state = exchange.entry, exchange.state
-        assert entry is not None and isinstance(entry.options, ShadowEntryOptions)
-        primary: Side = entry.options.primary
-        route = state.shadow if state is not None else None
-        if route is None or not self.runner.admit(route, exchange.method):
-            await self.serving.serve(exchange, primary, receive, send)
-            return
-        answer = Answer(limit=route.options.max_body)
-        copied = False
-        try:  # from here on, every way out gives the budget's place back unless a copy took it
-            buffered = await read_body(receive, route.options.max_body)
-            outcome = await self.serving.serve(
-                exchange, primary, buffered.replay(receive), send, capture=answer
-            )
-            # The gateway's own answers (overload, timeout) say nothing of the primary: the
-            # primary never answered, so there is nothing to compare, and no copy to send. Nor
-            # when its answer went past max_body: that comparison is skipped whatever the copy
-            # answers, and the copy would cost the other side (a write, with shadow_unsafe).
-            usable = answer.status and not answer.truncated and not outcome.own
-            if buffered.complete and usable:
-                duration = time.perf_counter() - exchange.started
-                self.runner.start(
-                    Copy(route, primary, exchange.child_scope, buffered.body, answer, duration)
-                )
-                copied = True
-            else:
-                self.metrics.shadow_comparisons.labels(route.route, "skipped").inc()
-        finally:
-            if not copied:
-                self.runner.release(route)
-
-    @staticmethod
-    def summary(entry: RouteEntry) -> str:
-        assert isinstance(entry.options, ShadowEntryOptions)
-        return f"shadow ({entry.options.primary} answers)"
-
-    @staticmethod
-    def describe(entry: RouteEntry, state: EntryState | None) -> dict[str, Any]:
-        assert isinstance(entry.options, ShadowEntryOptions)
-        shadow = state.shadow if state is not None else None
-        described = None
-        if shadow is not None:
-            described = {
-                **shadow.options.model_dump(),
-                "unsafe_allowed": shadow.unsafe_allowed,
-                "in_flight": shadow.in_flight,
-                "noise_fields": sorted(shadow.noise),
-            }
-        return {"primary": entry.options.primary, "shadow": described}
-
-
 def shadow_route(entry: RouteEntry) -> ShadowRoute | None:
-    """The state a shadow entry keeps between requests (None for other targets)."""
+    """The state an entry with the shadow policy keeps between requests (None without it)."""
     options = entry.options
-    if not isinstance(options, ShadowEntryOptions):
+    policy = options.shadow_policy
+    if policy is None:
         return None
-    return ShadowRoute(entry.path, options.shadow or ShadowOptions(), options.shadow_unsafe)
+    return ShadowRoute(entry.path, policy, options.shadow_unsafe)
+
+
+def describe_shadow(state: EntryState | None) -> dict[str, Any] | None:
+    """The shadow policy's options and what it learned, for the admin API."""
+    shadow = state.get(ShadowRoute) if state is not None else None
+    if shadow is None:
+        return None
+    return {
+        **shadow.options.model_dump(),
+        "unsafe_allowed": shadow.unsafe_allowed,
+        "in_flight": shadow.in_flight,
+        "noise_fields": sorted(shadow.noise),
+    }
+
+
+def with_shadow(
+    described: dict[str, Any], entry: RouteEntry, state: EntryState | None
+) -> dict[str, Any]:
+    """A chooser's description, with its shadow policy's when the entry has one."""
+    if entry.options.shadow is None:
+        return described
+    return {**described, "shadow": describe_shadow(state)}
+
+
+def _copy_exchange(copy: Copy, scope: Scope) -> Exchange:
+    found = headers.get(scope["headers"], headers.REQUEST_ID)
+    request_id = found if found is not None else headers.new_request_id()
+    started = time.perf_counter()
+    exchange = Exchange(scope, scope, scope["method"], scope["path"], request_id, started)
+    exchange.entry = copy.entry
+    return exchange

@@ -24,8 +24,8 @@ from pathlib import Path
 import watchfiles
 from watchfiles import Change
 
+from gateway.config.routes_file import RoutesFileError, read_routes_file
 from gateway.observe.metrics import GatewayMetrics
-from gateway.routing.routes_file import RoutesFileError, read_routes_file
 from gateway.routing.table import RouteTable
 
 logger = logging.getLogger("gateway.reload")

@@ -1,42 +1,29 @@
-"""Per-route state that lives across requests and reloads: guards and shadow comparisons.
+"""Per-route state that lives across requests and reloads: the parts each policy keeps.
 
 A compiled RouteTable is immutable and replaced whole on reload; the state of its entries is
 kept here instead, carried over to the new table for every entry whose path, methods and
 options are unchanged (so an unrelated edit does not undo a rollback), and dropped for the
 others (so editing a rolled-back route is how an operator tries it again).
 
-An entry's `status` (where its rollout stands, written by the rollout controller) is not part of
-its identity: the controller writing a decision must not reset a guard's rollback or a shadow
-route's learned noise.
+An entry's `status` (where its rollout stands, written by the rollout controller) is kept
+beside its options and is not part of its key: the controller writing a decision must not reset
+a guard's rollback or a shadow route's learned noise.
+
+Which parts an entry gets is the registry's business (gateway.behaviours.registry); which
+entry is a canary and what weight it shows, the canary's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from gateway.behaviours.canary import CanaryOptions
+from gateway.behaviours.canary import published_weight
 from gateway.behaviours.guard import Guard, Rollback
-from gateway.behaviours.shadow import ShadowRoute, shadow_route
+from gateway.behaviours.registry import state_parts
 from gateway.observe.event_log import log_event
 from gateway.observe.metrics import GatewayMetrics
+from gateway.pipeline.entry_state import EntryState
 from gateway.routing.table import RouteEntry, RouteTable
 
 EntryKey = tuple[object, ...]
-
-
-def identity(entry: RouteEntry) -> EntryKey:
-    """What keeps an entry's state across reloads: its key, less its rollout status."""
-    if entry.options.status is None:
-        return entry.key
-    return (entry.path, entry.methods, entry.options.model_copy(update={"status": None}))
-
-
-@dataclass(slots=True)
-class EntryState:
-    entry: RouteEntry
-    guard: Guard | None = None
-    shadow: ShadowRoute | None = None
-    published_target: str | None = None
 
 
 class RouteStates:
@@ -53,7 +40,7 @@ class RouteStates:
         """Adopt the entries of a table just swapped in."""
         by_key: dict[EntryKey, EntryState] = {}
         for entry in table.entries:
-            key = identity(entry)
+            key = entry.key
             state = self._by_key.get(key) or self._new_state(entry)
             state.entry = entry
             by_key[key] = state
@@ -62,27 +49,20 @@ class RouteStates:
         self._publish()
 
     def _new_state(self, entry: RouteEntry) -> EntryState:
-        options = entry.options
-        state = EntryState(entry)
-        if options.guard is not None:
-            state.guard = Guard(options.guard)
-        state.shadow = shadow_route(entry)
-        return state
+        return EntryState.of(entry, state_parts(entry))
 
     def get(self, entry: RouteEntry) -> EntryState | None:
         return self._by_id.get(id(entry))
 
     def effective_target(self, state: EntryState | None, entry: RouteEntry) -> str:
         """Where the entry sends requests now (legacy while rolled back). A read, per request."""
-        if state is None or state.guard is None or not state.guard.rolled_back():
-            return entry.target
-        return "legacy"
+        return state.target() if state is not None else entry.target
 
     def observed(self, state: EntryState, rollback: Rollback | None) -> None:
         """After the guard observed an answer: publish a rollback, or the end of a cooldown."""
         if rollback is not None:
             self._rolled_back(state, rollback)
-        elif self.effective_target(state, state.entry) != state.published_target:
+        elif state.target() != state.published_target:
             self._publish()  # a cooldown ended
 
     def _rolled_back(self, state: EntryState, rollback: Rollback) -> None:
@@ -94,7 +74,7 @@ class RouteStates:
             "configured_target": entry.target,
             "reason": rollback.reason,
             "detail": rollback.detail,
-            "cooldown": state.guard.options.cooldown if state.guard else None,
+            "cooldown": guard.options.cooldown if (guard := state.get(Guard)) else None,
         }
         log_event("rollback", record)
         self._publish()
@@ -107,12 +87,12 @@ class RouteStates:
         weights: set[str] = set()
         for state in self._by_key.values():
             entry = state.entry
-            state.published_target = self.effective_target(state, entry)
+            state.published_target = state.target()
             rolled_back = state.published_target != entry.target
             effective.add((entry.path, state.published_target))
-            if isinstance(entry.options, CanaryOptions):
-                weight = 0.0 if rolled_back else float(entry.options.weight or 0)
-                self.metrics.canary_weight.labels(entry.path).set(weight)
+            weight = published_weight(entry)
+            if weight is not None:
+                self.metrics.canary_weight.labels(entry.path).set(0.0 if rolled_back else weight)
                 weights.add(entry.path)
         self._published = self.metrics.replace_series(
             self.metrics.effective_target, self._published, effective

@@ -1,4 +1,4 @@
-"""The inventory as text: a terminal table, Markdown (a checklist to paste in a tracker), JSON."""
+"""The inventory as text: a terminal table, a Markdown table (to paste in a tracker), JSON."""
 
 from __future__ import annotations
 

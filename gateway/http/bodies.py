@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from starlette.types import Message, Receive
@@ -40,3 +41,18 @@ async def read_body(receive: Receive, limit: int) -> BufferedBody:
             return BufferedBody(messages, b"".join(parts), complete=True)
         if size > limit:
             return BufferedBody(messages, b"".join(parts), complete=False)
+
+
+def replay_body(body: bytes, done: asyncio.Event) -> Receive:
+    """A receive for a copy of a request: the whole body, then a disconnect once `done` is set."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    return receive

@@ -1,97 +1,66 @@
-"""The one place where an answer is counted: the guard, the metrics and the access log.
+"""Where an answer is counted: the request metrics and the access log, from one record.
 
-Every path through the gateway (a side's answer, a fallback's failed attempt and legacy's
-answer after it, a shadowed primary, the gateway's own refusals) ends here, so the three views
-of a request never disagree.
+A sink: it is told each answer (gateway.pipeline.outcomes publishes them) and imports nothing
+above the observation layer, so the metrics and the log never disagree and never drive anything.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from gateway.exchange import Exchange, Outcome
 from gateway.observe.access_log import log_request
-from gateway.observe.metrics import UNMATCHED_ROUTE, GatewayMetrics, method_label
-from gateway.sides import Side, SideName
+from gateway.observe.metrics import GatewayMetrics, method_label
 
-if TYPE_CHECKING:
-    from gateway.control.route_state import RouteStates
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """One answer the client got, as the metrics and the access log count it."""
+
+    request_id: bytes
+    method: str
+    path: str
+    route: str
+    side: str  # the side that answered, or "gateway" for its own answers
+    status: int
+    duration: float  # from the request's start (after a fallback: from legacy's call)
+    client: tuple[str, int] | None = None
+    target: str | None = None
+    fallback_from: str | None = None
+    decision: str | None = None  # what chose the side, when a chooser says (match: a rule)
+    failed: bool = False  # the answer started, then the side failed: the client saw it cut
 
 
 class Accounting:
-    def __init__(self, metrics: GatewayMetrics, states: RouteStates, access_log: bool) -> None:
+    def __init__(self, metrics: GatewayMetrics, access_log: bool) -> None:
         self.metrics = metrics
-        self.states = states
         self.access_log = access_log
 
-    def account(self, exchange: Exchange, side: Side, outcome: Outcome, started: float) -> None:
-        """Count one side's answer.
-
-        `started` is when this side was called. The guard judges the side's own latency; the
-        metrics and the log measure from the request's start, except after a fallback, where
-        legacy's latency is its own and not the failed attempt's too.
-        """
-        name: SideName = "new" if side.name == "new" else "legacy"
-        self._observed(exchange, name, outcome.guard_status, time.perf_counter() - started)
-        since = started if exchange.fallback_from is not None else None
-        route = self.route(exchange, side)
-        self.record(exchange, route, side.name, outcome.status, since, outcome.failed)
-
-    def route(self, exchange: Exchange, side: Side) -> str:
-        """The route label: the entry's template, else the answering side's own route."""
-        if exchange.entry is not None:
-            return exchange.entry.path
-        return side.route_of(exchange.child_scope) or UNMATCHED_ROUTE
-
-    def record(
-        self,
-        exchange: Exchange,
-        route: str,
-        side: str,
-        status: int,
-        since: float | None = None,
-        failed: bool = False,
-    ) -> None:
-        """Count one answer; its duration runs from `since` (default: the request's start)."""
-        duration = time.perf_counter() - (since if since is not None else exchange.started)
-        method = method_label(exchange.method)
-        self.metrics.count(route, side, method, str(status), duration)
-        if failed:
+    def record(self, answered: Answered) -> None:
+        """Count one answer in the metrics, and log it."""
+        route, side, method = answered.route, answered.side, method_label(answered.method)
+        self.metrics.count(route, side, method, str(answered.status), answered.duration)
+        if answered.failed:
             self.metrics.failed_responses.labels(route, side, method).inc()
         if self.access_log:
-            self.log(exchange, route, side, status, duration, failed)
+            self.log(answered)
 
-    def log(
-        self,
-        exchange: Exchange,
-        route: str,
-        side: str,
-        status: int,
-        duration: float,
-        failed: bool = False,
-    ) -> None:
-        client = exchange.scope.get("client")
+    def log(self, answered: Answered) -> None:
+        """Write the access log line only (the gateway's own endpoints are not counted)."""
+        client = answered.client
         log_request(
-            request_id=exchange.request_id.decode("ascii"),
-            method=exchange.method,
-            path=exchange.path,
-            route=route,
-            side=side,
-            status=status,
-            duration=duration,
+            request_id=answered.request_id.decode("ascii"),
+            method=answered.method,
+            path=answered.path,
+            route=answered.route,
+            side=answered.side,
+            status=answered.status,
+            duration=answered.duration,
             client=_host_port(client) if client else None,
-            target=exchange.entry.target if exchange.entry is not None else None,
-            fallback_from=exchange.fallback_from,
-            decision=exchange.decision,
-            failed=failed,
+            target=answered.target,
+            fallback_from=answered.fallback_from,
+            decision=answered.decision,
+            failed=answered.failed,
         )
-
-    def _observed(self, exchange: Exchange, side: SideName, status: int, duration: float) -> None:
-        state = exchange.state
-        if state is None or state.guard is None:
-            return
-        self.states.observed(state, state.guard.observe(side, status, duration))
 
 
 def _host_port(client: tuple[str, int]) -> str:

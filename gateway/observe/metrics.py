@@ -114,8 +114,9 @@ class GatewayMetrics:
         )
         self.shadow_comparisons = Counter(
             "gateway_shadow_comparisons_total",
-            "Shadow copies by outcome: match, mismatch, noise, error, timeout, skipped.",
-            ["route", "outcome"],
+            "Shadow copies by outcome (match, mismatch, noise, error, timeout, skipped) and by "
+            "the side that answered the client (primary); the copy went to the other side.",
+            ["route", "outcome", "primary"],
             registry=registry,
         )
         self.shadow_duration = Histogram(
@@ -245,3 +246,25 @@ def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, 
     """The body and content type of a scrape, aggregated over all workers when there are several."""
     encoder, content_type = choose_encoder(accept or "")
     return encoder(aggregated(registry)), content_type
+
+
+class BridgeMetrics:
+    """The WSGI bridge's observer (gateway.wsgi.BridgeObserver): what it tells, as metrics."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    def rejected(self) -> None:
+        self.metrics.wsgi_rejected.inc()
+
+    def timed_out(self) -> None:
+        self.metrics.wsgi_timeouts.inc()
+
+    def queue_timed_out(self) -> None:
+        self.metrics.wsgi_queue_timeouts.inc()
+
+    def stuck(self, count: int) -> None:
+        self.metrics.wsgi_stuck.set(count)
+
+    def limit(self, limit: int) -> None:
+        self.metrics.wsgi_concurrency_limit.set(limit)

@@ -30,8 +30,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from starlette.types import Receive, Scope, Send
 
-from gateway.behaviours.compare import Difference
-from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT, ShadowEntryOptions
+from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT
+from gateway.compare import Difference
 from gateway.http import headers as header_lookup
 from gateway.parity import redaction
 from gateway.parity.metrics import LedgerMetrics
@@ -49,7 +49,8 @@ from gateway.parity.store import (
 )
 
 if TYPE_CHECKING:
-    from gateway.behaviours.shadow import Copy, ShadowOptions
+    from gateway.behaviours.shadow import Copy
+    from gateway.options.shadow import ShadowOptions
     from gateway.routing.table import RouteEntry, RouteTable
     from gateway.settings import GatewaySettings
 
@@ -145,7 +146,7 @@ class Ledger:
 
     def table_loaded(self, table: RouteTable) -> None:
         """Record each entry's options hash, when the table has something to compare."""
-        if not any(isinstance(entry.options, ShadowEntryOptions) for entry in table.entries):
+        if not any(entry.options.shadow_policy is not None for entry in table.entries):
             return
         now = time.time()
         for entry in table.entries:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from gateway.behaviours.compare import Difference
+from gateway.compare import Difference
 
 REDACTED = "[redacted]"
 BODY_LIMIT = 4096  # request bodies larger than this are not stored

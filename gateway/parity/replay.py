@@ -19,9 +19,9 @@ from urllib.parse import quote
 import httpx
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from gateway.behaviours.compare import Answer, Comparator, Difference
-from gateway.behaviours.copy_headers import HIDDEN
 from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
+from gateway.compare import Answer, Comparator, Difference
+from gateway.options.headers import HIDDEN
 from gateway.parity.redaction import REDACTED
 
 BASE_URL = "http://testserver"
@@ -67,7 +67,7 @@ def request_of(exchange: Mapping[str, Any], credentials: Mapping[str, str]) -> d
 
 def copied(request: Mapping[str, Any], rules: Mapping[str, Any] | None) -> dict[str, Any]:
     """The request as the other side got it: the route's header rules for the copy applied
-    (gateway.behaviours.copy_headers), values read from the environment as the gateway did."""
+    (gateway.options.headers), values read from the environment as the gateway did."""
     if not rules:
         return dict(request)
     setting: dict[str, str] = rules.get("set") or {}

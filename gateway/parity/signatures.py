@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from gateway.behaviours.compare import Difference
+from gateway.compare import Difference
 
 MATCH_SIGNATURE = ""  # the signature of an answer with no difference
 

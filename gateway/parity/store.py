@@ -10,7 +10,6 @@ the same counts without reading them first.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from gateway.http.urls import masked
 from gateway.parity import schema
 
 SQLITE_BUSY_SECONDS = 10.0
@@ -78,14 +78,6 @@ class EntryLoaded:
     at: float
 
 
-_PASSWORD = re.compile(r"(//[^/:@]*:)[^/@]*@")
-
-
-def masked(text: str) -> str:
-    """A URL as it may be shown: without its password."""
-    return _PASSWORD.sub(r"\1***@", text)
-
-
 def ledger_url(text: str) -> URL:
     """The SQLAlchemy URL for a ledger URL: sqlite:///PATH or postgresql://... (psycopg 3)."""
     try:
@@ -135,7 +127,7 @@ def _load_driver(url: URL) -> None:
 
 
 def shown(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    return masked(url.render_as_string(hide_password=False))
 
 
 def open_engine(url: URL, *, create: bool) -> Engine:

@@ -10,12 +10,12 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.config.routes_file import RoutesFileError, parse_routes
+from gateway.options.rollout import RolloutStatus
 from gateway.rollout.controller import utc_now, view_of
 from gateway.rollout.decide import EntryView, abort_verdict
 from gateway.rollout.routes_edit import RoutesDocument, status_yaml
-from gateway.rollout.spec import RolloutStatus
 from gateway.rollout.store import RoutesStore, StoreConflict
-from gateway.routing.routes_file import RoutesFileError, parse_routes
 
 Action = Literal["approve", "pause", "resume", "abort"]
 ACTIONS: tuple[Action, ...] = ("approve", "pause", "resume", "abort")

@@ -12,11 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import Receive
 
+from gateway.config.routes_file import RoutesFileError
 from gateway.http.bodies import read_body
 from gateway.rollout import actions
 from gateway.rollout.file_store import FileStore
 from gateway.rollout.store import StoreConflict
-from gateway.routing.routes_file import RoutesFileError
 
 PREFIX = "rollout/"
 MAX_BODY = 16 * 1024

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import ValidationError
 
 from gateway.cli_errors import fail
+from gateway.config.routes_file import RoutesFileError
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
@@ -31,7 +32,6 @@ from gateway.rollout.file_store import FileStore
 from gateway.rollout.lock import LeaderLock
 from gateway.rollout.parity_wiring import ledger_parity
 from gateway.rollout.store import RoutesStore, StoreConflict
-from gateway.routing.routes_file import RoutesFileError
 from gateway.settings import GatewaySettings
 
 rollout_cli = typer.Typer(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from gateway.config.routes_file import RoutesFileError, parse_routes
 from gateway.observe.metrics import method_label
 from gateway.rollout.decide import (
     EntryView,
@@ -34,7 +35,6 @@ from gateway.rollout.figures import FiguresError, FiguresSource, Totals
 from gateway.rollout.lock import LeaderLock
 from gateway.rollout.routes_edit import RoutesDocument, status_yaml
 from gateway.rollout.store import RoutesStore, StoreConflict
-from gateway.routing.routes_file import RoutesFileError, parse_routes
 from gateway.routing.table import RouteEntry, RouteTable
 
 logger = logging.getLogger("gateway.rollout")
@@ -97,7 +97,7 @@ def view_of(entry: RouteEntry) -> EntryView | None:
     options = entry.options
     if options.rollout is None:
         return None
-    written = options.model_dump(mode="json", exclude_unset=True, exclude={"rollout", "status"})
+    written = options.model_dump(mode="json", exclude_unset=True, exclude={"rollout"})
     if "sticky" in written:
         written["sticky"] = str(getattr(options, "sticky", ""))  # as written: "header:x-token"
     return EntryView(
@@ -106,7 +106,7 @@ def view_of(entry: RouteEntry) -> EntryView | None:
         target=entry.target,
         weight=getattr(options, "weight", None),
         rollout=options.rollout,
-        status=options.status,
+        status=entry.status,
         options=written,
     )
 

@@ -24,13 +24,11 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.behaviours.canary import OWN_KEYS as CANARY_ONLY
+from gateway.behaviours.shadow_target import OWN_KEYS as SHADOW_TARGET_ONLY
+from gateway.options.entry import SHADOW_KEYS, SIDE_POLICIES
+from gateway.options.rollout import Decision, Figures, RolloutOptions, RolloutState, RolloutStatus
 from gateway.rollout.figures import SideTotals
-from gateway.rollout.spec import Decision, Figures, RolloutOptions, RolloutState, RolloutStatus
-
-# Options only a canary takes, and only a shadow takes: dropped when the entry changes target.
-CANARY_ONLY = ("weight", "sticky")
-SHADOW_ONLY = ("primary", "shadow", "shadow_unsafe")
-MODIFIERS = ("fallback", "guard", "timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +192,16 @@ def _enter(
     )
     values: dict[str, Any] = {"weight": weight}
     drop: tuple[str, ...] = ()
+    fill: dict[str, Any] = {}
     if view.target != "canary":
         values["target"] = "canary"
-        drop = SHADOW_ONLY
-    return Verdict(verdict.decision, verdict.reason, None, None, verdict.status, values, drop)
+        drop = (*SHADOW_TARGET_ONLY, *SHADOW_KEYS)
+        if view.rollout.keep_shadow:
+            # The shadow options become the canary's shadow policy: each answer, from either
+            # side, is still compared with the other side's. `shadow: {}` where the entry had
+            # none keeps the policy on, with the defaults it had.
+            drop, fill = SHADOW_TARGET_ONLY, {"shadow": {}}
+    return Verdict(verdict.decision, verdict.reason, None, None, verdict.status, values, drop, fill)
 
 
 def _judge(
@@ -353,7 +357,8 @@ def abort_verdict(
     restore = {
         key: value
         for key, value in view.options.items()
-        if key in (*CANARY_ONLY, *MODIFIERS, *SHADOW_ONLY) or key == "target"
+        if key in (*CANARY_ONLY, *SIDE_POLICIES, *SHADOW_TARGET_ONLY, *SHADOW_KEYS)
+        or key == "target"
     }
     verdict = _status(
         view, "aborted", _step_of(view), now, "abort", reason, gate, judged, since=now

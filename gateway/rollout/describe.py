@@ -9,8 +9,7 @@ from gateway.routing.table import RouteEntry, RouteTable
 
 def describe_rollout(entry: RouteEntry) -> dict[str, Any] | None:
     """The rollout's steps, where it stands, its next step and what holds it; None without one."""
-    options = entry.options
-    rollout, status = options.rollout, options.status
+    rollout, status = entry.options.rollout, entry.status
     if rollout is None and status is None:
         return None
     described: dict[str, Any] = {

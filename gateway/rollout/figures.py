@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.guide.traffic import quantile
+from gateway.http.urls import masked
 from gateway.observe.metrics import collect
 
 # The families read, as gateway.observe.metrics declares them (tests/gateway/rollout checks
@@ -317,8 +318,4 @@ def _credentials(url: str) -> tuple[str, str | None]:
 
 def redacted(url: str) -> str:
     """The URL as logs and messages may show it: a password in it replaced by `***`."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+    return masked(url)

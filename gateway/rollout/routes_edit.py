@@ -20,7 +20,7 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from gateway.rollout.spec import RolloutStatus
+from gateway.options.rollout import RolloutStatus
 
 
 class EntryNotFound(LookupError):

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway.behaviours.options import EntryOptions
+from gateway.options.entry import EntryOptions
+from gateway.options.rollout import RolloutStatus
 from gateway.routing.methods import HTTP_METHODS
 from gateway.routing.templates import PRIORITY, PathTemplate, Segment, SegmentKind, split_path
-from gateway.sides import SideName
+from gateway.side_names import LEGACY, SideName
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class RouteEntry:
     options: EntryOptions
     index: int  # position in the routes file, for messages
     line: int | None = None  # line in the routes file, when known
+    # Where the entry's rollout stands (`status:`): beside its options, not among them, and not
+    # part of its key: it changes on the rollout controller's clock, and writing it must keep
+    # the entry's per-route state (a guard's rollback, a shadow route's noise).
+    status: RolloutStatus | None = None
 
     @property
     def path(self) -> str:
@@ -128,7 +133,7 @@ class _Node:
 
 
 class RouteTable:
-    def __init__(self, entries: Iterable[RouteEntry], default: SideName = "legacy") -> None:
+    def __init__(self, entries: Iterable[RouteEntry], default: SideName = LEGACY) -> None:
         self.entries: tuple[RouteEntry, ...] = tuple(entries)
         self.default: SideName = default
         self._root = _Node()

@@ -18,8 +18,8 @@ stream keeps its thread until the generator ends, if ever. What the bridge does 
   so a slow client holds no thread; a larger one streams to the app. `body_limits` bound the
   wait for each piece and the size (408, 413).
 - Requests admitted but not finished (running or waiting for a thread) are bounded by
-  `threads + queue_limit`; beyond it `Refused(503)` is raised, with Retry-After, and
-  `on_reject` is called (the gateway counts it). A call whose client leaves while it waits for
+  `threads + queue_limit`; beyond it `Refused(503)` is raised, with Retry-After, and the
+  observer is told (the gateway counts it). A call whose client leaves while it waits for
   a thread is not run.
 - A call that waited `queue_timeout` seconds for a thread without getting one is answered 503,
   as the queue-full refusal is (HAProxy's `timeout queue`): under overload a request is told
@@ -50,10 +50,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.http.body_limits import CLOSE, BodyLimits
+from gateway.http.body_limits import CLOSE
 from gateway.http.responses import Refused
 from gateway.wsgi.concurrency import GradientLimit
 from gateway.wsgi.environ import build_environ
+from gateway.wsgi.limits import BridgeLimits, BridgeObserver, Unobserved
 from gateway.wsgi.pipe import ClientGone, ResponsePipe
 from gateway.wsgi.pool import PoolClosed, WorkerPool
 from gateway.wsgi.request_body import BodyRefused, RequestBody, read_ahead
@@ -93,44 +94,28 @@ class WSGIBridge:
     def __init__(
         self,
         app: WSGIApplication,
-        *,
-        threads: int = 16,
-        queue_limit: int = 64,
-        buffer_limit: int = 1024 * 1024,
-        timeout: float = 30.0,
-        max_stuck: int | None = None,
-        body_buffer: int = 64 * 1024,
-        body_limits: BodyLimits | None = None,
-        queue_timeout: float | None = None,
-        adaptive: bool = False,
-        on_reject: Callable[[], object] | None = None,
-        on_timeout: Callable[[], object] | None = None,
-        on_stuck: Callable[[int], object] | None = None,
-        on_queue_timeout: Callable[[], object] | None = None,
-        on_limit: Callable[[int], object] | None = None,
+        limits: BridgeLimits | None = None,
+        observer: BridgeObserver | None = None,
     ) -> None:
+        limits = limits or BridgeLimits()
         self.app = app
-        self.threads = threads
-        self.queue_limit = queue_limit
-        self.buffer_limit = buffer_limit
-        self.timeout = timeout
-        self.queue_timeout = queue_timeout
+        self.observer = observer or Unobserved()
+        self.threads = threads = limits.threads
+        self.queue_limit = queue_limit = limits.queue_limit
+        self.buffer_limit = limits.buffer_limit
+        self.timeout = timeout = limits.timeout
+        self.queue_timeout = queue_timeout = limits.queue_timeout
         # How long a call may wait for a thread: past it, 503 (queue_timeout) or 504 (timeout).
         self.wait_limit = min(timeout, queue_timeout) if queue_timeout is not None else timeout
         self.first_check = min(LISTEN_AFTER, self.wait_limit)  # when a call is first looked at
-        self.body_buffer = body_buffer
-        self.body_limits = body_limits or BodyLimits()
-        self.on_reject = on_reject
-        self.on_timeout = on_timeout
-        self.on_queue_timeout = on_queue_timeout
-        self.on_limit = on_limit
-        self.pool = WorkerPool(threads, max_stuck=max_stuck, on_stuck=on_stuck)
+        self.body_buffer = limits.body_buffer
+        self.body_limits = limits.body_limits
+        self.pool = WorkerPool(threads, max_stuck=limits.max_stuck, on_stuck=self.observer.stuck)
         self.limiter: GradientLimit | None = None
-        if adaptive:
+        if limits.adaptive:
             self.limiter = GradientLimit(threads, on_change=self._limit_changed)
             self.pool.set_limit(self.limiter.limit)
-        if on_limit is not None:
-            on_limit(self.limiter.settled if self.limiter is not None else threads)
+        self.observer.limit(self.limiter.settled if self.limiter is not None else threads)
         self._capacity = threads + queue_limit
         self._admitted = 0  # calls submitted and not finished (or stuck); guarded by the lock
         self._admitted_lock = threading.Lock()
@@ -173,8 +158,7 @@ class WSGIBridge:
         if ahead is None:
             return  # the client left before the request was complete
         if not self._admit():
-            if self.on_reject is not None:
-                self.on_reject()
+            self.observer.rejected()
             raise _overloaded()
         call = _Call(self, asyncio.get_running_loop(), scope, receive, *ahead)
         try:
@@ -202,8 +186,8 @@ class WSGIBridge:
 
     def _limit_changed(self, limit: int) -> None:
         self.pool.set_limit(limit)
-        if self.on_limit is not None and self.limiter is not None:
-            self.on_limit(self.limiter.settled)
+        if self.limiter is not None:
+            self.observer.limit(self.limiter.settled)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()
@@ -348,9 +332,10 @@ class _Call:
                 if not self.started:
                     self._waiting()
                 return
-        count = self.bridge.on_queue_timeout if refusal.status == 503 else self.bridge.on_timeout
-        if count is not None:
-            count()
+        if refusal.status == 503:
+            self.bridge.observer.queue_timed_out()
+        else:
+            self.bridge.observer.timed_out()
         self._fail(refusal)
 
     def _waiting(self) -> None:

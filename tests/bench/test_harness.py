@@ -16,7 +16,7 @@ from bench.run import chosen
 from bench.setups import SETUPS
 from bench.tables import LARGE_SIZE, SHADOWED_YAML, UNSHADOWED_YAML, routes_yaml
 from bench.wrk import parse_wrk
-from gateway.routing.routes_file import parse_routes
+from gateway.config.routes_file import parse_routes
 from tests.servers import REPO_ROOT
 
 WRK_OUTPUT = """\

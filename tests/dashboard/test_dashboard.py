@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.servers import REPO_ROOT, ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Locator, Page
@@ -148,15 +149,7 @@ WAIT = 30.0
 
 
 def wait_for_class(locator: Locator, name: str, what: str) -> None:
-    wait_until(lambda: name in classes(locator), WAIT, f"{what} as {name!r}")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"the dashboard did not show {what} within {timeout}s")
-        time.sleep(0.2)
+    wait_for(lambda: name in classes(locator), WAIT, f"{what} as {name!r}")
 
 
 def nonzero(text: str) -> bool:
@@ -170,14 +163,14 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
 ) -> None:
     errors = console_errors(page)
     with traffic(gateway) as rounds:
-        wait_until(lambda: rounds() >= 10, WAIT, "traffic")
+        wait_for(lambda: rounds() >= 10, WAIT, "traffic")
         page.goto(f"{gateway.base_url}/_gateway/#token={TOKEN}")
         opened = time.monotonic()
         assert "token" not in page.url, "the token stayed in the address bar"
 
         # Every route of the table, in the table's order, then the others, internal ones last.
-        wait_until(lambda: row(page, "/api/items/{item_id}").count() == 1, WAIT, "the routes")
-        wait_until(lambda: nonzero(figure(page, "/slow", "rps", "new")), WAIT, "request rates")
+        wait_for(lambda: row(page, "/api/items/{item_id}").count() == 1, WAIT, "the routes")
+        wait_for(lambda: nonzero(figure(page, "/slow", "rps", "new")), WAIT, "request rates")
         routes = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.route)")
         assert routes[: len(TABLE_ROUTES)] == TABLE_ROUTES
         assert routes[-2:] == ["__rejected__", "__unmatched__"]
@@ -199,7 +192,7 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
         # Sides that take the same time are not flagged. On a loaded machine one refresh's p99
         # can jump on either side, so wait for a refresh that shows it rather than take the first.
         items_p99 = cell(page, "/api/items/{item_id}", "p99", "new")
-        wait_until(lambda: "bad" not in classes(items_p99), WAIT, "/api/items' p99 not flagged")
+        wait_for(lambda: "bad" not in classes(items_p99), WAIT, "/api/items' p99 not flagged")
         assert int(cell(page, "/flaky", "fallbacks").get_attribute("data-count") or 0) >= 1
         # POST /flaky was rolled back to legacy by its guard.
         assert "now legacy" in cell(page, "/flaky", "effective").inner_text()
@@ -217,8 +210,8 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
         updated = page.locator("#updated").inner_text()
         assert re.fullmatch(r"updated \d\d:\d\d:\d\d", updated)
         total = cell(page, "/api/items/{item_id}", "rps", "legacy").inner_text()
-        wait_until(lambda: page.locator("#updated").inner_text() != updated, WAIT, "a new time")
-        wait_until(
+        wait_for(lambda: page.locator("#updated").inner_text() != updated, WAIT, "a new time")
+        wait_for(
             lambda: cell(page, "/api/items/{item_id}", "rps", "legacy").inner_text() != total,
             WAIT,
             "new figures",
@@ -228,7 +221,7 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
         # Trend lines: two points per side and route at least. The README's picture waits for
         # 15 s of history, so that its lines have a shape.
         polylines = page.locator("#rows polyline")
-        wait_until(lambda: polylines.count() >= 2 * len(TABLE_ROUTES), WAIT, "trend lines")
+        wait_for(lambda: polylines.count() >= 2 * len(TABLE_ROUTES), WAIT, "trend lines")
         if UPDATE_SCREENSHOT:
             page.wait_for_timeout(max(0.0, 15 - (time.monotonic() - opened)) * 1000)
         ARTIFACT.parent.mkdir(exist_ok=True)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -9,13 +9,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.servers import ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 ROUTES = """\
 default: legacy
@@ -32,14 +32,6 @@ def routes_file(tmp_path: Path) -> Path:
     path = tmp_path / "routes.yaml"
     path.write_text(ROUTES, encoding="utf-8")
     return path
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
 
 
 def health(server: ServerProcess) -> int:

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gateway.observe.own_endpoints import HEALTH_PATH
+from gateway.own.endpoints import HEALTH_PATH
 from gateway.settings import GatewaySettings
 from tests.deploy.kubernetes_generated import (
     ALERTS_SOURCE,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.helpdesk import (
     app_env,
     audit_events,
@@ -20,6 +20,7 @@ from tests.helpdesk import (
     token,
 )
 from tests.servers import REPO_ROOT, ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 ROUTES_FILE = REPO_ROOT / "config" / "routes.yaml"
 

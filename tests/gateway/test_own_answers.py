@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import ServerProcess, raw_request, run_gateway
+from tests.waiting import wait_for
 
 ROUTES = """\
 default: legacy

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.servers import ServerProcess, bin_path, raw_request, run_gateway
+from tests.waiting import wait_for
 
 ROUTES = """\
 default: legacy
@@ -37,34 +38,28 @@ def write_routes(path: Path, text: str) -> None:
     os.replace(staging, path)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> float:
-    """Seconds until `condition()` holds; fails the test after `timeout`."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-    return time.monotonic() - start
-
-
 def side_of(server: ServerProcess, path: str) -> str:
     return httpx.get(server.base_url + path, timeout=10, verify=False).headers["x-gateway-side"]
 
 
 def metric(server: ServerProcess, name: str, **labels: str) -> float:
-    """The value of one sample of the gateway's /metrics (0 when absent)."""
+    """The sum of the gateway's /metrics samples of `name` with these labels (0 when none).
+
+    Labels left out are summed over: `outcome="match"` counts matches whichever side answered.
+    """
     # verify=False: plain HTTP on loopback, so no CA bundle to load (18 ms per call otherwise).
     text = httpx.get(server.base_url + "/metrics", timeout=10, verify=False).text
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    wanted = {f'{key}="{value}"' for key, value in labels.items()}
+    total = 0.0
     for line in text.splitlines():
         if line.startswith("#"):
             continue
         series, _, value = line.rpartition(" ")
         metric_name, _, label_text = series.partition("{")
-        found = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
-        if metric_name == name and found == wanted:
-            return float(value)
-    return 0.0
+        found = set(label_text.rstrip("}").split(",")) if label_text else set()
+        if metric_name == name and wanted <= found:
+            total += float(value)
+    return total
 
 
 def waiting_at_gate(server: ServerProcess, name: str) -> int:

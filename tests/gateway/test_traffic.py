@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from gateway.behaviours.canary import bucket_of
-from tests.gateway.test_server import metric, wait_for, waiting_at_gate, write_routes
+from tests.gateway.test_server import metric, waiting_at_gate, write_routes
 from tests.servers import ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 CANARY_ROUTES = """\
 routes:

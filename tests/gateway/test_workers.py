@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import (
     SAMPLE_LEGACY,
     SAMPLE_NEW,
@@ -20,6 +20,7 @@ from tests.servers import (
     run_gateway,
     run_server,
 )
+from tests.waiting import wait_for
 
 ROUTES = """\
 default: legacy

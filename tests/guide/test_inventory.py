@@ -148,8 +148,8 @@ def test_an_unreachable_metrics_url_is_a_clear_error(tmp_path: Path) -> None:
     assert "could not read metrics from http://127.0.0.1:9/metrics" in done.stderr
 
 
-def test_the_readme_quick_start_shows_what_the_command_prints(tmp_path: Path) -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_quick_start_shows_what_the_command_prints(tmp_path: Path) -> None:
+    readme = (REPO_ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     block = readme.split("    $ .venv/bin/gateway inventory\n", 1)[1].split("\n\n", 2)
     shown = [line[4:] for line in "\n".join(block[:2]).splitlines() if line.strip() != "..."]
     env = {"HELPDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'helpdesk.db'}"}

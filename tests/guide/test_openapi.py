@@ -14,8 +14,9 @@ from openapi_spec_validator import validate
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
-from tests.gateway.test_server import wait_for, write_routes
+from tests.gateway.test_server import write_routes
 from tests.servers import REPO_ROOT, ServerProcess, bin_path, run_gateway
+from tests.waiting import wait_for
 
 TOKEN = "guide-admin-token"
 ROUTES = """\

@@ -1,4 +1,4 @@
-"""In-process checks: lifespan state, the request context, error wording, cookie reading."""
+"""In-process checks: lifespan state, the request context, error wording, the legacy app."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from gateway.compat.flask import RequestLocalUnset
 from legacy_app.settings import Settings
 from new_app.context import current
-from new_app.legacy_session import LegacySessionReader
 from new_app.main import Endpoint, create_app, migrated_endpoints
 from new_app.validation_messages import describe_validation_error
 from tests.helpdesk import sqlite_url
@@ -35,13 +35,16 @@ def test_database_threads_must_be_positive() -> None:
 
 
 def test_current_outside_a_request_is_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match="no request context"):
+    with pytest.raises(RequestLocalUnset, match="helpdesk.request_context is not set"):
         current()
 
 
-def test_empty_secret_is_rejected() -> None:
-    with pytest.raises(ValueError, match="secret key"):
-        LegacySessionReader("")
+def test_the_legacy_app_is_built_with_the_same_settings(tmp_path: Path) -> None:
+    settings = Settings(database_url=sqlite_url(tmp_path / "x.db"), secret_key="k")
+    legacy = create_app(settings).state.legacy.app
+    assert legacy.secret_key == "k"
+    assert legacy.config["SESSION_COOKIE_NAME"] == settings.session_cookie_name
+    assert legacy.config["DATABASE_URL"] == settings.database_url
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.sessions import SessionInterface
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message
 
@@ -91,6 +92,13 @@ def test_flask_session_key_is_read_with_flasks_own_serializer() -> None:
 def test_apps_without_signed_sessions_have_no_reader() -> None:
     assert flask_session_reader(Flask("no-secret")) is None
     assert flask_session_reader(object()) is None
+
+
+def test_apps_with_server_side_sessions_have_no_reader() -> None:
+    app = Flask("server-side")
+    app.secret_key = "k"
+    app.session_interface = SessionInterface()  # e.g. Flask-Session: the cookie holds an id
+    assert flask_session_reader(app) is None
 
 
 # --- The whole gateway, called in-process as a server calls it (tests/gateway/test_traffic.py

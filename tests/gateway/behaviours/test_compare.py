@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from gateway.behaviours.compare import (
+from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
+from gateway.compare import (
     DESCENT,
     Answer,
     Comparator,
     format_json_path,
     parse_json_path,
 )
-from gateway.behaviours.shadow import ALWAYS_IGNORED_HEADERS
 
 
 def answer(body: object, status: int = 200, **headers: str) -> Answer:

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import SAMPLE_LEGACY, SAMPLE_NEW, ServerProcess, bin_path, run_gateway
+from tests.waiting import wait_for
 
 TOKEN = "match-admin-token"
 ROUTES = """\

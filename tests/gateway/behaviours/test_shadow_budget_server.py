@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import run_gateway
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gateway.behaviours.copy_headers import HIDDEN, RequestHeaderRules
 from gateway.behaviours.shadow import ShadowOptions, ShadowRoute
+from gateway.options.headers import HIDDEN, RequestHeaderRules
 
 
 def test_drop_and_set_apply_to_any_spelling_of_a_name() -> None:

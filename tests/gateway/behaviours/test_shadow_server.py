@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import ServerProcess, bin_path, free_port, run_server
+from tests.waiting import wait_for
 
 APPS = "tests.gateway.behaviours.shadow_apps"
 SECRET = "s3cret-shadow-token-value"

@@ -22,12 +22,13 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway.config.routes_file import RoutesFileError, parse_routes
 from gateway.control.reloading import LiveRouteTable
 from gateway.observe.metrics import GatewayMetrics
-from gateway.routing.routes_file import RoutesFileError, parse_routes
 from gateway.routing.table import RouteTable
-from tests.gateway.test_server import ROUTES, metric, side_of, wait_for, write_routes
+from tests.gateway.test_server import ROUTES, metric, side_of, write_routes
 from tests.servers import ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 ROUTES_A = "routes:\n  - {path: /a, target: new}\n"
 ROUTES_B = "routes:\n  - {path: /b, target: new}\n"

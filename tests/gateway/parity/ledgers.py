@@ -6,8 +6,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from gateway.behaviours.compare import Answer
 from gateway.behaviours.shadow import Copy, ShadowOptions, ShadowRoute
+from gateway.compare import Answer
 from gateway.parity.metrics import LedgerMetrics
 from gateway.parity.recorder import Ledger
 from gateway.parity.redaction import Redactor

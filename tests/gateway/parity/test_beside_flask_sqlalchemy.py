@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.parity.test_server import all_compared, report
-from tests.gateway.test_server import wait_for
 from tests.servers import run_gateway
+from tests.waiting import wait_for
 
 # The server's start and each worker's import of the app: minutes on a loaded 2-core machine.
 pytestmark = pytest.mark.timeout(300)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.behaviours.compare import Difference
 from gateway.behaviours.shadow import ShadowOptions
 from gateway.cli import cli
+from gateway.compare import Difference
 from gateway.parity import redaction, replay
 from gateway.parity.redaction import REDACTED
 from tests.gateway.parity import apps

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.http.urls import masked
 from gateway.parity import readiness, schema
 from gateway.parity.readiness import RouteParity
 from gateway.parity.store import (
@@ -15,7 +16,6 @@ from gateway.parity.store import (
     LedgerMissing,
     ensure_schema,
     ledger_url,
-    masked,
     open_engine,
 )
 from gateway.parity.windows import since_time

@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.types import Message
 
-from gateway.behaviours.compare import Difference
 from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT, ShadowOptions
+from gateway.compare import Difference
+from gateway.config.routes_file import parse_routes
 from gateway.parity import readiness
 from gateway.parity.redaction import REDACTED
-from gateway.routing.routes_file import parse_routes
 from tests.gateway.parity.ledgers import make_copy, make_ledger, seen, sqlite_url, write, written
 
 BIO = Difference("body:$.author.bio", "null", '""', ("author", "bio"), "type_changed")

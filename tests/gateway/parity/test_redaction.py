@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gateway.behaviours.compare import Difference
+from gateway.compare import Difference
 from gateway.parity import redaction
 from gateway.parity.redaction import REDACTED, Redactor
 

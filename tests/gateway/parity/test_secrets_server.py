@@ -11,8 +11,8 @@ import pytest
 
 from gateway.parity import readiness
 from tests.gateway.parity import apps
-from tests.gateway.test_server import wait_for
 from tests.servers import run_gateway
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -20,8 +20,9 @@ from gateway.parity import readiness
 from gateway.parity.store import LedgerMissing
 from tests.gateway.parity.conftest import Postgres
 from tests.gateway.parity.test_export import run_pytest
-from tests.gateway.test_server import metric, wait_for
+from tests.gateway.test_server import metric
 from tests.servers import ServerProcess, bin_path, run_gateway
+from tests.waiting import wait_for
 
 # Two workers, traffic until both have written, then the CLI and pytest in subprocesses: 20-45 s
 # on a loaded 2-core machine, so well above the default 120 s per test is kept in reserve.

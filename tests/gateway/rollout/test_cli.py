@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.routing.routes_yaml import load_yaml
+from gateway.config.routes_yaml import load_yaml
 from tests.servers import bin_path, free_port, run_gateway
 
 LEGACY = "tests.gateway.rollout.rollout_apps:legacy_app"

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway.config.routes_file import parse_routes
+from gateway.config.routes_yaml import load_yaml
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, PassResult, RolloutMetrics
 from gateway.rollout.decide import ParityFigures
 from gateway.rollout.figures import FiguresError, Totals
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
-from gateway.routing.routes_file import parse_routes
-from gateway.routing.routes_yaml import load_yaml
 from tests.gateway.rollout.fakes import FakeClock, FakeParity, FakeSource
 
 ROUTE = "/api/tickets"
@@ -399,6 +399,36 @@ routes:
     entry = r.entry()
     assert (entry["target"], entry["weight"], entry["status"]["step"]) == ("canary", 10, 1)
     assert "shadow" not in entry
+
+
+@pytest.mark.parametrize(
+    ("shadow", "kept"),
+    [
+        pytest.param("\n    shadow: {sample: 50}", {"sample": 50}, id="its-own-options"),
+        pytest.param("", {}, id="the-defaults"),
+    ],
+)
+def test_keep_shadow_makes_the_shadow_options_the_canarys_policy(
+    tmp_path: Path, shadow: str, kept: dict[str, Any]
+) -> None:
+    text = f"""\
+routes:
+  - path: /api/tickets
+    methods: [GET]
+    target: shadow{shadow}
+    shadow_unsafe: true
+    rollout: {{steps: [10, 100], min_match_ratio: 0.99, min_compared: 100, keep_shadow: true}}
+"""
+    r = Rig(tmp_path, text)
+    r.parity.figures[ROUTE] = ParityFigures(compared=300, match_ratio=0.995)
+    r.run()
+    entry = r.entry()
+    assert (entry["target"], entry["weight"], entry["status"]["step"]) == ("canary", 10, 1)
+    assert "primary" not in entry
+    assert (entry["shadow"], entry["shadow_unsafe"]) == (kept, True)
+    # The table it serves: a canary that still compares, in both directions.
+    (served,) = parse_routes(r.path.read_bytes(), "routes.yaml").entries
+    assert served.options.shadow_policy is not None and served.options.shadow_unsafe
 
 
 def test_a_parity_gate_on_a_canary_aborts_on_a_low_match_ratio(tmp_path: Path) -> None:

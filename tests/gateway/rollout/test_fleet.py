@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.routing.routes_yaml import load_yaml
+from gateway.config.routes_yaml import load_yaml
 from tests.servers import ServerProcess, bin_path, free_port, run_gateway, run_server
+from tests.waiting import wait_for
 
 LEGACY = "tests.gateway.rollout.rollout_apps:legacy_app"
 NEW = "tests.gateway.rollout.rollout_apps:new_app"
@@ -81,15 +82,8 @@ routes:
 
 # The end of the table.
 """
+FLEET_WAIT = 45.0  # seconds: a controller pass, a reload and a scrape, on a loaded machine
 COMMENTS = [line[line.index("#") + 1 :].strip() for line in ROUTES.splitlines() if "#" in line]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:g} s: {what}", pytrace=False)
-        time.sleep(0.1)
 
 
 def require_prometheus() -> str:
@@ -221,19 +215,27 @@ def sides(gateway: ServerProcess, name: str, count: int) -> set[str]:
 
 
 def test_a_failing_route_is_aborted_and_every_process_serves_legacy(fleet: Fleet) -> None:
-    wait_for(lambda: fleet.status("failing").get("state") == "aborted", "failing aborted")
+    wait_for(
+        lambda: fleet.status("failing").get("state") == "aborted", FLEET_WAIT, "failing aborted"
+    )
     aborted = time.monotonic()
     entry = fleet.entry("failing")
     assert entry["target"] == "legacy" and "weight" not in entry
     assert entry["status"]["gate"] == "error_ratio"
     assert "new-side error ratio 1 > 0.05" in entry["status"]["reason"]
     for gateway in fleet.gateways:
-        wait_for(lambda g=gateway: sides(g, "failing", 20) == {"legacy"}, "legacy everywhere")  # type: ignore[misc]
+        wait_for(
+            lambda g=gateway: sides(g, "failing", 20) == {"legacy"},  # type: ignore[misc]
+            FLEET_WAIT,
+            "legacy everywhere",
+        )
     assert time.monotonic() - aborted < 10
 
 
 def test_a_guard_trip_in_one_gateway_becomes_a_fleet_rollback(fleet: Fleet) -> None:
-    wait_for(lambda: fleet.status("guarded").get("state") == "aborted", "guarded aborted")
+    wait_for(
+        lambda: fleet.status("guarded").get("state") == "aborted", FLEET_WAIT, "guarded aborted"
+    )
     status = fleet.status("guarded")
     assert status["gate"] == "guard"
     assert "the guard rolled back" in status["reason"]
@@ -241,21 +243,25 @@ def test_a_guard_trip_in_one_gateway_becomes_a_fleet_rollback(fleet: Fleet) -> N
 
 
 def test_a_healthy_route_steps_through_every_weight_to_new(fleet: Fleet) -> None:
-    wait_for(lambda: fleet.status("healthy").get("step", 0) >= 2, "healthy at 50%")
+    wait_for(lambda: fleet.status("healthy").get("step", 0) >= 2, FLEET_WAIT, "healthy at 50%")
     # A controller killed mid-rollout: the next one resumes from the file.
     fleet.stop_controller(signal.SIGKILL)
     step = fleet.status("healthy")["step"]
     fleet.start_controller()
     # A second controller (one pass) does not write while the first holds the lock.
-    wait_for(lambda: (fleet.routes_file.parent / ".routes.yaml.rollout-lock").exists(), "lock")
-    wait_for(lambda: _holder_running(fleet), "the restarted controller holds the lock")
+    wait_for(
+        lambda: (fleet.routes_file.parent / ".routes.yaml.rollout-lock").exists(),
+        FLEET_WAIT,
+        "lock",
+    )
+    wait_for(lambda: _holder_running(fleet), FLEET_WAIT, "the restarted controller holds the lock")
     second = subprocess.run(
         [*fleet.command("run", "--once"), "--prometheus", fleet.prometheus_url],
         capture_output=True,
         timeout=30,
     )
     assert second.returncode == 1 and b"not_leader" in second.stdout
-    wait_for(lambda: fleet.entry("healthy")["target"] == "new", "healthy moved to new")
+    wait_for(lambda: fleet.entry("healthy")["target"] == "new", FLEET_WAIT, "healthy moved to new")
     # The restarted controller went on from the step in the file: it never started again.
     restarted = [
         json.loads(line)
@@ -270,7 +276,7 @@ def test_a_healthy_route_steps_through_every_weight_to_new(fleet: Fleet) -> None
     assert entry["status"]["state"] == "done" and entry["status"]["step"] == 3 >= step
     assert "weight" not in entry and "rollout" not in entry
     for gateway in fleet.gateways:
-        wait_for(lambda g=gateway: sides(g, "healthy", 10) == {"new"}, "new everywhere")  # type: ignore[misc]
+        wait_for(lambda g=gateway: sides(g, "healthy", 10) == {"new"}, FLEET_WAIT, "new everywhere")  # type: ignore[misc]
 
 
 def _holder_running(fleet: Fleet) -> bool:
@@ -281,7 +287,9 @@ def _holder_running(fleet: Fleet) -> bool:
 
 def test_an_approval_step_waits_until_approved(fleet: Fleet) -> None:
     wait_for(
-        lambda: fleet.status("approval").get("state") == "awaiting_approval", "awaiting approval"
+        lambda: fleet.status("approval").get("state") == "awaiting_approval",
+        FLEET_WAIT,
+        "awaiting approval",
     )
     assert fleet.entry("approval")["weight"] == 50
     approved = subprocess.run(
@@ -290,7 +298,9 @@ def test_an_approval_step_waits_until_approved(fleet: Fleet) -> None:
         timeout=30,
     )
     assert approved.returncode == 0, approved.stderr
-    wait_for(lambda: fleet.entry("approval")["target"] == "new", "approval moved to new")
+    wait_for(
+        lambda: fleet.entry("approval")["target"] == "new", FLEET_WAIT, "approval moved to new"
+    )
     assert fleet.status("approval")["approved"] == [100]
 
 

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config.routes_yaml import load_yaml
 from gateway.rollout import figures
 from gateway.rollout.controller import Controller
 from gateway.rollout.figures import FiguresError, MetricsSource, PrometheusSource
 from gateway.rollout.file_lock import FileLock
 from gateway.rollout.file_store import FileStore
-from gateway.routing.routes_yaml import load_yaml
 from tests.gateway.rollout.fakes import FakeClock
-from tests.gateway.rollout.test_fleet import prometheus_config, require_prometheus, wait_for
+from tests.gateway.rollout.test_fleet import FLEET_WAIT, prometheus_config, require_prometheus
 from tests.servers import free_port, run_server
+from tests.waiting import wait_for
 
 ROUTES = """\
 routes:
@@ -283,7 +284,9 @@ def test_prometheus_without_the_steps_start_counts_from_now(
     )
     source = PrometheusSource(f"http://127.0.0.1:{port}")
     with run_server(argv, port=port, health_path="/-/ready"):
-        wait_for(lambda: source.totals().side("/r/x", "new", None).requests > 0, "a scrape")
+        wait_for(
+            lambda: source.totals().side("/r/x", "new", None).requests > 0, FLEET_WAIT, "a scrape"
+        )
         lock = FileLock(tmp_path / "lock")
         clock = FakeClock(datetime.datetime.now(datetime.UTC))
         controller = Controller(FileStore(routes_file), lock, source, clock=clock)

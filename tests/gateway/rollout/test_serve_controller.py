@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config.routes_yaml import load_yaml
 from gateway.rollout.host import RolloutSetupError, check_writable
-from gateway.routing.routes_yaml import load_yaml
 from gateway.settings import GatewaySettings
 from tests.servers import ServerProcess, run_gateway
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway.behaviours.guard import Guard
+from gateway.config.routes_file import RoutesFileError, parse_routes
 from gateway.control.reloading import LiveRouteTable
 from gateway.control.route_state import RouteStates
 from gateway.observe.metrics import GatewayMetrics, name_of
@@ -23,7 +25,6 @@ from gateway.rollout import figures
 from gateway.rollout.file_lock import FileLock, lock_path
 from gateway.rollout.file_store import FileStore
 from gateway.rollout.store import StoreConflict
-from gateway.routing.routes_file import RoutesFileError, parse_routes
 
 ENTRY = """\
 routes:
@@ -53,7 +54,7 @@ def test_a_status_edit_keeps_the_guards_rollback() -> None:
     first = parse_routes(table(STATUS.format(decision="start", reason="go")), "t")
     states.sync(first)
     state = states.get(first.entries[0])
-    assert state is not None and state.guard is not None
+    assert state is not None and state.get(Guard) is not None
     second = parse_routes(table(STATUS.format(decision="hold", reason="low traffic")), "t")
     states.sync(second)
     assert states.get(second.entries[0]) is state

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.routing.routes_file import RoutesFileError, parse_routes
+from gateway.config.routes_file import RoutesFileError, parse_routes
 
 NEW_ROUTE = "routes:\n  - path: /a\n    target: {target}\n{extra}"
 
@@ -22,6 +22,11 @@ def parse(target: str, extra: str = "") -> None:
         ("new", "    fallback: legacy\n    guard: {min_requests: 5, cooldown: 60}\n"),
         ("shadow", "    primary: new\n    shadow: {sample: 10, ignore: ['$.items[*].at']}\n"),
         ("shadow", "    shadow_unsafe: true\n"),
+        # The shadow policy fits every chooser.
+        ("canary", "    weight: 25\n    shadow: {timeout: 5}\n    fallback: legacy\n"),
+        ("match", "    rules: [{header: X-Beta, present: true, side: new}]\n    shadow: true\n"),
+        ("legacy", "    shadow: {sample: 5}\n"),
+        ("new", "    shadow: {}\n    shadow_unsafe: true\n"),
     ],
 )
 def test_valid_options(target: str, extra: str) -> None:
@@ -42,6 +47,8 @@ def test_valid_options(target: str, extra: str) -> None:
         ("new", "    guard: {windw: 2}\n", "guard.windw: unknown key"),
         ("shadow", "    shadow: {ignore: ['items']}\n", "JSON path 'items' must start with '\\$'"),
         ("shadow", "    shadow: {timeout: 0}\n", "greater than 0"),
+        ("new", "    shadow_unsafe: true\n", "shadow_unsafe needs a shadow policy"),
+        ("canary", "    weight: 5\n    shadow: {sampel: 5}\n", "shadow.sampel: unknown key"),
     ],
 )
 def test_invalid_options_are_explained(target: str, extra: str, message: str) -> None:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from bench.tables import LARGE_SIZE, dummy_paths, new_routes, routes_yaml
 from gateway.behaviours.canary import CanaryOptions
-from gateway.behaviours.shadow import ShadowEntryOptions
-from gateway.routing.routes_file import (
+from gateway.behaviours.shadow_target import ShadowEntryOptions
+from gateway.config.routes_file import (
     RoutesFileError,
     new_side_check,
     parse_routes,

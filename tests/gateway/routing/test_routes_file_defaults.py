@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from gateway.behaviours.canary import CanaryOptions
-from gateway.behaviours.shadow import ShadowEntryOptions
-from gateway.routing.entry_defaults import effective_options
-from gateway.routing.routes_file import RoutesFileError, parse_routes
+from gateway.behaviours.shadow_target import ShadowEntryOptions
+from gateway.config.entry_defaults import effective_options
+from gateway.config.routes_file import RoutesFileError, parse_routes
 from gateway.routing.table import RouteTable
 from tests.gateway.routing.routes_corpus import canonical
 from tests.gateway.routing.test_routes_file import PROPERTY

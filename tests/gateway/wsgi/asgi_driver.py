@@ -7,7 +7,6 @@ the test makes the client leave) and answers `http.disconnect`, as uvicorn does.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,19 +107,27 @@ async def drive(
     return exchange
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait, without blocking the loop, until `condition()` holds; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {condition}")
-        await asyncio.sleep(0.01)
+class Seen:
+    """A bridge observer that keeps what it was told, for assertions."""
 
+    def __init__(self) -> None:
+        self.rejections = 0
+        self.timeouts = 0
+        self.queue_timeouts = 0
+        self.stuck_counts: list[int] = []
+        self.limits: list[int] = []
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Block until `condition()` holds; fail after `timeout` s (for threads and real servers)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {condition}")
-        time.sleep(0.01)
+    def rejected(self) -> None:
+        self.rejections += 1
+
+    def timed_out(self) -> None:
+        self.timeouts += 1
+
+    def queue_timed_out(self) -> None:
+        self.queue_timeouts += 1
+
+    def stuck(self, count: int) -> None:
+        self.stuck_counts.append(count)
+
+    def limit(self, limit: int) -> None:
+        self.limits.append(limit)

@@ -14,12 +14,13 @@ import pytest
 from starlette.types import Message
 
 from gateway.http.responses import Refused
-from gateway.wsgi import WSGIBridge
+from gateway.wsgi import BridgeLimits, WSGIBridge
 from gateway.wsgi.bridge import STREAM_LIMIT
 from gateway.wsgi.pool import PoolClosed
 from gateway.wsgi.request_body import ClientDisconnected
 from gateway.wsgi.response import InvalidResponse
-from tests.gateway.wsgi.asgi_driver import Exchange, drive, eventually, http_scope
+from tests.gateway.wsgi.asgi_driver import Exchange, Seen, drive, http_scope
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -32,9 +33,9 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
     return [b"hello"]
 
 
-def serve(app: WSGIApplication, **kwargs: Any) -> WSGIBridge:
-    kwargs.setdefault("threads", 2)
-    return WSGIBridge(app, **kwargs)
+def serve(app: WSGIApplication, observer: Seen | None = None, **limits: Any) -> WSGIBridge:
+    limits.setdefault("threads", 2)
+    return WSGIBridge(app, BridgeLimits(**limits), observer)
 
 
 class Closing:
@@ -377,14 +378,14 @@ def test_context_variables_reach_the_worker_thread() -> None:
 
 def test_beyond_threads_and_queue_the_call_is_refused_503() -> None:
     release = threading.Event()
-    rejected: list[bool] = []
+    seen = Seen()
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         release.wait(timeout=10)
         return hello(environ, start_response)
 
     async def main() -> list[Exchange]:
-        bridge = serve(app, threads=1, queue_limit=1, on_reject=lambda: rejected.append(True))
+        bridge = serve(app, seen, threads=1, queue_limit=1)
         busy = [asyncio.create_task(drive(bridge)) for _ in range(2)]  # one runs, one waits
         await eventually(lambda: bridge.admitted == 2)
         with pytest.raises(Refused) as refused:
@@ -399,7 +400,7 @@ def test_beyond_threads_and_queue_the_call_is_refused_503() -> None:
         return [*answered, again]
 
     assert [exchange.status for exchange in asyncio.run(main())] == [200, 200, 200]
-    assert rejected == [True]
+    assert seen.rejections == 1
 
 
 @pytest.mark.parametrize(

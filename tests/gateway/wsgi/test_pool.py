@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from gateway.wsgi.pool import PoolClosed, WorkerPool
-from tests.gateway.wsgi.asgi_driver import wait_until
+from tests.waiting import wait_for
 
 
 def test_work_runs_in_the_pool_threads() -> None:
@@ -71,11 +71,11 @@ def test_a_stuck_thread_is_replaced_and_retires_when_its_call_returns() -> None:
     assert (pool.stuck, pool.at_cap, len(pool_threads("replaced"))) == (1, False, 2)
     hang.release.set()
     # Its call returned: the pool has its one serving thread already, so this one ends.
-    wait_until(lambda: len(pool_threads("replaced")) == 1)
+    wait_for(lambda: len(pool_threads("replaced")) == 1)
     assert reported == [1, 0]
     assert pool.stuck == 0
     pool.shutdown()
-    wait_until(lambda: not pool_threads("replaced"))
+    wait_for(lambda: not pool_threads("replaced"))
 
 
 def test_beyond_the_cap_stuck_threads_are_not_replaced_and_rejoin_on_return() -> None:
@@ -89,7 +89,7 @@ def test_beyond_the_cap_stuck_threads_are_not_replaced_and_rejoin_on_return() ->
     assert (pool.stuck, pool.lost) == (2, 1)
     assert len(pool_threads("capped")) == 3  # two stuck, one replacement
     second.release.set()
-    wait_until(lambda: pool.stuck == 1)
+    wait_for(lambda: pool.stuck == 1)
     # The pool was short of a thread: the returning one serves again.
     both = threading.Barrier(3, timeout=5)
     pool.submit(both.wait)
@@ -97,9 +97,9 @@ def test_beyond_the_cap_stuck_threads_are_not_replaced_and_rejoin_on_return() ->
     both.wait()
     assert (pool.lost, len(pool_threads("capped"))) == (0, 3)
     first.release.set()
-    wait_until(lambda: len(pool_threads("capped")) == 2)
+    wait_for(lambda: len(pool_threads("capped")) == 2)
     pool.shutdown()
-    wait_until(lambda: not pool_threads("capped"))
+    wait_for(lambda: not pool_threads("capped"))
 
 
 def test_a_stuck_thread_returning_after_shutdown_ends() -> None:
@@ -109,7 +109,7 @@ def test_a_stuck_thread_returning_after_shutdown_ends() -> None:
     pool.mark_stuck(hang.held())
     pool.shutdown()
     hang.release.set()
-    wait_until(lambda: not pool_threads("closing"))
+    wait_for(lambda: not pool_threads("closing"))
     assert pool.stuck == 0
 
 
@@ -129,7 +129,7 @@ def test_threads_beyond_the_limit_park_until_it_rises() -> None:
     first.release.set()
     second.release.set()
     pool.shutdown()
-    wait_until(lambda: not pool_threads("limited"))
+    wait_for(lambda: not pool_threads("limited"))
 
 
 def test_a_streaming_call_steps_aside_from_the_limit_even_when_it_gets_stuck() -> None:
@@ -150,7 +150,7 @@ def test_a_streaming_call_steps_aside_from_the_limit_even_when_it_gets_stuck() -
     assert served.wait(5)  # the stream does not count: another thread took the call
     pool.mark_stuck(stream.held())
     stream.release.set()
-    wait_until(lambda: pool.stuck == 0)
+    wait_for(lambda: pool.stuck == 0)
     # The counts stayed right: one call at a time, as the limit says, and never none.
     first, second = Hang(), Hang()
     pool.submit(first)
@@ -161,7 +161,7 @@ def test_a_streaming_call_steps_aside_from_the_limit_even_when_it_gets_stuck() -
     second.held()
     second.release.set()
     pool.shutdown()
-    wait_until(lambda: not pool_threads("aside"))
+    wait_for(lambda: not pool_threads("aside"))
 
 
 def test_a_lowered_limit_holds_for_threads_already_waiting_for_work() -> None:
@@ -181,4 +181,4 @@ def test_a_lowered_limit_holds_for_threads_already_waiting_for_work() -> None:
         call.release.set()
         call.held()  # each in turn, one at a time
     pool.shutdown()
-    wait_until(lambda: not pool_threads("idle"))
+    wait_for(lambda: not pool_threads("idle"))

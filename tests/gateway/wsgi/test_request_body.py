@@ -12,9 +12,10 @@ from starlette.types import Message
 
 from gateway.http.body_limits import BodyLimits
 from gateway.http.responses import Refused
-from gateway.wsgi import WSGIBridge
+from gateway.wsgi import BridgeLimits, WSGIBridge
 from gateway.wsgi.request_body import BodyRefused
-from tests.gateway.wsgi.asgi_driver import drive, eventually, http_scope
+from tests.gateway.wsgi.asgi_driver import drive, http_scope
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -81,7 +82,7 @@ def test_a_slow_body_up_to_the_buffer_holds_no_thread() -> None:
     app = Echo()
 
     async def main() -> bytes:
-        bridge = WSGIBridge(app, threads=1)
+        bridge = WSGIBridge(app, BridgeLimits(threads=1))
         client = SlowClient([b"one ", b"two ", b"three"])
         upload = asyncio.create_task(bridge(post(), client.receive, client.send))
         await asyncio.sleep(0)  # the upload task runs until it waits for the client
@@ -101,7 +102,7 @@ def test_a_body_that_stalls_before_the_call_is_refused_408_and_never_runs() -> N
     app = Echo()
 
     async def main() -> None:
-        bridge = WSGIBridge(app, threads=1, body_limits=BodyLimits(idle_timeout=0.1))
+        bridge = WSGIBridge(app, BridgeLimits(threads=1, body_limits=BodyLimits(idle_timeout=0.1)))
         client = SlowClient([b"abc", b"never sent"], stall_after=1)
         with pytest.raises(Refused, match="408 body_timeout"):
             await bridge(post(), client.receive, client.send)
@@ -115,7 +116,7 @@ def test_a_streamed_body_that_stalls_is_refused_408_and_the_app_read_fails() -> 
 
     async def main() -> None:
         limits = BodyLimits(idle_timeout=0.1)
-        bridge = WSGIBridge(app, threads=1, body_buffer=2, body_limits=limits)
+        bridge = WSGIBridge(app, BridgeLimits(threads=1, body_buffer=2, body_limits=limits))
         client = SlowClient([b"abc", b"never sent"], stall_after=1)
         with pytest.raises(Refused, match="408 body_timeout"):
             await bridge(post(), client.receive, client.send)
@@ -133,7 +134,7 @@ def test_a_streamed_body_that_trickles_is_refused_408_and_frees_the_thread() -> 
 
     async def main() -> None:
         limits = BodyLimits(idle_timeout=0.3, min_rate=1000)
-        bridge = WSGIBridge(app, threads=1, body_buffer=2, body_limits=limits)
+        bridge = WSGIBridge(app, BridgeLimits(threads=1, body_buffer=2, body_limits=limits))
         client = SlowClient([b"abc"] * 10_000)
 
         async def trickle() -> None:
@@ -159,7 +160,7 @@ def test_a_declared_body_beyond_the_maximum_is_refused_413_at_once() -> None:
     client = SlowClient([b"x" * 100])
 
     async def main() -> None:
-        bridge = WSGIBridge(app, threads=1, body_limits=BodyLimits(max_size=10))
+        bridge = WSGIBridge(app, BridgeLimits(threads=1, body_limits=BodyLimits(max_size=10)))
         with pytest.raises(Refused, match="413 body_too_large: the request declares 100 bytes"):
             await bridge(post([(b"content-length", b"100")]), client.receive, client.send)
 
@@ -176,7 +177,9 @@ def test_a_streamed_body_beyond_the_maximum_is_refused_413(body_buffer: int, cal
 
     async def main() -> None:
         limits = BodyLimits(max_size=10)
-        bridge = WSGIBridge(app, threads=1, body_buffer=body_buffer, body_limits=limits)
+        bridge = WSGIBridge(
+            app, BridgeLimits(threads=1, body_buffer=body_buffer, body_limits=limits)
+        )
         client = SlowClient([b"abcd", b"efgh", b"ijkl"])
         client.step.set()
         stepping = asyncio.create_task(keep_stepping(client))
@@ -212,7 +215,7 @@ def test_a_client_gone_before_the_first_message_runs_nothing(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(WSGIBridge(app, threads=1)(post(headers), receive, send))
+    asyncio.run(WSGIBridge(app, BridgeLimits(threads=1))(post(headers), receive, send))
     assert (app.calls, sent) == (0, [])
 
 
@@ -229,7 +232,7 @@ def test_a_client_leaving_during_the_read_ahead_runs_nothing() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(WSGIBridge(app, threads=1)(post(), receive, send))
+    asyncio.run(WSGIBridge(app, BridgeLimits(threads=1))(post(), receive, send))
     assert app.calls == 0
     assert sent == [{"type": "marker"}]  # nothing was answered
 
@@ -245,7 +248,9 @@ def test_a_body_beyond_the_buffer_streams_to_the_app() -> None:
         return [data]
 
     async def main() -> bytes:
-        bridge = WSGIBridge(app, threads=1)  # 64 KiB ahead: the call starts after two pieces
+        bridge = WSGIBridge(
+            app, BridgeLimits(threads=1)
+        )  # 64 KiB ahead: the call starts after two pieces
         client = SlowClient(pieces)
         upload = asyncio.create_task(bridge(post(), client.receive, client.send))
         client.step.set()

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from tests.gateway.test_server import metric
-from tests.gateway.wsgi.asgi_driver import wait_until
 from tests.helpdesk import app_env, seed_database
 from tests.servers import ServerProcess, run_gateway
+from tests.waiting import wait_for
 
 BRIDGE_APPS = "tests.gateway.wsgi.bridge_apps:app"
 QUIET = {"GATEWAY_WATCH_ROUTES": "false", "GATEWAY_ACCESS_LOG": "false"}
@@ -129,9 +129,9 @@ def test_abandoned_streams_are_closed_and_free_their_threads(gateway: ServerProc
     for _ in range(30):
         abandon(open_stream(gateway.port, b"/endless"))
     # close() ran for each: stream_with_context let go.
-    wait_until(lambda: stats()["closed"] - before["closed"] == 30)
+    wait_for(lambda: stats()["closed"] - before["closed"] == 30)
     assert stats()["opened"] - before["opened"] == 30
-    wait_until(lambda: in_progress(gateway) == 0)
+    wait_for(lambda: in_progress(gateway) == 0)
 
 
 def test_an_error_after_the_response_started_closes_the_connection(
@@ -174,7 +174,7 @@ def test_beyond_threads_and_queue_legacy_requests_get_503(routes_file: Path) -> 
         gated = f"{server.base_url}/gated?gate={gate.port}"
         busy = [clients.submit(httpx.get, gated, timeout=30) for _ in range(2)]
         gate.wait_for(1)  # one runs...
-        wait_until(lambda: in_progress(server) == 2)  # ...and one waits for the thread
+        wait_for(lambda: in_progress(server) == 2)  # ...and one waits for the thread
         refused = httpx.get(server.base_url + "/quick", timeout=10)
         gate.open()
         assert [answer.result().status_code for answer in busy] == [200, 200]
@@ -210,7 +210,7 @@ def test_hung_legacy_calls_answer_504_while_other_routes_keep_serving(routes_fil
         assert unhealthy.status_code == 503
         assert "8 WSGI threads are stuck" in unhealthy.json()["problems"][0]
         gate.open()
-        wait_until(lambda: metric(server, "gateway_wsgi_stuck_threads") == 0)
+        wait_for(lambda: metric(server, "gateway_wsgi_stuck_threads") == 0)
         # The stuck threads returned and ended: the pool is back to its four.
         assert httpx.get(server.base_url + "/threads", timeout=10).json() == {"wsgi": 4}
         assert httpx.get(health, timeout=10).status_code == 200
@@ -227,9 +227,9 @@ def test_a_queued_request_whose_client_left_is_not_run(routes_file: Path) -> Non
         gate.wait_for(1)
         client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         client.sendall(b"GET /counted HTTP/1.1\r\nHost: test\r\n\r\n")
-        wait_until(lambda: in_progress(server) == 2)  # queued behind the blocked call
+        wait_for(lambda: in_progress(server) == 2)  # queued behind the blocked call
         abandon(client)
-        wait_until(lambda: in_progress(server) == 1)  # the gateway saw the client leave
+        wait_for(lambda: in_progress(server) == 1)  # the gateway saw the client leave
         gate.open()
         assert blocked.result().status_code == 200
         # One thread: /stats runs after the thread took (and skipped) the abandoned call.
@@ -289,7 +289,7 @@ def test_slow_uploads_leave_the_legacy_app_answering(routes_file: Path, tmp_path
         dripping = threading.Thread(target=drip)
         dripping.start()
         try:
-            wait_until(lambda: in_progress(server) == 24)
+            wait_for(lambda: in_progress(server) == 24)
             started = time.monotonic()
             health = httpx.get(server.base_url + "/health", timeout=5)
             took = time.monotonic() - started
@@ -339,7 +339,7 @@ def test_cpu_bound_calls_lower_the_concurrency_limit(routes_file: Path) -> None:
         with ThreadPoolExecutor(12) as clients:
             loads = [clients.submit(load) for _ in range(12)]
             try:
-                wait_until(lambda: metric(server, limit) <= 4, timeout=60)
+                wait_for(lambda: metric(server, limit) <= 4, timeout=60)
             finally:
                 stop.set()
             for running in loads:

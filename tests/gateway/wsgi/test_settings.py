@@ -34,8 +34,7 @@ def test_the_gateway_bridge_is_the_default(tmp_path: Path) -> None:
     bridge = app.sides["legacy"].app
     assert isinstance(bridge, WSGIBridge)
     assert (bridge.threads, bridge.queue_limit, bridge.buffer_limit) == (3, 7, 10)
-    assert bridge.on_reject is not None
-    bridge.on_reject()  # what the bridge calls when it answers 503
+    bridge.observer.rejected()  # what the bridge tells when it answers 503
     assert registry.get_sample_value("gateway_wsgi_rejected_total") == 1
 
 
@@ -54,9 +53,11 @@ def test_timeouts_and_body_limits_reach_the_bridge(tmp_path: Path) -> None:
     assert isinstance(bridge, WSGIBridge)
     assert (bridge.timeout, bridge.pool.max_stuck, bridge.body_buffer) == (2.5, 5, 1000)
     assert bridge.body_limits == BodyLimits(idle_timeout=4.0, max_size=2000)
-    assert app.own.health_checks == (bridge.health_problem,)
-    assert bridge.on_timeout is not None and bridge.pool.on_stuck is not None
-    bridge.on_timeout()
+    # The health probe asks each side; the legacy side asks its bridge.
+    assert app.own.health_checks == tuple(side.health_problem for side in app.sides.values())
+    assert app.sides["legacy"].health_problem() is None
+    assert bridge.pool.on_stuck is not None
+    bridge.observer.timed_out()  # the observer the gateway gave it counts in its metrics
     bridge.pool.on_stuck(2)
     assert registry.get_sample_value("gateway_wsgi_timeouts_total") == 1
     assert registry.get_sample_value("gateway_wsgi_stuck_threads") == 2
@@ -78,8 +79,7 @@ def test_concurrency_is_adaptive_by_default_and_queue_waits_are_bounded(tmp_path
     assert bridge.limiter is not None and bridge.limiter.max_limit == 6
     assert (bridge.queue_timeout, bridge.wait_limit) == (2.0, 2.0)
     assert registry.get_sample_value("gateway_wsgi_concurrency_limit") == 6
-    assert bridge.on_queue_timeout is not None
-    bridge.on_queue_timeout()
+    bridge.observer.queue_timed_out()
     assert registry.get_sample_value("gateway_wsgi_queue_timeouts_total") == 1
 
 

@@ -18,9 +18,10 @@ from starlette.types import Message
 
 from gateway.http.body_limits import BodyLimits
 from gateway.http.responses import Refused
-from gateway.wsgi import WSGIBridge
+from gateway.wsgi import BridgeLimits, WSGIBridge
 from gateway.wsgi.bridge import ResponseCut
-from tests.gateway.wsgi.asgi_driver import Exchange, drive, eventually, http_scope
+from tests.gateway.wsgi.asgi_driver import Exchange, Seen, drive, http_scope
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -57,11 +58,11 @@ class Gated:
         yield b"late"
 
 
-def serve(app: Gated, **kwargs: Any) -> WSGIBridge:
-    kwargs.setdefault("threads", 1)
+def serve(app: Gated, observer: Seen | None = None, **limits: Any) -> WSGIBridge:
+    limits.setdefault("threads", 1)
     # Long enough that a call that does not hang never overruns, even on a loaded machine.
-    kwargs.setdefault("timeout", 0.5)
-    return WSGIBridge(app, **kwargs)
+    limits.setdefault("timeout", 0.5)
+    return WSGIBridge(app, BridgeLimits(**limits), observer)
 
 
 async def get(bridge: WSGIBridge, path: str) -> Exchange:
@@ -70,12 +71,11 @@ async def get(bridge: WSGIBridge, path: str) -> Exchange:
 
 def test_a_hung_call_is_answered_504_and_its_thread_replaced() -> None:
     app = Gated()
-    stuck: list[int] = []
-    timeouts: list[bool] = []
+    seen = Seen()
     threads_before = threading.active_count()
 
     async def main() -> None:
-        bridge = serve(app, on_stuck=stuck.append, on_timeout=lambda: timeouts.append(True))
+        bridge = serve(app, seen)
         with pytest.raises(Refused) as refused:
             await get(bridge, "/hang")
         assert (refused.value.status, refused.value.error) == (504, "timeout")
@@ -90,8 +90,8 @@ def test_a_hung_call_is_answered_504_and_its_thread_replaced() -> None:
         await eventually(lambda: threading.active_count() == threads_before)
 
     asyncio.run(main())
-    assert stuck == [1, 0]
-    assert timeouts == [True]
+    assert seen.stuck_counts == [1, 0]
+    assert seen.timeouts == 1
 
 
 def test_at_the_cap_the_bridge_is_unhealthy_and_hung_threads_cost_capacity() -> None:
@@ -148,7 +148,7 @@ def test_a_slow_but_steady_stream_is_not_timed_out() -> None:
             time.sleep(0.1)  # each chunk well within the timeout, all of them beyond it
             yield str(index % 10).encode()
 
-    exchange = asyncio.run(drive(WSGIBridge(app, threads=1, timeout=1.0)))
+    exchange = asyncio.run(drive(WSGIBridge(app, BridgeLimits(threads=1, timeout=1.0))))
     assert exchange.body == b"012345678901"
 
 
@@ -173,11 +173,11 @@ def test_a_client_that_takes_nothing_is_cut_and_frees_the_thread() -> None:
             await unblock.wait()  # a client that stopped reading
 
     async def main() -> None:
-        timeouts: list[bool] = []
-        bridge = WSGIBridge(app, threads=1, timeout=0.5, on_timeout=lambda: timeouts.append(True))
+        seen = Seen()
+        bridge = WSGIBridge(app, BridgeLimits(threads=1, timeout=0.5), seen)
         client = asyncio.create_task(drive(bridge, on_send=stall))
         await eventually(closed.is_set)  # while the send is still blocked
-        assert timeouts == [True]
+        assert seen.timeouts == 1
         assert bridge.pool.stuck == 0
         unblock.set()
         with pytest.raises(ResponseCut):
@@ -269,7 +269,9 @@ def test_a_thread_waiting_for_a_slow_body_is_not_stuck() -> None:
 
     async def main() -> None:
         limits = BodyLimits(idle_timeout=30)
-        bridge = WSGIBridge(app, threads=1, timeout=0.5, body_buffer=4, body_limits=limits)
+        bridge = WSGIBridge(
+            app, BridgeLimits(threads=1, timeout=0.5, body_buffer=4, body_limits=limits)
+        )
         chunked = http_scope("POST", headers=[(b"transfer-encoding", b"chunked")])
         with pytest.raises(Refused, match="408 body_timeout: no part of the request body arrived"):
             await bridge(chunked, receive, send)
@@ -304,12 +306,10 @@ def test_only_calls_that_neither_stuck_nor_streamed_are_timed_for_the_limit() ->
 
 def test_a_call_that_waits_for_a_thread_beyond_the_queue_timeout_gets_503() -> None:
     app = Gated()
-    counted: list[bool] = []
+    seen = Seen()
 
     async def main() -> None:
-        bridge = serve(
-            app, timeout=30, queue_timeout=0.05, on_queue_timeout=lambda: counted.append(True)
-        )
+        bridge = serve(app, seen, timeout=30, queue_timeout=0.05)
         hung = asyncio.ensure_future(get(bridge, "/hang"))
         await eventually(lambda: app.ran["/hang"] == 1)
         with pytest.raises(Refused, match="503 overloaded") as refused:
@@ -321,7 +321,7 @@ def test_a_call_that_waits_for_a_thread_beyond_the_queue_timeout_gets_503() -> N
         bridge.pool.shutdown()
 
     asyncio.run(main())
-    assert counted == [True]
+    assert seen.queue_timeouts == 1
 
 
 def test_a_probe_blocked_by_a_hung_call_is_abandoned_under_a_short_queue_timeout() -> None:
@@ -386,7 +386,7 @@ def test_a_call_waiting_for_its_request_body_does_not_count_against_the_limit() 
         sent.append(message)
 
     async def main() -> None:
-        bridge = WSGIBridge(app, threads=2, adaptive=True, timeout=30, body_buffer=4)
+        bridge = WSGIBridge(app, BridgeLimits(threads=2, adaptive=True, timeout=30, body_buffer=4))
         limiter = bridge.limiter
         assert limiter is not None
         while limiter.limit != 1:  # quick calls until the first probe starts (1 s in)

@@ -1,0 +1,2 @@
+"""Reading the routes file (YAML) into a route table: its bounds, its `defaults:` and every
+problem reported at once, with its line."""
