@@ -213,7 +213,10 @@ class Tracing:
                         _set_status(span, message["status"])
                     await send(message)
 
-                await app({**scope, "headers": carried}, receive, send_traced)
+                # In place: the scope is this call's own, and what the side writes into it
+                # (Starlette's matched route) is read after the call for the route label.
+                scope["headers"] = carried
+                await app(scope, receive, send_traced)
 
         return traced
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
@@ -186,3 +186,47 @@ def test_without_tracing_the_gateway_loads_none_of_it(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.strip() == "[] False"
+
+
+def test_a_fallback_shows_both_calls_under_the_request(tmp_path: Path) -> None:
+    provider, exporter = traced()
+    text = 'routes:\n  - path: "/fails/{name}"\n    target: new\n    fallback: legacy\n'
+
+    async def run() -> int:
+        gateway_settings = settings(tmp_path, text, legacy_app=LEGACY, new_app=NEW)
+        async with serving(gateway_settings, CollectorRegistry(), tracer_provider=provider) as (
+            _,
+            client,
+        ):
+            return (await client.get("/fails/one")).status_code
+
+    assert asyncio.run(run()) == 200
+    spans = exporter.get_finished_spans()
+    [server] = by_kind(spans, SpanKind.SERVER)
+    calls = by_kind(spans, SpanKind.INTERNAL)
+    assert [span.name for span in calls] == ["new GET", "legacy GET"]
+    assert all(c.parent is not None and c.parent.span_id == server.context.span_id for c in calls)
+    assert [dict(c.attributes or {}).get("http.response.status_code") for c in calls] == [500, 200]
+    attributes = dict(server.attributes or {})
+    assert attributes["gateway.side"] == "legacy"
+    assert attributes["gateway.fallback_from"] == "new"
+    assert attributes["http.response.status_code"] == 200
+
+
+def test_the_spans_still_queued_are_exported_at_shutdown(tmp_path: Path) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=600_000))
+
+    async def run() -> int:
+        gateway_settings = settings(tmp_path, routes("new"), legacy_app=LEGACY, new_app=NEW)
+        async with serving(gateway_settings, CollectorRegistry(), tracer_provider=provider) as (
+            _,
+            client,
+        ):
+            await client.get("/echo/one")
+            return len(exporter.get_finished_spans())  # queued, not exported yet
+
+    assert asyncio.run(run()) == 0
+    assert [span.name for span in exporter.get_finished_spans()] == ["new GET", "GET /echo/{name}"]
+    provider.shutdown()
