@@ -117,10 +117,12 @@ def exporters_from_environment(environ: Mapping[str, str] | None = None) -> list
 def provider_from_environment(environ: Mapping[str, str] | None = None) -> TracerProvider:
     """A TracerProvider as the OTEL_* variables say (service name, sampler, exporter)."""
     env = os.environ if environ is None else environ
-    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win; without them the service is "gateway"
-    # rather than the SDK's "unknown_service".
-    defaults = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "gateway"}
-    provider = TracerProvider(resource=Resource.create(defaults).merge(Resource.create()))
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (read by the SDK) win; without them the
+    # service is "gateway" rather than the SDK's "unknown_service".
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "gateway"}))
+    provider = TracerProvider(resource=resource)
     for exporter in exporters_from_environment(env):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider

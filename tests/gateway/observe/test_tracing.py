@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
+from gateway.app import GatewayConfigError, create_app
+from gateway.observe.tracing import exporters_from_environment
 from gateway.observe.tracing_switch import tracing_wanted
 from tests.gateway.in_process import serving, settings
 from tests.waiting import eventually
@@ -230,3 +237,32 @@ def test_the_spans_still_queued_are_exported_at_shutdown(tmp_path: Path) -> None
     assert asyncio.run(run()) == 0
     assert [span.name for span in exporter.get_finished_spans()] == ["new GET", "GET /echo/{name}"]
     provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("environ", "problem"),
+    [
+        pytest.param({"OTEL_TRACES_EXPORTER": "zipkin"}, "knows otlp", id="unknown exporter"),
+        pytest.param(
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            "OTLP over HTTP only",
+            id="grpc",
+        ),
+    ],
+)
+def test_what_the_gateway_cannot_export_is_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], problem: str
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    gateway_settings = settings(tmp_path, routes("new"), legacy_app=LEGACY, new_app=NEW)
+    with pytest.raises(GatewayConfigError, match=problem):
+        create_app(gateway_settings, registry=CollectorRegistry())
+
+
+def test_the_exporters_follow_the_variables() -> None:
+    [console] = exporters_from_environment({"OTEL_TRACES_EXPORTER": "console"})
+    assert isinstance(console, ConsoleSpanExporter)
+    [otlp] = exporters_from_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert isinstance(otlp, OTLPSpanExporter)
+    assert exporters_from_environment({"OTEL_TRACES_EXPORTER": "none"}) == []
