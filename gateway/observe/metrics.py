@@ -93,6 +93,15 @@ class GatewayMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.route_conflicts = Gauge(
+            "gateway_route_conflicts",
+            "Endpoints of a side that an entry of the route table in force captures although "
+            "the side's own router sends their path to another endpoint (gateway check lists "
+            "them), by side.",
+            ["side"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.wsgi_rejected = Counter(
             "gateway_wsgi_rejected_total",
             "Legacy requests answered 503 because every WSGI thread was busy and the queue full.",
