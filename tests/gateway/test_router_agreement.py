@@ -11,9 +11,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from prometheus_client import CollectorRegistry
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from gateway.cli import cli
 from tests.gateway.in_process import serving, settings
