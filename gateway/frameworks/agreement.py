@@ -27,6 +27,7 @@ What is checked, and why only that:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -65,11 +66,13 @@ class Conflict:
 
     def message(self) -> str:
         methods = ",".join(self.methods)
+        # A legacy endpoint stays where it is with a legacy entry; a new-only one has no such.
+        target = "target legacy keeps it where it is" if self.side == LEGACY else "its own target"
         return (
             f"{self.entry.describe()} (target {self.entry.target}) captures {methods} "
             f"{self.path}, which the {self.side} app's own router sends to {self.captured} "
             f"({self.template}), not to {self.written_for}, the endpoint the entry is written "
-            f"for: add an entry for path {self.fix} (target legacy keeps it where it is)"
+            f"for: add an entry for path {self.fix} ({target})"
         )
 
 
@@ -142,7 +145,7 @@ class RouterAgreement:
         entries = {entry.index: entry for entry in table.entries}
         by_side = {router.side: router for router in self.sides}
         return [
-            _conflict(by_side[side], entries[index], template, probes, table)
+            _conflict(by_side[side], entries[index], template, probes)
             for (side, index, template), probes in found.items()
         ]
 
@@ -157,7 +160,6 @@ def _conflict(
     entry: RouteEntry,
     template: str,
     probes: list[tuple[str, str]],
-    table: RouteTable,
 ) -> Conflict:
     path = probes[0][0]
     methods = tuple(sorted({method for probe_path, method in probes if probe_path == path}))
@@ -169,15 +171,20 @@ def _conflict(
         template=template,
         path=path,
         methods=methods,
-        fix=template if _picked(table, entry, template, path, methods[0]) else path,
+        fix=template if _picked(entry, template, path, methods[0]) else path,
     )
 
 
-def _picked(table: RouteTable, entry: RouteEntry, template: str, path: str, method: str) -> bool:
-    """Whether the table, given an entry for `template`, would pick that entry for `path`."""
+def _picked(entry: RouteEntry, template: str, path: str, method: str) -> bool:
+    """Whether an entry for `template`, added to the table, would be picked for `path`.
+
+    Asked of a table of two: `entry` is the table's pick for `path`, so it beats every other
+    entry there, and the table's order of entries for one path is a lexicographic one (segment
+    by segment, literal first): whatever beats `entry` beats them all too.
+    """
     try:
-        added = RouteEntry(parse_template(template), None, entry.options, len(table.entries))
-        trial = RouteTable([*table.entries, added], table.default)
+        added = RouteEntry(parse_template(template), None, entry.options, entry.index + 1)
+        trial = RouteTable([entry, added])
     except (TemplateError, TableError):
         return False
     return trial.match(path, method) is added
@@ -195,6 +202,7 @@ def _probes(endpoints: Iterable[Endpoint]) -> set[tuple[str, str]]:
     return probes
 
 
+@functools.lru_cache(maxsize=4096)
 def _shape(template: str) -> Shape | None:
     try:
         return parse_template(template).shape
