@@ -62,18 +62,26 @@ class Conflict:
     template: str  # its template
     path: str  # a path the entry captures
     methods: tuple[str, ...]
-    fix: str  # the path of an entry that the table would pick for `path` instead
+    # The path of an entry the table would pick for `path` instead; None when none would: the
+    # entry is already the most specific, and the side's own order of routes lets another
+    # (declared before) take the path (Django, Pyramid, Starlette match in declaration order).
+    fix: str | None
 
     def message(self) -> str:
         methods = ",".join(self.methods)
-        # A legacy endpoint stays where it is with a legacy entry; a new-only one has no such.
-        target = "target legacy keeps it where it is" if self.side == LEGACY else "its own target"
-        return (
+        found = (
             f"{self.entry.describe()} (target {self.entry.target}) captures {methods} "
             f"{self.path}, which the {self.side} app's own router sends to {self.captured} "
-            f"({self.template}), not to {self.written_for}, the endpoint the entry is written "
-            f"for: add an entry for path {self.fix} ({target})"
+            f"({self.template}), not to {self.written_for}, the endpoint the entry is written for"
         )
+        if self.fix is None:
+            return (
+                f"{found}; no entry can tell them apart: in the {self.side} app, declare the "
+                f"route of {self.written_for} before that of {self.captured}"
+            )
+        # A legacy endpoint stays where it is with a legacy entry; a new-only one has no such.
+        target = "target legacy keeps it where it is" if self.side == LEGACY else "its own target"
+        return f"{found}: add an entry for path {self.fix} ({target})"
 
 
 class _SideRouter:
@@ -171,7 +179,7 @@ def _conflict(
         template=template,
         path=path,
         methods=methods,
-        fix=template if _picked(entry, template, path, methods[0]) else path,
+        fix=next((fix for fix in (template, path) if _picked(entry, fix, path, methods[0])), None),
     )
 
 

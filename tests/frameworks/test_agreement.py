@@ -181,3 +181,20 @@ def test_a_shadowed_entry_is_checked_for_its_copies_reach_the_new_side() -> None
     routes = "routes:\n  - {path: '/api/articles/{slug}', target: legacy, shadow: true}\n"
     (conflict,) = RouterAgreement(flask_router(), None).conflicts(table(routes))
     assert conflict.captured == "feed"
+
+
+def test_a_route_declared_after_the_one_that_takes_its_path_is_named_for_the_app_to_fix() -> None:
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    # Starlette matches in declaration order: this feed is unreachable, whatever the table says.
+    app = Starlette(
+        routes=[
+            StarletteRoute("/api/articles/{slug}", endpoint, name="article"),
+            StarletteRoute(FEED, endpoint, name="feed"),
+        ]
+    )
+    routes = "routes:\n  - {path: /api/articles/feed, target: new}\n"
+    (conflict,) = RouterAgreement(None, app.routes).conflicts(table(routes))
+    assert (conflict.captured, conflict.written_for, conflict.fix) == ("article", "feed", None)
+    assert "declare the route of feed before that of article" in conflict.message()
