@@ -14,7 +14,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner, Result
 
+from gateway.app import create_app
 from gateway.cli import cli
+from gateway.frameworks.agreement import Conflict, RouterAgreement
+from gateway.routing.table import RouteTable
 from tests.gateway.in_process import serving, settings
 
 LEGACY = "tests.frameworks.conduit_apps:legacy"
@@ -116,3 +119,18 @@ def test_a_running_gateway_warns_counts_and_keeps_serving(
                 assert answer == {"app": "legacy", "view": "feed"}
 
     asyncio.run(scenario())
+
+
+def test_a_check_that_fails_leaves_the_table_loading_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: RouterAgreement, table: RouteTable) -> list[Conflict]:
+        raise RuntimeError("a bug in the check")
+
+    monkeypatch.setattr(RouterAgreement, "conflicts", broken)
+    given = settings(tmp_path, SLUG_TO_NEW, legacy_app=LEGACY, new_app=NEW)
+    with caplog.at_level(logging.ERROR, logger="gateway.reload"):
+        gateway = create_app(given, registry=CollectorRegistry())
+    assert [entry.path for entry in gateway.live.table.entries] == ["/api/articles/{slug}"]
+    (record,) = [r for r in caplog.records if "could not be checked" in r.getMessage()]
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
