@@ -299,6 +299,10 @@ def check(
         shown = f" {options}" if options != "{}" else ""
         typer.echo(f"  {methods:<20} {entry.path:<50} -> {entry.target}{shown}")
     # Entries capturing an endpoint their side's router sends elsewhere: router-agreement.md.
+    if find_router(legacy) is None:
+        typer.echo(
+            "(the legacy app's router cannot be read: entries not checked against it)", err=True
+        )
     conflicts = RouterAgreement.of(legacy, new).conflicts(table)
     if conflicts:
         _fail_each(str(settings.routes_file), [conflict.message() for conflict in conflicts])

@@ -28,14 +28,19 @@ WITH_LITERAL = SLUG_TO_NEW + "  - {path: /api/articles/feed, target: legacy}\n"
 
 
 def run(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str, routes: str, new: str = NEW
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: str,
+    routes: str,
+    new: str = NEW,
+    legacy: str = LEGACY,
 ) -> tuple[Result, Path]:
     path = tmp_path / "routes.yaml"
     path.write_text(routes, encoding="utf-8")
     # The command writes its options back to the environment (for workers): undone after.
     for name, value in [
         ("GATEWAY_ROUTES_FILE", str(path)),
-        ("GATEWAY_LEGACY_APP", LEGACY),
+        ("GATEWAY_LEGACY_APP", legacy),
         ("GATEWAY_NEW_APP", new),
     ]:
         monkeypatch.setenv(name, value)
@@ -134,3 +139,12 @@ def test_a_check_that_fails_leaves_the_table_loading_unchecked(
     assert [entry.path for entry in gateway.live.table.entries] == ["/api/articles/{slug}"]
     (record,) = [r for r in caplog.records if "could not be checked" in r.getMessage()]
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+
+
+def test_check_says_when_the_legacy_router_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plain = "tests.frameworks.plain_app:app"  # a WSGI function: no router to read
+    result, _ = run(monkeypatch, tmp_path, "check", SLUG_TO_NEW, legacy=plain)
+    assert result.exit_code == 0, result.stderr
+    assert "legacy app's router cannot be read" in result.stderr
