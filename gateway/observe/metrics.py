@@ -95,9 +95,9 @@ class GatewayMetrics:
         )
         self.route_conflicts = Gauge(
             "gateway_route_conflicts",
-            "Endpoints of a side that an entry of the route table in force captures although "
-            "the side's own router sends their path to another endpoint (gateway check lists "
-            "them), by side.",
+            "Entries of the route table in force that capture a path the side's own router "
+            "sends to another endpoint than theirs, counted once per endpoint captured, by side "
+            "(gateway check lists them).",
             ["side"],
             registry=registry,
             multiprocess_mode="livemax",
