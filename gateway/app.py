@@ -33,8 +33,9 @@ from gateway.config.routes_file import (
     session_sticky_check,
 )
 from gateway.control.lifespan import ChildLifespan, GatewayLifespan
-from gateway.control.reloading import LiveRouteTable, TableBuilder
+from gateway.control.reloading import LiveRouteTable, TableBuilder, reviewed
 from gateway.control.route_state import RouteStates
+from gateway.control.router_review import router_review
 from gateway.dispatcher import Gateway
 from gateway.guide.service import Guide
 from gateway.http.body_limits import BodyLimits
@@ -217,6 +218,7 @@ def create_app(
         sides = {name: tracing.side(side) for name, side in sides.items()}
     session = flask_session_reader(legacy_wsgi)
     build = table_builder(settings, sides[NEW], session)
+    build = reviewed(build, router_review(legacy_wsgi, new_app, metrics))
     states = RouteStates(metrics)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if settings.metrics_auth and admin_token is None:
