@@ -42,6 +42,7 @@ from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.proxies import ForwardedClient, TrustedProxies
 from gateway.importer import import_from_string
+from gateway.observe.access_log import AccessLog
 from gateway.observe.accounting import Accounting
 from gateway.observe.metrics import BridgeMetrics, GatewayMetrics
 from gateway.observe.notify import Notifier
@@ -229,7 +230,8 @@ def create_app(
     ledger = parity_ledger(settings, registry, redactor)
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=_on_swap(states, ledger))
     traced = tracing.answered if tracing is not None else None
-    bus = OutcomeBus(Accounting(metrics, settings.access_log, traced))
+    access_log = _access_log(settings)
+    bus = OutcomeBus(Accounting(metrics, access_log, traced))
     notifier = Notifier.from_setting(settings.notify_urls)
     if notifier is not None and settings.gateway_notifies_rollbacks:
         bus.subscribe(GuardWatch(telling_rollbacks(states.observed, notifier)))
@@ -295,6 +297,7 @@ def create_app(
         background=partial(_start_background, live, settings.watch_routes),
         on_shutdown=partial(setattr, own, "draining", True),
         drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),
+        at_end=[access_log.flush] if access_log is not None else [],
     )
     proxies = TrustedProxies.parse(settings.forwarded_allow_ips)
     return Gateway(
@@ -307,6 +310,15 @@ def create_app(
         forwarded=ForwardedClient(proxies, settings.forwarded_header) if proxies else None,
         around_http=tracing.serve if tracing is not None else None,
     )
+
+
+def _access_log(settings: GatewaySettings) -> AccessLog | None:
+    if not settings.access_log:
+        return None
+    try:
+        return AccessLog(settings.access_log_to)
+    except ValueError as exc:
+        raise GatewayConfigError(f"GATEWAY_ACCESS_LOG_TO: {exc}") from None
 
 
 def _on_swap(states: RouteStates, ledger: Ledger | None) -> Callable[[RouteTable], None]:

@@ -38,6 +38,12 @@ class GatewaySettings(BaseSettings):
     )
     side_header: bool = Field(True, description="add X-Gateway-Side to every response")
     access_log: bool = Field(True, description="one JSON log line per request")
+    access_log_to: str = Field(
+        "stdout",
+        description="where the access log goes, comma-separated: stdout, stderr, a file's path, "
+        "or logging (the gateway.access logger, one record per line, for custom handlers); "
+        "lines are written in batches every 50 ms",
+    )
     metrics_path: str = Field("/metrics", description="where Prometheus metrics are served")
     metrics_auth: bool = Field(
         False,

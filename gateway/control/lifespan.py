@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,8 +78,10 @@ class GatewayLifespan:
         background: Callable[[], list[Callable[[], object]]],
         on_shutdown: Callable[[], object],
         drain: Callable[[], Awaitable[None]],
+        at_end: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.children = children
+        self.at_end = at_end  # run last: write what the sinks still hold (log lines, counts)
         self.background = background  # starts background work, returns how to stop each
         self.on_shutdown = on_shutdown
         self.drain = drain
@@ -102,4 +104,6 @@ class GatewayLifespan:
         await self.drain()
         for child in reversed(self.children):
             await child.shutdown()
+        for end in self.at_end:
+            end()
         await send({"type": "lifespan.shutdown.complete"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.observe.access_log import log_request
+from gateway.observe.access_log import AccessLog, request_line
 from gateway.observe.metrics import GatewayMetrics, method_label
 
 
@@ -38,7 +38,7 @@ TraceHook = Callable[[Answered], tuple[str, str] | None]
 
 class Accounting:
     def __init__(
-        self, metrics: GatewayMetrics, access_log: bool, traced: TraceHook | None = None
+        self, metrics: GatewayMetrics, access_log: AccessLog | None, traced: TraceHook | None = None
     ) -> None:
         self.metrics = metrics
         self.access_log = access_log
@@ -50,32 +50,36 @@ class Accounting:
         self.metrics.count(route, side, method, str(answered.status), answered.duration)
         if answered.failed:
             self.metrics.failed_responses.labels(route, side, method).inc()
-        if self.access_log or self.traced is not None:
+        if self.access_log is not None or self.traced is not None:
             self.log(answered)
 
     def log(self, answered: Answered) -> None:
         """Write the access log line only (the gateway's own endpoints are not counted)."""
         trace = self.traced(answered) if self.traced is not None else None
-        if self.access_log:
-            self.write(answered, trace)
+        if self.access_log is not None:
+            self.write(self.access_log, answered, trace)
 
-    def write(self, answered: Answered, trace: tuple[str, str] | None = None) -> None:
+    def write(
+        self, log: AccessLog, answered: Answered, trace: tuple[str, str] | None = None
+    ) -> None:
         client = answered.client
-        log_request(
-            request_id=answered.request_id.decode("ascii"),
-            method=answered.method,
-            path=answered.path,
-            route=answered.route,
-            side=answered.side,
-            status=answered.status,
-            duration=answered.duration,
-            client=_host_port(client) if client else None,
-            target=answered.target,
-            fallback_from=answered.fallback_from,
-            decision=answered.decision,
-            failed=answered.failed,
-            trace=trace,
+        line = request_line(
+            log.now(),
+            answered.request_id.decode("ascii"),
+            answered.method,
+            answered.path,
+            answered.route,
+            answered.side,
+            answered.status,
+            answered.duration,
+            _host_port(client) if client else None,
+            answered.target,
+            answered.fallback_from,
+            answered.decision,
+            answered.failed,
+            trace,
         )
+        log.add(line)
 
 
 def _host_port(client: tuple[str, int]) -> str:

@@ -99,8 +99,10 @@ def test_an_answer_cut_after_it_started_is_counted_as_failed(gateway: ServerProc
         httpx.get(gateway.base_url + "/cut", timeout=30)
     labels = {"route": "/cut", "side": "new", "method": "GET"}
     wait_for(lambda: metric(gateway, "gateway_responses_failed_total", **labels) == 1, timeout=10)
+    # The line follows within the log's batch interval.
+    wait_for(lambda: any(r["path"] == "/cut" for r in _access_records(gateway)), timeout=10)
     records = [r for r in _access_records(gateway) if r["path"] == "/cut"]
-    assert records and records[-1]["failed"] is True
+    assert records[-1]["failed"] is True
 
 
 @pytest.mark.parametrize(

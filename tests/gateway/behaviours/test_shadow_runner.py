@@ -33,7 +33,7 @@ async def answers(scope: Scope, receive: Receive, send: Send) -> None:
 def serving_over(metrics: GatewayMetrics, legacy: ASGIApp, new: ASGIApp) -> Serving:
     """The gateway's own caller and bus, over two in-process ASGI apps."""
     sides: dict[SideName, Side] = {LEGACY: ASGISide(LEGACY, legacy), NEW: ASGISide(NEW, new)}
-    bus = OutcomeBus(Accounting(metrics, access_log=False))
+    bus = OutcomeBus(Accounting(metrics, access_log=None))
     return Serving(sides, SideCaller(metrics), bus)
 
 

@@ -150,7 +150,11 @@ def test_the_access_log_carries_the_trace_ids(
 ) -> None:
     with caplog.at_level(logging.INFO, logger="gateway.access"):
         _, exporter = request_traced(
-            tmp_path, routes("new"), {"traceparent": TRACEPARENT}, access_log=True
+            tmp_path,
+            routes("new"),
+            {"traceparent": TRACEPARENT},
+            access_log=True,
+            access_log_to="logging",
         )
     [server] = by_kind(exporter.get_finished_spans(), SpanKind.SERVER)
     [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.access"]

@@ -57,6 +57,10 @@ def test_the_spans_reach_an_otlp_receiver(tmp_path: Path) -> None:
                 lambda: len(received.named("GET /echo/{name}")) == 2,
                 what="both requests' SERVER spans at the receiver",
             )
+            wait_for(
+                lambda: server.log().count('"route": "/echo/{name}"') == 2,
+                what="both requests' access log lines (written in batches)",
+            )
             log = server.log()
 
     assert received.services == {"gateway-under-test"}
