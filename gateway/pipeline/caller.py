@@ -22,6 +22,7 @@ from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.responses import Refused, send_json
 from gateway.observe.metrics import GatewayMetrics
+from gateway.pipeline.deadline import Deadline
 from gateway.pipeline.exchange import Exchange, Failed, Outcome
 from gateway.sides import Side, is_new
 
@@ -68,7 +69,7 @@ class SideCaller:
         if self.side_header:
             extra.append((headers.SIDE, side.name.encode("ascii")))
         refused = 0
-        deadline: asyncio.Timeout | None = None
+        deadline: Deadline | None = None
         # A body limit the new app's read ran into: the app's answer to the exception it got
         # (Starlette sends a 500) is dropped, and the gateway answers the refusal instead.
         body_refusal: list[Refused] = []
@@ -80,7 +81,7 @@ class SideCaller:
                 return
             if kind == "http.response.start":
                 if deadline is not None:
-                    deadline.reschedule(None)
+                    deadline.disarm()
                 if refuse_5xx and message["status"] >= 500:
                     refused = message["status"]
                     return
@@ -97,21 +98,28 @@ class SideCaller:
             await send(message)
 
         new = is_new(side.name)
-        timeout = self.timeout(exchange) if new else None
         in_progress = self.metrics.running(side.name)
         in_progress.inc()
         try:
             if new:
                 receive = self._limited(exchange, receive, body_refusal)
-            async with asyncio.timeout(timeout) as deadline:
+                deadline = Deadline(self.timeout(exchange))
+            try:
                 await side.app(exchange.child_scope, receive, send_with_headers)
+            except asyncio.CancelledError:
+                if deadline is not None and deadline.settle():
+                    raise TimeoutError from None  # the deadline's own cancellation
+                raise  # the client left, the server stops: cancelled it stays
+            finally:
+                if deadline is not None:
+                    deadline.settle()
         except TimeoutError as exc:
-            if deadline is None or not deadline.expired() or outcome.status:
+            if deadline is None or not deadline.expired or outcome.status:
                 await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
                 return
             if refuse_5xx:
                 raise Failed("timeout", 504) from None
-            detail = f"the {side.name} side did not start its answer within {timeout:g} s"
+            detail = f"the {side.name} side did not start its answer within {deadline.delay:g} s"
             refusal = Refused(504, "timeout", detail, side=side.name)
             await self._refused(exchange, send, outcome, refusal, capture)
         except Refused as refusal:
