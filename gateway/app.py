@@ -297,7 +297,7 @@ def create_app(
         background=partial(_start_background, live, settings.watch_routes),
         on_shutdown=partial(setattr, own, "draining", True),
         drain=partial(shadow.drain, SHADOW_DRAIN_SECONDS),
-        at_end=[access_log.flush] if access_log is not None else [],
+        at_end=[metrics.fold, *([access_log.flush] if access_log is not None else [])],
     )
     proxies = TrustedProxies.parse(settings.forwarded_allow_ips)
     return Gateway(

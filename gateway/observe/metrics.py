@@ -9,6 +9,7 @@ need a `multiprocess_mode` saying how the workers' values combine.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from gateway.observe.tallies import FoldFirst, Running, Tallies
 from gateway.routing.methods import LABELLED_METHODS
 
 # Requests whose path neither the table nor the answering side's router knows, and requests
@@ -39,10 +41,19 @@ def method_label(method: str) -> str:
     return method if method in LABELLED_METHODS else OTHER_METHOD
 
 
+# The fold-first collector of each registry a gateway counts in: a scrape aggregating the
+# workers' files (multiprocess mode) reads no collector of the registry, so it folds by hand.
+_FOLDERS: weakref.WeakKeyDictionary[CollectorRegistry, FoldFirst] = weakref.WeakKeyDictionary()
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.multiprocess = multiprocess_dir() is not None
+        # Registered before the metrics, so that a scrape folds the tallies before reading.
+        folder = FoldFirst()
+        registry.register(folder)
+        _FOLDERS[registry] = folder
         self.requests = Counter(
             "gateway_requests_total",
             "Requests answered, by route template, side, method and status code.",
@@ -186,33 +197,22 @@ class GatewayMetrics:
             multiprocess_mode="livesum",
         )
         self._published: set[tuple[str, ...]] = set()
-        # Children of the per-request metrics by label values: prometheus-client's labels()
-        # takes a lock and validates its arguments on every call, a few microseconds each.
-        # The label values are bounded (templates, sides, methods, statuses), so are these.
-        self._counted: dict[tuple[str, str, str, str], Any] = {}
-        self._timed: dict[tuple[str, str, str], Any] = {}
-        self._running: dict[str, Any] = {}
+        # The per-request metrics are tallied and folded in later (gateway.observe.tallies).
+        self.tallies = folder.tallies = Tallies(self.requests, self.duration, self.in_progress)
         for result in ("success", "failure"):
             self.reloads.labels(result)  # both series exist from the start, at 0
 
     def count(self, route: str, side: str, method: str, status: str, duration: float) -> None:
         """One answer, in gateway_requests_total and gateway_request_duration_seconds."""
-        counted = self._counted.get((route, side, method, status))
-        if counted is None:
-            counted = self.requests.labels(route, side, method, status)
-            self._counted[(route, side, method, status)] = counted
-        counted.inc()
-        timed = self._timed.get((route, side, method))
-        if timed is None:
-            timed = self._timed[(route, side, method)] = self.duration.labels(route, side, method)
-        timed.observe(duration)
+        self.tallies.count(route, side, method, status, duration)
 
-    def running(self, side: str) -> Any:
-        """The gateway_requests_in_progress child of one side."""
-        child = self._running.get(side)
-        if child is None:
-            child = self._running[side] = self.in_progress.labels(side)
-        return child
+    def running(self, side: str) -> Running:
+        """One side's count in gateway_requests_in_progress (`inc()`, `dec()`)."""
+        return self.tallies.running(side)
+
+    def fold(self) -> None:
+        """Fold the per-request tallies into the collectors now (at shutdown)."""
+        self.tallies.fold()
 
     def publish_table(self, routes: Iterable[tuple[str, str]], size: int) -> None:
         """Make gateway_route_target show exactly `routes` (pairs of template and target)."""
@@ -242,6 +242,9 @@ def aggregated(registry: CollectorRegistry) -> CollectorRegistry:
     """The registry to read: with several workers, one summing every worker's values."""
     if multiprocess_dir() is None:
         return registry
+    folder = _FOLDERS.get(registry)
+    if folder is not None:  # this process's last second, into its file before it is read
+        folder.collect()
     combined = CollectorRegistry()
     MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
     return combined

@@ -66,7 +66,8 @@ def test_a_killed_worker_is_replaced_and_its_live_gauges_removed(tmp_path: Path)
         wait_for(lambda: sum(holders.values()) == 12, timeout=30)
         victim = max(holders, key=lambda pid: holders[pid])
         running = {"side": "new"}
-        assert metric(server, "gateway_requests_in_progress", **running) == 12
+        # Each worker folds its count into the shared files within a second.
+        wait_for(lambda: metric(server, "gateway_requests_in_progress", **running) == 12, 30)
         os.kill(victim, signal.SIGKILL)
 
         # The arbiter replaces it, and the gauge forgets the requests the dead worker held.

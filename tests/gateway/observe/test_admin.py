@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from tests.gateway.in_process import serving, settings
 from tests.gateway.test_server import write_routes
 from tests.servers import ServerProcess, free_port, raw_request, run_gateway
-from tests.waiting import eventually
+from tests.waiting import eventually, wait_for
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -235,6 +235,14 @@ def test_stats_sum_every_worker(routes_file: Path) -> None:
         for _ in range(30):
             with server.client() as client:  # a new connection each time
                 client.get("/api/items/5")
+
+        def requests() -> int:
+            stats = httpx.get(f"{server.base_url}/_gateway/api/stats", headers=AUTH).json()
+            routes = {route["route"]: route for route in stats["routes"]}
+            return int(routes["/api/items/{item_id}"]["sides"]["new"]["requests"])
+
+        # The other worker folds its counts into the shared files within a second.
+        wait_for(lambda: requests() == 30, timeout=15, what="both workers' counts")
         for _ in range(4):  # whichever worker answers
             stats = httpx.get(f"{server.base_url}/_gateway/api/stats", headers=AUTH).json()
             routes = {route["route"]: route for route in stats["routes"]}
