@@ -182,3 +182,38 @@ def test_a_lowered_limit_holds_for_threads_already_waiting_for_work() -> None:
         call.held()  # each in turn, one at a time
     pool.shutdown()
     wait_for(lambda: not pool_threads("idle"))
+
+
+def test_work_goes_to_the_most_recently_idle_thread() -> None:
+    pool = WorkerPool(4)
+    names: list[str] = []
+    try:
+        for _ in range(20):
+            done = threading.Event()
+
+            def work(done: threading.Event = done) -> None:
+                names.append(threading.current_thread().name)
+                done.set()
+
+            pool.submit(work)
+            assert done.wait(30)
+            wait_for(lambda: len(pool._idle) == 4, what="every thread idle again")
+    finally:
+        pool.shutdown()
+    assert len(set(names)) == 1  # not a turn for each of the four
+
+
+def test_work_submitted_while_every_thread_is_busy_is_queued_and_run() -> None:
+    pool = WorkerPool(2)
+    release = threading.Event()
+    ran: list[int] = []
+    try:
+        for _ in range(2):
+            pool.submit(lambda: release.wait(30))
+        for n in range(50):
+            pool.submit(lambda n=n: ran.append(n))  # type: ignore[misc]
+        release.set()
+        wait_for(lambda: len(ran) == 50, what="the queued work run")
+    finally:
+        pool.shutdown()
+    assert sorted(ran) == list(range(50))
