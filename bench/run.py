@@ -81,6 +81,7 @@ def check(setup: Setup, server: Server) -> None:
 
 
 def measure(setup: Setup, server: Server, round_number: int, args: argparse.Namespace) -> Run:
+    cpu_before = server.cpu_seconds()
     with PeakMemory(server) as memory:
         result = run_wrk(
             server.base_url + setup.path,
@@ -88,6 +89,7 @@ def measure(setup: Setup, server: Server, round_number: int, args: argparse.Name
             connections=args.connections,
             headers=setup.headers,
         )
+    cpu = server.cpu_seconds() - cpu_before
     return Run(
         round=round_number,
         setup=setup.key,
@@ -97,6 +99,7 @@ def measure(setup: Setup, server: Server, round_number: int, args: argparse.Name
         requests=result.requests,
         errors=result.errors,
         peak_rss_mib=memory.peak / 2**20,
+        cpu_us=cpu / result.requests * 1e6 if result.requests else 0.0,
     )
 
 
@@ -124,6 +127,7 @@ def run_rounds(
             runs.append(run)
             print(
                 f"round {round_number} {setup.key:<20} {run.rps:>9,.0f} req/s  "
+                f"cpu {run.cpu_us:6.0f} µs/req  "
                 f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms  "
                 f"rss {run.peak_rss_mib:5.0f} MiB  errors {run.errors}",
                 flush=True,

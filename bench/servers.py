@@ -77,6 +77,22 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server and its children (gunicorn's workers)."""
+        try:
+            root = psutil.Process(self.process.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def rss_bytes(self) -> int:
         """Resident memory of the server and its children (gunicorn's master and worker)."""
         try:

@@ -1,7 +1,9 @@
 """The setups of the benchmark (server + request), grouped by the question they answer.
 
-Every server runs without an access log (gunicorn's and granian's default; the gateway's JSON
-access log and uvicorn's are switched off), so what is measured is the serving machinery.
+The gateway's rows run with its JSON access log ON (its default; the lines go to the server's
+log file), as a user runs it; one row switches it off, for what the log costs. The other
+servers run without one (gunicorn's and granian's default; uvicorn's is switched off), except
+one uvicorn row with its own access log, the fair comparison for the gateway's.
 
 The gateway's headline rows run its DEFAULT settings (adaptive WSGI concurrency up to 16
 threads, the default queue bounds): what a user gets. Rows marked "fixed" pin the thread
@@ -14,7 +16,8 @@ traffic does (the controller re-measures its baseline every 10 s: a CPU-bound en
 right after I/O-bound ones runs on more threads until then).
 
 The legacy app is `bench.legacy:app` everywhere: the example plus a `/bench/io` endpoint that
-waits 20 ms. `/health` (a `SELECT 1` on SQLite and a JSON answer) is the CPU-bound endpoint.
+waits 20 ms, and a `/bench/cpu` endpoint that runs 400 sha256 rounds. `/health` (a `SELECT 1`
+on SQLite and a JSON answer) is the light CPU-bound endpoint.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.legacy import IO_PATH
+from bench.legacy import CPU_PATH, IO_PATH
 from bench.servers import ServerSpec, bin_path
 from bench.tables import LEGACY_PATH, NEW_PATH, Tables
 
 TOKEN = {"X-Token": "admin-token"}
-UVICORN_FLAGS = ("--no-access-log", "--loop", "uvloop", "--http", "httptools")
+UVICORN_FLAGS = ("--loop", "uvloop", "--http", "httptools")
 LEGACY_APP = "bench.legacy:app"
 
 
@@ -53,6 +56,10 @@ SETUPS: tuple[Setup, ...] = (
     _legacy("gateway_legacy_fixed1", "gateway, fixed 1 thread, CPU-bound", "gateway_fixed1"),
     _legacy("gateway_legacy_fixed16", "gateway, fixed 16 threads, CPU-bound", "gateway_fixed16"),
     _legacy("naive", "FastAPI + a2wsgi mount, CPU-bound", "naive"),
+    # A CPU-heavier legacy endpoint (400 sha256 rounds).
+    _legacy("gunicorn_cpu", "gunicorn, 1 sync worker, 400 sha256", "gunicorn", CPU_PATH),
+    _legacy("granian_cpu", "granian WSGI, 1 worker, 400 sha256", "granian", CPU_PATH),
+    _legacy("gateway_cpu", "gateway (default), legacy 400 sha256", "gateway", CPU_PATH),
     # An I/O-bound legacy endpoint (waits 20 ms).
     _legacy("gthread_io", "gunicorn gthread 16 threads, I/O-bound", "gunicorn_gthread", IO_PATH),
     _legacy("gateway_io", "gateway (default), legacy I/O-bound", "gateway_io", IO_PATH),
@@ -61,7 +68,22 @@ SETUPS: tuple[Setup, ...] = (
     ),
     # The new side, and the example's /api/me on both sides.
     Setup("uvicorn_new", "uvicorn, FastAPI /api/me", "uvicorn_new", NEW_PATH, TOKEN),
+    Setup(
+        "uvicorn_new_log",
+        "uvicorn with its access log, FastAPI /api/me",
+        "uvicorn_new_log",
+        NEW_PATH,
+        TOKEN,
+    ),
     Setup("gateway_new", "gateway (default), new route /api/me", "gateway", NEW_PATH, TOKEN, "new"),
+    Setup(
+        "gateway_new_nolog",
+        "gateway, access log off, new route /api/me",
+        "gateway_nolog",
+        NEW_PATH,
+        TOKEN,
+        "new",
+    ),
     Setup("gunicorn_me", "gunicorn, 1 sync worker, Flask /api/me", "gunicorn", NEW_PATH, TOKEN),
     Setup(
         "gateway_me_legacy",
@@ -122,7 +144,7 @@ def _gateway(name: str, table: Path, env: dict[str, str], workers: int = 1) -> S
         "--new-app",
         "new_app.main:app",
     )
-    return ServerSpec(name, argv, {**env, "GATEWAY_ACCESS_LOG": "false"}, "/health")
+    return ServerSpec(name, argv, env, "/health")
 
 
 def server_specs(databases: dict[str, Path], tables: Tables) -> list[ServerSpec]:
@@ -139,7 +161,8 @@ def server_specs(databases: dict[str, Path], tables: Tables) -> list[ServerSpec]
         argv = (bin_path("gunicorn"), *flags, "-b", "127.0.0.1:{port}", LEGACY_APP)
         return ServerSpec(name, argv, env(name), "/health")
 
-    uvicorn = (bin_path("uvicorn"), "--port", "{port}", *UVICORN_FLAGS)
+    uvicorn_log = (bin_path("uvicorn"), "--port", "{port}", *UVICORN_FLAGS)
+    uvicorn = (*uvicorn_log, "--no-access-log")
     granian = (
         *(bin_path("granian"), "--interface", "wsgi", "--workers", "1", "--no-log"),
         *("--host", "127.0.0.1", "--port", "{port}", LEGACY_APP),
@@ -151,8 +174,17 @@ def server_specs(databases: dict[str, Path], tables: Tables) -> list[ServerSpec]
         ServerSpec("granian", granian, env("granian"), "/health"),
         ServerSpec("naive", (*uvicorn, "bench.naive:app"), env("naive"), "/health"),
         ServerSpec("uvicorn_new", (*uvicorn, "new_app.main:app"), env("uvicorn_new"), "/health"),
+        ServerSpec(
+            "uvicorn_new_log",
+            (*uvicorn_log, "new_app.main:app"),
+            env("uvicorn_new_log"),
+            "/health",
+        ),
         _gateway("gateway", tables.small, env("gateway")),
         _gateway("gateway_io", tables.small, env("gateway_io")),
+        _gateway(
+            "gateway_nolog", tables.small, {**env("gateway_nolog"), "GATEWAY_ACCESS_LOG": "false"}
+        ),
         _gateway("gateway_fixed1", tables.small, fixed("gateway_fixed1", 1)),
         _gateway("gateway_fixed16", tables.small, fixed("gateway_fixed16", 16)),
         _gateway("gateway5000", tables.large, env("gateway5000")),

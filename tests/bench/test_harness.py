@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import TARGETS
+from bench.report import TARGETS, Run, Target, per_round
 from bench.run import chosen
 from bench.setups import SETUPS
 from bench.tables import LARGE_SIZE, SHADOWED_YAML, UNSHADOWED_YAML, routes_yaml
@@ -60,6 +60,18 @@ def test_only_a_group_runs_the_setups_its_ratios_compare() -> None:
     assert len(chosen(None)) == len(SETUPS)
 
 
+def test_a_difference_target_subtracts_and_says_by_how_much_it_is_missed() -> None:
+    target = Target("log", "log cost", "on", "off", "cpu_us", at_most=10.0, difference=True)
+    runs = [
+        Run(1, "on", 100.0, 1.0, 2.0, 10, 0, 50.0, cpu_us=215.0),
+        Run(1, "off", 110.0, 1.0, 2.0, 10, 0, 50.0, cpu_us=200.0),
+    ]
+    [value] = per_round(runs, target)
+    assert value == 15.0
+    assert not target.met(value) and target.missed_by(value) == 5.0
+    assert target.missed_by(9.0) == 0.0
+
+
 @pytest.mark.parametrize("yaml", [SHADOWED_YAML, UNSHADOWED_YAML])
 def test_the_api_me_tables_are_valid(yaml: str) -> None:
     assert len(parse_routes(yaml.encode(), "generated")) == 1
@@ -91,5 +103,6 @@ def test_tiny_run_writes_every_report(tmp_path: Path) -> None:
     assert all(row["errors"] == 0 for row in summary["setups"].values())
     assert {target.key for target in TARGETS} <= set(summary["ratios"])
     table = (tmp_path / "latest.md").read_text(encoding="utf-8")
-    assert "PASS" in table or "FAIL" in table
+    assert "| met |" in table or "missed by" in table
+    assert all(row["cpu_us_median"] > 0 for row in summary["setups"].values())
     assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG")
