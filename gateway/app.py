@@ -55,6 +55,7 @@ from gateway.settings import GatewaySettings
 from gateway.sides import LEGACY, NEW, Side, SideName
 from gateway.sides.absent import NOT_SET, no_new_app
 from gateway.sides.asgi import ASGISide
+from gateway.sides.http import HTTPSide
 from gateway.sides.http_pool import HTTPSideObserver
 from gateway.sides.wsgi import WSGISide
 from gateway.wsgi import BridgeLimits, WSGIBridge
@@ -147,13 +148,7 @@ def http_side(
     observer: HTTPSideObserver | None = None,
     analysis: object | None = None,
 ) -> Side:
-    """A side served over HTTP; it needs httpx (the `http` extra)."""
-    try:
-        from gateway.sides.http import HTTPSide
-    except ImportError as exc:
-        raise GatewayConfigError(
-            f"a side at a URL ({url}) needs httpx: pip install 'flask-fastapi-gateway[http]'"
-        ) from exc
+    """A side served over HTTP, by another process."""
     openapi = settings.new_openapi_url if name == NEW else settings.legacy_openapi_url
     return HTTPSide(
         name,

@@ -187,8 +187,8 @@ class GatewayMetrics:
         )
         self.http_side_errors = Counter(
             "gateway_http_side_connection_errors_total",
-            "Requests a side served over HTTP did not answer or cut (connect refused or timed "
-            "out, connection closed), by the error; each attempt counts.",
+            "Attempts a side served over HTTP did not answer or cut, by error: connect "
+            "(refused, unknown host, timed out), closed, protocol, timeout (in a body).",
             ["side", "error"],
             registry=registry,
         )

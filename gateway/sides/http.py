@@ -2,7 +2,8 @@
 
 For a rewrite with dependencies of its own (a pydantic the gateway cannot share), scaled and
 deployed on its own, or a legacy app kept under gunicorn on its hosts. The side's `app`
-forwards each request to the service and streams both ways: the request body chunk by chunk
+forwards each request to the service (pooled HTTP/1.1 connections, gateway.sides.http_client)
+and streams both ways: the request body chunk by chunk
 as the client sends it, the answer chunk by chunk as the service sends it. It is a `Side` like
 the in-process kinds, so the one caller (gateway.pipeline.caller) gives it the entry's timeout,
 the gauge and the error shape, and every chooser and policy works with it.
@@ -24,9 +25,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
+import h11
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.frameworks import find_router, legacy_namer
@@ -34,6 +34,7 @@ from gateway.http.responses import Refused
 from gateway.routing.endpoints import starlette_serves
 from gateway.side_names import SideName
 from gateway.sides import forwarding
+from gateway.sides.http_client import Connection, Unreachable, Upstream
 from gateway.sides.http_pool import ConnectionSlots, HTTPSideObserver, NoObserver, PoolBusy
 from gateway.sides.service_routes import ServiceRoutes, fetch
 
@@ -126,23 +127,17 @@ class Forwarder:
         self, side: HTTPSide, pool_size: int, idle_timeout: float | None, observer: HTTPSideObserver
     ) -> None:
         self.side = side
+        # The service may go this long without a byte, before or during its answer (None: no
+        # limit; the new side's wait for its answer is the caller's, the entry's timeout).
         self.idle_timeout = idle_timeout
         self.observer = observer
         self.slots = ConnectionSlots(side.name, pool_size, observer)
-        self.transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=pool_size,
-                max_keepalive_connections=pool_size,
-                keepalive_expiry=KEEPALIVE_EXPIRY,
-            ),
-            # The side's URL says where requests go: no HTTP_PROXY meant for calls elsewhere.
-            trust_env=False,
+        self.upstream = Upstream(
+            side.url,
+            size=pool_size,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+            connect_timeout=CONNECT_TIMEOUT,
         )
-        # Read: the service may go this long without a byte, before or during its answer.
-        # Pool: the slots wait instead (their wait is counted).
-        self.timeouts = httpx.Timeout(
-            connect=CONNECT_TIMEOUT, read=idle_timeout, write=idle_timeout, pool=None
-        ).as_dict()
         self._probe: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,80 +149,118 @@ class Forwarder:
     async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         body = _has_body(scope["headers"])
-        request = httpx.Request(
-            method,
-            self._target(scope),
-            headers=forwarding.request_headers(scope),
-            content=_body(receive) if body else None,
-            extensions={"timeout": self.timeouts},
+        head = h11.Request(
+            method=method, target=self._target(scope), headers=self._headers(scope, body)
         )
         try:
             async with self.slots.held(self.idle_timeout):
-                response = await self._send(request, retry=method in SAFE_METHODS and not body)
+                retry = method in SAFE_METHODS and not body
+                connection, response = await self._start(head, receive if body else None, retry)
                 try:
-                    await self._stream(response, send)
+                    await self._stream(connection, response, send)
                 finally:
-                    await response.aclose()
+                    self.upstream.release(connection)  # closed unless it ended cleanly
         except PoolBusy:
             detail = f"every connection to the {self.side.name} side stayed busy"
             busy = Refused(503, "overloaded", detail, [(b"retry-after", b"1")], self.side.name)
             raise busy from None
 
-    def _target(self, scope: Scope) -> str:
+    def _target(self, scope: Scope) -> bytes:
         root = scope.get("root_path", "").encode("utf-8")
         raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         path = raw[len(root) :] if root and raw.startswith(root) else raw
         query: bytes = scope.get("query_string", b"")
-        target = path.decode("ascii", "surrogateescape")
-        return self.side.url + target + ("?" + query.decode("latin-1") if query else "")
+        return self.upstream.base_path + path + (b"?" + query if query else b"")
 
-    async def _send(self, request: httpx.Request, retry: bool) -> httpx.Response:
-        """The service's answer (its head); what prevents one raised as Refused."""
+    def _headers(self, scope: Scope, body: bool) -> forwarding.Headers:
+        sent = forwarding.request_headers(scope)
+        names = {name for name, _ in sent}
+        if b"host" not in names:  # an HTTP/1.0 client's request: HTTP/1.1 needs one
+            sent.append((b"host", self.upstream.authority))
+        if body and b"content-length" not in names:
+            # The client's chunked framing was its connection's (hop-by-hop): this one's own.
+            sent.append((b"transfer-encoding", b"chunked"))
+        return sent
+
+    async def _start(
+        self, head: h11.Request, receive: Receive | None, retry: bool
+    ) -> tuple[Connection, h11.Response]:
+        """A connection and the head of the service's answer; what prevents one is Refused."""
         side = self.side
         for attempt in range(2 if retry else 1):
+            connection: Connection | None = None
             try:
-                response = await self.transport.handle_async_request(request)
-            except httpx.TimeoutException as exc:
-                if not isinstance(exc, httpx.ConnectTimeout):
-                    detail = f"the {side.name} side sent nothing for {self.idle_timeout:g} s"
-                    raise Refused(504, "timeout", detail, side=side.name) from None
-                failure: httpx.TransportError = exc
-            except httpx.TransportError as exc:
-                failure = exc
+                connection = await self.upstream.connection()
+                response = await self._exchange(connection, head, receive)
+            except TimeoutError:
+                if connection is not None:
+                    connection.close()
+                detail = f"the {side.name} side sent nothing for {self.idle_timeout:g} s"
+                raise Refused(504, "timeout", detail, side=side.name) from None
+            except (OSError, h11.ProtocolError) as exc:
+                if connection is not None:
+                    connection.close()
+                failure: Exception = exc
+            except BaseException:
+                if connection is not None:  # the client left, a body limit, a cancellation
+                    connection.close()
+                raise
             else:
                 side.unreachable = None
-                return response
+                return connection, response
             reason = _reason(failure)
-            self.observer.connection_error(side.name, type(failure).__name__)
+            self.observer.connection_error(side.name, _kind(failure))
             logger.warning(
                 "the %s side at %s did not answer %s %s (attempt %d): %s",
                 side.name,
                 side.url,
-                request.method,
-                request.url.path,
+                head.method.decode("ascii"),
+                head.target.decode("ascii", "replace"),
                 attempt + 1,
                 reason,
             )
-            if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
+            if isinstance(failure, Unreachable):
                 side.unreachable = reason
         detail = f"the {side.name} side did not answer ({reason})"
         raise Refused(502, "bad_gateway", detail, side=side.name)
 
-    async def _stream(self, response: httpx.Response, send: Send) -> None:
+    async def _exchange(
+        self, connection: Connection, head: h11.Request, receive: Receive | None
+    ) -> h11.Response:
+        """Send the request (its body chunk by chunk as the client sends it); the answer's head."""
+        timeout = self.idle_timeout
+        await connection.send(head, timeout)
+        if receive is not None:
+            async for chunk in _body(receive):
+                await connection.send(h11.Data(data=chunk), timeout)
+        await connection.send(h11.EndOfMessage(), timeout)
+        while True:
+            event = await connection.next_event(timeout)
+            if isinstance(event, h11.Response):
+                return event
+            if not isinstance(event, h11.InformationalResponse):  # 100 Continue: skipped
+                raise ConnectionResetError("the connection closed before an answer")
+
+    async def _stream(self, connection: Connection, response: h11.Response, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": forwarding.response_headers(response.headers.raw),
+                "headers": forwarding.response_headers(response.headers),
             }
         )
-        stream: Any = response.stream
         try:
-            async for chunk in stream:
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.TransportError as exc:
-            self.observer.connection_error(self.side.name, type(exc).__name__)
+            while True:
+                event = await connection.next_event(self.idle_timeout)
+                if isinstance(event, h11.Data):
+                    body = bytes(event.data)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    raise ConnectionResetError("the connection closed in the answer's body")
+        except (OSError, TimeoutError, h11.ProtocolError) as exc:
+            self.observer.connection_error(self.side.name, _kind(exc))
             raise SideCut(f"the {self.side.name} side's answer broke off: {exc!r}") from exc
         await send({"type": "http.response.body", "body": b""})
 
@@ -240,21 +273,17 @@ class Forwarder:
             elif message["type"] == "lifespan.shutdown":
                 if self._probe is not None:
                     self._probe.cancel()
-                await self.transport.aclose()
+                self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def _watch(self) -> None:
         """Whether the service takes connections, checked every few seconds for the health."""
-        parts = urlsplit(self.side.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         while True:
             try:
-                async with asyncio.timeout(CONNECT_TIMEOUT):
-                    _, writer = await asyncio.open_connection(parts.hostname, port)
-                writer.close()
+                (await self.upstream.connect()).close()
                 self.side.unreachable = None
-            except (OSError, TimeoutError) as exc:
+            except Unreachable as exc:
                 self.side.unreachable = _reason(exc)
             await asyncio.sleep(PROBE_SECONDS)
 
@@ -280,6 +309,17 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+def _kind(exc: BaseException) -> str:
+    """The error label of gateway_http_side_connection_errors_total: a few fixed values."""
+    if isinstance(exc, Unreachable):
+        return "connect"  # refused, unknown host, connect timed out
+    if isinstance(exc, TimeoutError):
+        return "timeout"  # nothing for the idle timeout, in the answer's body
+    if isinstance(exc, h11.ProtocolError):
+        return "protocol"  # closed early, or spoke something other than HTTP/1.1
+    return "closed"  # reset or closed by the service
 
 
 def _reason(exc: BaseException) -> str:

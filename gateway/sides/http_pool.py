@@ -1,8 +1,8 @@
 """The connections to a side served over HTTP: how many are in use, how many requests wait.
 
-httpx keeps the connections; this counts them, with a slot per connection taken for as long
-as a request and its answer's body use it. Counting here rather than reading httpcore's pool
-keeps the figures exact across httpx releases, whose pool internals are private.
+A slot per connection, taken for as long as a request and its answer's body use it: at most
+`size` connections are in use at once (gateway.sides.http_client keeps the idle ones), and a
+request beyond them waits for a slot, counted as waiting.
 """
 
 from __future__ import annotations

@@ -44,10 +44,9 @@ def gunicorn_service() -> Iterator[ServerProcess]:
         bin_path("gunicorn"),
         "--bind",
         f"127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "8",
+        # Sync workers, gunicorn's default: a hung request holds one, the others serve on.
+        "--workers",
+        "3",
         LEGACY_SERVICE,
     ]
     with run_server(argv, port=port, health_path="/api/things") as server:
@@ -213,26 +212,41 @@ def test_request_bodies_are_forwarded(tmp_path: Path, new_service: ServerProcess
 def test_a_stopped_service_is_a_502_and_legacy_answers_with_fallback(tmp_path: Path) -> None:
     registry = CollectorRegistry()
 
+    def connect_errors() -> float:
+        labels = {"side": "new", "error": "connect"}
+        return registry.get_sample_value("gateway_http_side_connection_errors_total", labels) or 0
+
     async def run(service: ServerProcess) -> dict[str, Any]:
         async with serving(new_settings(tmp_path, service.base_url), registry) as (_, client):
             assert (await client.get("/api/things")).status_code == 200
             service.stop()
             things = await client.get("/api/things")
+            tried = connect_errors()
+            posted = await client.post("/api/echo", content=b"once")
+            posted_tries = connect_errors() - tried
             compare = await client.get("/compare/same")
             health = await client.get("/_gateway/health")
-            return {"things": things, "compare": compare, "health": health}
+            return {
+                "things": things,
+                "posted": posted,
+                "posted_tries": posted_tries,
+                "compare": compare,
+                "health": health,
+            }
 
     with uvicorn_service() as service:
         got = asyncio.run(run(service))
     assert got["things"].status_code == 502
     assert got["things"].json()["error"] == "bad_gateway"
+    assert got["posted"].status_code == 502
+    assert got["posted_tries"] == 1  # an unsafe method is never sent twice
     assert got["compare"].status_code == 200
     assert got["compare"].headers["x-gateway-side"] == "legacy"  # the fallback's answer
     health = got["health"]
     assert health.status_code == 200 and health.json()["status"] == "degraded"
     assert "the new side (over HTTP) does not answer" in health.json()["sides"][0]
     errors = registry.get_sample_value(
-        "gateway_http_side_connection_errors_total", {"side": "new", "error": "ConnectError"}
+        "gateway_http_side_connection_errors_total", {"side": "new", "error": "connect"}
     )
     assert errors is not None and errors >= 2  # a GET is sent once more, once
     assert (
@@ -241,6 +255,35 @@ def test_a_stopped_service_is_a_502_and_legacy_answers_with_fallback(tmp_path: P
         )
         == 1
     )
+
+
+def test_requests_beyond_the_pool_wait_for_a_connection(
+    tmp_path: Path, new_service: ServerProcess
+) -> None:
+    registry = CollectorRegistry()
+    gate = tmp_path / "gate"
+
+    def connections(state: str) -> float | None:
+        labels = {"side": "new", "state": state}
+        return registry.get_sample_value("gateway_http_side_connections", labels)
+
+    async def run() -> tuple[httpx.Response, httpx.Response]:
+        values = new_settings(tmp_path, new_service.base_url, http_pool_size=1)
+        async with serving(values, registry) as (_, client):
+            streaming = asyncio.create_task(client.get("/stream", params={"gate": str(gate)}))
+            await eventually(lambda: connections("in_use") == 1, what="the stream's connection")
+            waiting = asyncio.create_task(client.get("/api/things"))
+            await eventually(lambda: connections("waiting") == 1, what="a request waiting")
+            gate.touch()
+            return await streaming, await waiting
+
+    try:
+        streamed_answer, waited = asyncio.run(run())
+    finally:
+        gate.touch()
+    assert streamed_answer.text == "first\nsecond\n"
+    assert waited.status_code == 200
+    assert connections("in_use") == 0 and connections("waiting") == 0
 
 
 def test_without_its_openapi_document_the_gateway_serves(tmp_path: Path) -> None:
