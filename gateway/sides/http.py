@@ -3,10 +3,10 @@
 For a rewrite with dependencies of its own (a pydantic the gateway cannot share), scaled and
 deployed on its own, or a legacy app kept under gunicorn on its hosts. The side's `app`
 forwards each request to the service (pooled HTTP/1.1 connections, gateway.sides.http_client)
-and streams both ways: the request body chunk by chunk
-as the client sends it, the answer chunk by chunk as the service sends it. It is a `Side` like
-the in-process kinds, so the one caller (gateway.pipeline.caller) gives it the entry's timeout,
-the gauge and the error shape, and every chooser and policy works with it.
+and streams both ways: the request body chunk by chunk as the client sends it, the answer chunk
+by chunk as the service sends it. It is a `Side` like the in-process kinds, so the one caller
+(gateway.pipeline.caller) gives it the entry's timeout, the gauge and the error shape, and
+every chooser and policy works with it.
 
 What it cannot deliver it raises as `Refused`, answered in the deployment's error shape: 502
 when the service cannot be reached (legacy answers instead where the entry has a fallback),
@@ -29,7 +29,7 @@ from typing import Any
 import h11
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.frameworks import find_router, legacy_namer
+from gateway.frameworks import find_router
 from gateway.http.responses import Refused
 from gateway.routing.endpoints import starlette_serves
 from gateway.side_names import SideName
@@ -76,7 +76,8 @@ class HTTPSide:
         self.analysis = analysis
         self.described: ServiceRoutes | None = None
         self.unreachable: str | None = None  # why the service did not answer, last time
-        self._namer = legacy_namer(analysis) if find_router(analysis) is not None else None
+        router = find_router(analysis) if analysis is not None else None
+        self._namer = router.namer() if router is not None else None
         self.app = Forwarder(self, pool_size, idle_timeout, observer or NoObserver())
 
     @property
@@ -109,7 +110,7 @@ class HTTPSide:
     def serves(self, path: str, method: str) -> bool | None:
         if self.described is None:
             return None
-        return starlette_serves(list(self.described.routes), path, method)
+        return starlette_serves(self.described.routes, path, method)
 
     def openapi(self) -> dict[str, Any] | None:
         return self.described.openapi() if self.described is not None else None

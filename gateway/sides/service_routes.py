@@ -16,7 +16,7 @@ import logging
 import urllib.request
 from typing import Any
 
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from gateway.frameworks.starlette import routes_namer
@@ -33,7 +33,7 @@ class ServiceRoutes:
     def __init__(self, document: dict[str, Any], url: str) -> None:
         self._document = document
         self.url = url
-        self.routes: list[Route] = []
+        self.routes: list[BaseRoute] = []
         for path, item in (document.get("paths") or {}).items():
             if not isinstance(item, dict):
                 continue
@@ -41,7 +41,7 @@ class ServiceRoutes:
             if isinstance(path, str) and path.startswith("/") and methods:
                 name = _operation_id(item, methods[0]) or path
                 self.routes.append(Route(path, _described_only, methods=methods, name=name))
-        self.namer = routes_namer(list(self.routes))
+        self.namer = routes_namer(self.routes)
 
     def openapi(self) -> dict[str, Any]:
         return copy.deepcopy(self._document)

@@ -429,6 +429,11 @@ def test_commands_list_the_endpoints_of_sides_over_http(
         line.startswith("new") and "/api/things" in line for line in listed.stdout.splitlines()
     )
     assert gateway("check", **new).stdout.endswith("ok\n")
+    # An entry sent to the service for a path its document does not list is an error.
+    routes.write_text("routes:\n  - {path: /nowhere, target: new}\n", encoding="utf-8")
+    refused = gateway("check", **new)
+    assert refused.returncode == 1 and "/nowhere" in refused.stderr
+    routes.write_text("default: new\nroutes: []\n", encoding="utf-8")
     document = json.loads(gateway("openapi", **new).stdout)
     assert document["paths"]["/api/things"]["get"]["x-gateway-side"] == "new"
 
