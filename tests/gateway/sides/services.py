@@ -53,6 +53,17 @@ async def new_echo(request: Request) -> dict[str, object]:
     return {"app": "new", "size": len(body), "head": body[:16].decode("latin-1")}
 
 
+@new_service.post("/api/upload")
+async def new_upload(request: Request, mark: str) -> dict[str, object]:
+    """Marks (a file) that the body's first piece came, then reads the rest."""
+    size = 0
+    async for chunk in request.stream():
+        if chunk and size == 0:
+            Path(mark).touch()
+        size += len(chunk)
+    return {"app": "new", "size": size}
+
+
 @new_service.get("/compare/{case}")
 async def new_compare(case: str) -> dict[str, object]:
     return {"case": case, "value": 2 if case == "differ" else 1}

@@ -209,6 +209,27 @@ def test_request_bodies_are_forwarded(tmp_path: Path, new_service: ServerProcess
         assert response.json() == {"app": "new", "size": len(body), "head": "0123456789abcdef"}
 
 
+def test_request_bodies_stream_to_the_service(tmp_path: Path, new_service: ServerProcess) -> None:
+    """The body's second piece is sent only once the service has the first: a gateway that
+    waited for the whole body before calling the service would never see it."""
+    mark = tmp_path / "first-piece-came"
+
+    async def body() -> Any:
+        yield b"a" * 1000
+        await eventually(mark.exists, what="the service reading the first piece")
+        yield b"b" * 1000
+
+    async def run() -> httpx.Response:
+        async with serving(new_settings(tmp_path, new_service.base_url), CollectorRegistry()) as (
+            _,
+            client,
+        ):
+            return await client.post("/api/upload", params={"mark": str(mark)}, content=body())
+
+    response = asyncio.run(run())
+    assert response.status_code == 200 and response.json()["size"] == 2000
+
+
 def test_a_stopped_service_is_a_502_and_legacy_answers_with_fallback(tmp_path: Path) -> None:
     registry = CollectorRegistry()
 
