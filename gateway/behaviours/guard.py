@@ -269,11 +269,11 @@ def how_to_clear(entry: RouteEntry, guard: Guard) -> str:
     """What ends a rollback of this entry, as the admin API, the dashboard and the CLI say it."""
     method = f" --method {sorted(entry.methods)[0]}" if entry.methods else ""
     said = (
-        f"`gateway rollout clear {entry.path}{method}`, the dashboard's Clear button, "
+        f"gateway rollout clear {entry.path}{method}; or the dashboard's Clear button; "
         "or any edit of the entry"
     )
     if entry.options.rollout is not None:
-        said += " (once the rollout controller has aborted it: `gateway rollout resume`)"
+        said += "; once the rollout controller has aborted it: gateway rollout resume"
     cooldown = guard.options.cooldown
     if cooldown is not None:
         return f"tried again {cooldown:g} s after the rollback; sooner: {said}"
