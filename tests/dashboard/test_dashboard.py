@@ -253,6 +253,12 @@ def test_the_dashboard_shows_both_sides_of_every_route_and_refreshes(
             page.wait_for_timeout(max(0.0, 15 - (time.monotonic() - opened)) * 1000)
         ARTIFACT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACT))
+
+        # Clear, once confirmed, ends the rollback: the entry is edited, every worker reloads it.
+        page.once("dialog", lambda dialog: dialog.accept())
+        rolled.locator('button[data-action="clear"]').click()
+        wait_for(lambda: page.locator("#rollback-panel").is_hidden(), WAIT, "the rollback cleared")
+        assert "clear POST /flaky: done" in page.locator("#action-result").inner_text()
     if UPDATE_SCREENSHOT:
         README_IMAGE.parent.mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACT, README_IMAGE)
