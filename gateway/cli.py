@@ -46,6 +46,7 @@ from gateway.parity.command import parity_cli
 from gateway.rollout.cli import rollout_cli
 from gateway.rollout.describe import rollout_lines
 from gateway.rollout.host import RolloutSetupError, host_controller
+from gateway.rollout.rollbacks import guard_report
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -331,7 +332,15 @@ def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
 
 @cli.command(short_help="List both apps' endpoints and the side each is sent to.")
 def routes(
-    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+    routes_file: RoutesOption = None,
+    legacy_app: LegacyOption = None,
+    new_app: NewOption = None,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            help="A running gateway's URL: show its rollbacks now, why, and how to clear."
+        ),
+    ] = None,
 ) -> None:
     """List every endpoint of both apps and which side the table sends it to."""
     settings = _settings(routes_file, legacy_app, new_app)
@@ -371,6 +380,9 @@ def routes(
         )
     _print_entry_options(table)
     for line in ["\nRollouts:", *rollout_lines(table)] if rollout_lines(table) else []:
+        typer.echo(line)
+    token = settings.admin_token or settings.read_token
+    for line in guard_report(table, live, token.get_secret_value() if token else None):
         typer.echo(line)
 
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from gateway.cli_errors import fail
 from gateway.config.routes_file import RoutesFileError
 from gateway.observe.notify import Notifier
-from gateway.rollout import actions
+from gateway.rollout import actions, guard_clear
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
 from gateway.rollout.figures import (
@@ -269,3 +269,20 @@ def _action_command(action: actions.Action) -> None:
 
 for _action in ACTIONS:
     _action_command(_action)
+
+
+@rollout_cli.command(short_help="End a guard's rollback in every gateway (an edit of the entry).")
+def clear(
+    route: str,
+    method: MethodOption = None,
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    """End a guard's rollback: writes `guard.cleared` on the entry, so every gateway that
+    reloads the table starts the entry's guard afresh."""
+    store = _store(_settings(routes_file), configmap)
+    try:
+        stamp = guard_clear.clear(store, route, method)
+    except (actions.ActionError, RoutesFileError, StoreConflict, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"{route}: guard cleared at {stamp}")
