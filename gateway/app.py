@@ -213,7 +213,13 @@ def create_app(
     context = Context(serving, metrics, session, shadow, settings.fallback_body_limit)
     if settings.openapi_path == settings.metrics_path:
         raise GatewayConfigError("GATEWAY_OPENAPI_PATH and GATEWAY_METRICS_PATH are the same path")
-    guide = Guide(legacy_app=legacy_wsgi, new_app=new_app, live=live, registry=registry)
+    guide = Guide(
+        legacy_app=legacy_wsgi,
+        new_app=new_app,
+        live=live,
+        registry=registry,
+        ledger=settings.ledger_location if settings.ledger else None,
+    )
     read_token = settings.read_token.get_secret_value() if settings.read_token else None
     admin = AdminAPI(
         guide=guide,

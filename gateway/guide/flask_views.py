@@ -32,6 +32,7 @@ class Hook:
     scope: str  # "app" or "blueprint <name>"
     function: Callable[..., Any]
     handles: str | None = None  # for an error handler: the status or exception class
+    exception: type | None = None  # for an error handler of an exception class: the class
 
 
 def scopes(blueprint: str | None) -> list[str | None]:
@@ -63,7 +64,7 @@ def _error_handlers(app: Any, applicable: list[str | None]) -> Iterator[Hook]:
         for code, handlers in spec.get(scope, {}).items():
             for exception, handler in handlers.items():
                 handles = str(code) if code is not None else exception.__name__
-                yield Hook("errorhandler", _scope_name(scope), handler, handles)
+                yield Hook("errorhandler", _scope_name(scope), handler, handles, exception)
 
 
 def _scope_name(scope: str | None) -> str:

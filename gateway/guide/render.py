@@ -111,8 +111,11 @@ def _table(inventory: dict[str, Any]) -> str:
 
 def _notes(inventory: dict[str, Any]) -> list[str]:
     notes = list(inventory["notes"])
-    if inventory["parity_source"] is None:
-        notes.append("parity: none yet (no shadow ledger), so the field is null")
+    if inventory["parity_source"] is not None:
+        notes.append(
+            f"parity: from the ledger at {inventory['parity_source']}, per route-table entry "
+            "(null where the ledger has no comparisons for it)"
+        )
     return [f"note: {note}" for note in notes]
 
 

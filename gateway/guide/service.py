@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from gateway.control.reloading import LiveRouteTable
-from gateway.guide.inventory import Catalogue, records
+from gateway.guide.inventory import Catalogue, LedgerParity, records
 from gateway.guide.openapi import merged, new_document
 from gateway.guide.traffic import Traffic
 from gateway.observe.metrics import collect
@@ -35,11 +35,13 @@ class Guide:
         new_app: object | None,
         live: LiveRouteTable,
         registry: CollectorRegistry,
+        ledger: str | None = None,
     ) -> None:
         self.legacy_app = legacy_app
         self.new_app = new_app
         self.live = live
         self.registry = registry
+        self.ledger = ledger  # the parity ledger's URL, read per answer (in a thread)
         self._lock = asyncio.Lock()
         self._built: tuple[Catalogue, dict[str, Any] | None] | None = None
 
@@ -60,7 +62,8 @@ class Guide:
         catalogue, _ = await self._static()
         traffic = Traffic()
         traffic.add(collect(self.registry))
-        return records(catalogue, self.live.table, traffic)
+        parity = await asyncio.to_thread(LedgerParity.read, self.ledger)
+        return records(catalogue, self.live.table, traffic, parity)
 
     async def openapi(self) -> dict[str, Any]:
         catalogue, document = await self._static()

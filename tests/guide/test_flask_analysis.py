@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 
 from gateway.guide.inventory import Catalogue, records
+from gateway.guide.openapi import merged
 from gateway.routing.table import RouteTable
 
 PACKAGE = {
@@ -170,3 +172,45 @@ def test_methods_constants_and_the_order(shop: dict[str, dict[str, Any]]) -> Non
     assert discount["aborts"] == [403]  # abort(FORBIDDEN)
     orders = sorted(row["order"] for row in shop.values() if row["order"] is not None)
     assert orders == list(range(1, len(shop) + 1))
+
+
+DEEP = {
+    "__init__.py": """
+        from flask import Flask, g
+
+        from deepapp import sums
+
+        app = Flask(__name__)
+
+        @app.get("/total")
+        def total():
+            g.seen = True
+            return {"total": sums.total(1)}
+    """,
+    # Python imports this; `ast`'s recursive visitor cannot walk the expression.
+    "sums.py": "def total(a):\n    return " + " + ".join(["a"] * 500) + "\n",
+}
+
+
+def test_a_module_too_deep_to_walk_is_skipped_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    package = tmp_path / "deepapp"
+    package.mkdir()
+    for name, source in DEEP.items():
+        (package / name).write_text(textwrap.dedent(source), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(tmp_path))
+        try:
+            app = importlib.import_module("deepapp").app
+            with caplog.at_level("WARNING", logger="gateway"):
+                catalogue = Catalogue.build(app, None)
+        finally:
+            for name in [name for name in sys.modules if name.partition(".")[0] == "deepapp"]:
+                del sys.modules[name]
+    table = RouteTable([], default="legacy")
+    total = {row["path"]: row for row in records(catalogue, table, None)["endpoints"]}["/total"]
+    assert total["g_writes"] == ["seen"]  # the view itself is still read
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"the guide does not follow {package / 'sums.py'} (RecursionError)"]
+    validate(merged(catalogue, table, None, None))
