@@ -399,6 +399,7 @@ def coupling(endpoint: Endpoint) -> int | None:
         + len(session)
         + len(facts.current_app)
         + len(facts.unresolved)
+        + sum(len(names) for names in facts.extensions.values())  # `current_user`: state too
         + hooks
     )
 
@@ -418,6 +419,8 @@ def records(
         row["parity"] = parity.of(placement.entry)
         rows.append(row)
     _suggest_order(rows)
+    for row in rows:
+        del row["_uses"]
     served = [row for row in rows if row["served_by_new"]]
     return {
         "framework": catalogue.framework,
@@ -457,6 +460,11 @@ def _record(endpoint: Endpoint, placement: Placement, traffic: Traffic | None) -
         "coupling": coupling(endpoint),
         "order": None,
         "reason": None,
+        # The view's own extension names, for the reason (not hooks': they apply to all).
+        "_uses": {
+            name: sorted(used)
+            for name, used in sorted(endpoint.facts.extensions.items() if endpoint.facts else ())
+        },
     }
 
 
@@ -533,6 +541,12 @@ def _reason(row: dict[str, Any]) -> str:
     session = sorted({*row["session"]["reads"], *row["session"]["writes"]})
     if session:
         state.append("session " + ", ".join(session))
+    view_extensions = row["_uses"]
+    if view_extensions:
+        state.append(
+            "uses "
+            + "; ".join(f"{name} {', '.join(used)}" for name, used in view_extensions.items())
+        )
     hooks = [
         h["function"].rpartition(":")[2] for h in row["hooks"] if h["kind"] == "before_request"
     ]
