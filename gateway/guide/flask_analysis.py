@@ -59,6 +59,8 @@ class Facts:
     session_writes: set[str] = field(default_factory=set)
     current_app: set[str] = field(default_factory=set)
     aborts: set[int] = field(default_factory=set)
+    # Statuses written in a returned response: `return body, 404`, `Response(status=401)`.
+    returns: set[int] = field(default_factory=set)
     unresolved: set[str] = field(default_factory=set)
     # Extension (top-level module) -> the names used from it.
     extensions: dict[str, set[str]] = field(default_factory=dict)
@@ -97,6 +99,7 @@ class Facts:
             "session": {"reads": sorted(self.session_reads), "writes": sorted(self.session_writes)},
             "current_app": sorted(self.current_app),
             "aborts": sorted(self.aborts),
+            "returns": sorted(self.returns),
             "unresolved": sorted(self.unresolved),
             "extensions": {name: sorted(used) for name, used in sorted(self.extensions.items())},
             "templates": sorted(self.templates),
@@ -323,6 +326,17 @@ class _FunctionReader(ast.NodeVisitor):
                     if isinstance(target, ast.Name) and target.id in _STATUS_NAMES:
                         statuses |= _status(statement.value)
         return statuses
+
+    def visit_Return(self, node: ast.Return) -> None:
+        value = node.value
+        if isinstance(value, ast.Tuple) and len(value.elts) >= 2:
+            self.facts.returns |= _status(value.elts[1])
+        for child in ast.walk(value) if value is not None else ():
+            if isinstance(child, ast.Call):
+                for keyword in child.keywords:
+                    if keyword.arg in ("status", "status_code"):
+                        self.facts.returns |= _status(keyword.value)
+        self.generic_visit(node)
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self.generic_visit(node)

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.behaviours.registry import BEHAVIOURS
 from gateway.frameworks import find_router
 from gateway.frameworks.router import ANY_METHOD, Parameter
-from gateway.guide.extensions import KNOWN_HOOKS, extension_name
+from gateway.guide.extensions import KNOWN_HOOKS, effect, extension_name
 from gateway.guide.flask_analysis import Analyzer, Facts
 from gateway.guide.flask_views import function_ref, hooks_for, location, view_function
 from gateway.guide.package_index import FunctionRef, PackageIndex
@@ -80,6 +80,7 @@ class Analysed:
     file: str | None
     line: int | None
     facts: Facts | None  # None: outside the application's package, not analysed
+    own: bool = False  # in the application's package (else an extension's or Flask's)
 
     def as_dict(self) -> dict[str, Any]:
         return {"function": self.function, "file": self.file, "line": self.line}
@@ -150,7 +151,7 @@ class Catalogue:
                 view = route.view
                 hooks = reader.hooks(route.blueprint) if reader else ()
                 analysed = reader.view(view, method, hooks) if reader and view else _plain(view)
-                hooks += reader.loaders(analysed) if reader else ()
+                hooks += reader.loaders(analysed, hooks) if reader else ()
                 catalogue.endpoints.append(
                     Endpoint(
                         method=method,
@@ -227,7 +228,7 @@ class _Reader:
             inner_ref = function_ref(inner)
             if inner_ref is not None and _within(inner_ref.module, package):
                 facts.add(analyzer.facts(inner_ref))
-        return Analysed(str(ref), file, where[1] if where else None, facts)
+        return Analysed(str(ref), file, where[1] if where else None, facts, own=True)
 
     def view(self, view: Any, method: str, hooks: tuple[HookRecord, ...]) -> Analysed:
         found = self.analysed(view_function(view, method))
@@ -269,9 +270,15 @@ class _Reader:
             )
         return self._hooks[blueprint]
 
-    def loaders(self, view: Analysed | None) -> tuple[HookRecord, ...]:
-        """The user loaders an endpoint that uses Flask-Login or Flask-JWT-Extended runs."""
-        used = view.facts.extensions if view is not None and view.facts is not None else {}
+    def loaders(
+        self, view: Analysed | None, hooks: tuple[HookRecord, ...]
+    ) -> tuple[HookRecord, ...]:
+        """The user loaders an endpoint that uses Flask-Login or Flask-JWT-Extended runs (in
+        its view, or in one of the app's hooks: a `before_request` checking `current_user`)."""
+        used: set[str] = set()
+        for analysed in [view, *(hook.analysed for hook in hooks if hook.kind != "errorhandler")]:
+            if analysed is not None and analysed.own and analysed.facts is not None:
+                used.update(analysed.facts.extensions)
         found = []
         for extension, owner, attributes in _LOADERS:
             manager = _attribute_path(self.app, owner)
@@ -279,11 +286,9 @@ class _Reader:
                 continue
             for attribute in attributes:
                 function = getattr(manager, attribute, None)
-                module = getattr(function, "__module__", None) or ""
-                if callable(function) and extension_name(module) is None:  # not a default
-                    found.append(
-                        HookRecord("user_loader", "app", extension, self.analysed(function))
-                    )
+                loader = self.analysed(function) if callable(function) else None
+                if loader is not None and loader.own:  # the app's, not the extension's default
+                    found.append(HookRecord("user_loader", "app", extension, loader))
         return tuple(found)
 
 
@@ -441,6 +446,8 @@ def records(
 def _record(endpoint: Endpoint, placement: Placement, traffic: Traffic | None) -> dict[str, Any]:
     facts = endpoint.facts.as_dict() if endpoint.facts is not None else dict.fromkeys(_FACTS)
     facts["extensions"] = _extensions(endpoint)
+    if facts["session"] is not None:
+        facts["session"] = _session(endpoint)
     view = endpoint.view.as_dict() if endpoint.view is not None else None
     if view is not None:
         view["blueprint"] = endpoint.blueprint
@@ -475,10 +482,30 @@ _FACTS = (
     "session",
     "current_app",
     "aborts",
+    "returns",
     "unresolved",
     "extensions",
     "templates",
 )
+
+
+def _session(endpoint: Endpoint) -> dict[str, list[str]]:
+    """The view's session keys, and those extensions use for it where its hooks call them
+    (`current_user` in a `before_request` that sends anonymous users to the login page)."""
+    found = Facts()
+    if endpoint.facts is not None:
+        found.add(endpoint.facts)
+    for hook in endpoint.hooks:
+        facts = hook.analysed.facts
+        if hook.kind == "errorhandler" or facts is None or not hook.analysed.own:
+            continue  # an extension's own hook: its record says what it does
+        for extension, names in facts.extensions.items():
+            for name in names:
+                known = effect(extension, name)
+                if known is not None:
+                    found.session_reads.update(known.session_reads)
+                    found.session_writes.update(known.session_writes)
+    return {"reads": sorted(found.session_reads), "writes": sorted(found.session_writes)}
 
 
 def _extensions(endpoint: Endpoint) -> dict[str, list[str]] | None:

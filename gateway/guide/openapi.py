@@ -23,6 +23,7 @@ from gateway.routing.endpoints import find_attribute, starlette_endpoints, starl
 from gateway.routing.table import RouteTable
 
 OPENAPI_VERSION = "3.1.0"
+_BEFORE = ("url_value_preprocessor", "before_request")
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
 # What a path template holds when it is a framework's regular expression, not a path.
@@ -140,12 +141,18 @@ def _unique_operation_ids(paths: dict[str, dict[str, Any]]) -> None:
 
 def _responses(endpoint: Endpoint) -> dict[str, Any]:
     """What the inventory knows the endpoint answers: the statuses its view, its decorators
-    (an auth decorator's 401) and the exceptions its error handlers turn into answers give."""
+    (an auth decorator's 401) and the exceptions its error handlers turn into answers give,
+    and those written in the responses it returns."""
     responses: dict[str, Any] = {
         "default": {"description": "Answered by the legacy application (not described)."}
     }
-    facts = endpoint.facts
-    for status in sorted(facts.aborts) if facts is not None else ():
+    statuses: set[int] = set()
+    if endpoint.facts is not None:
+        statuses |= endpoint.facts.aborts | endpoint.facts.returns
+    for hook in endpoint.hooks:  # the app's own `before_request` that aborts with a 401
+        if hook.kind in _BEFORE and hook.analysed.own and hook.analysed.facts is not None:
+            statuses |= hook.analysed.facts.aborts
+    for status in sorted(statuses):
         responses[str(status)] = {"description": _phrase(status)}
     return responses
 
