@@ -4,7 +4,8 @@ The shapes are those found in real apps: microblog's Flask-Login, flash, Flask-W
 Flask-Babel's locale on `g` and templates reading `g`; Conduit's Flask-JWT-Extended and its
 `InvalidUsage` exception built by classmethod factories from module-level templates; a
 Flask-HTTPAuth API; a view built by a decorator factory without `functools.wraps` and
-registered in a loop; a url value preprocessor; a custom `app_ctx_globals_class`; webargs.
+registered in a loop; a url value preprocessor; a custom `app_ctx_globals_class`; webargs;
+archivy's login check in a `before_request` hook rather than on each view.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ SOURCES = {
 
 
         def create_app():
-            from blogapp import api, errors, locale, views
+            from blogapp import admin, api, errors, locale, views
             from blogapp.models import User
 
             app = Flask(__name__)
@@ -63,6 +64,7 @@ SOURCES = {
 
             app.register_blueprint(views.bp)
             app.register_blueprint(api.bp)
+            app.register_blueprint(admin.bp)
             errors.register(app)
             return app
     """,
@@ -214,6 +216,21 @@ SOURCES = {
             if slug == "teapot":
                 raise Unhandled()
             raise InvalidUsage.article_not_found()
+    """,
+    "admin.py": """
+        from flask import Blueprint, redirect
+        from flask_login import current_user
+
+        bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+        @bp.before_request
+        def check_perms():
+            if not current_user.is_authenticated:
+                return redirect("/login")
+
+        @bp.get("/stats")
+        def stats():
+            return {"ok": True}, 201
     """,
     "templates/base.html": """
         <html lang="{{ g.locale }}">

@@ -48,6 +48,16 @@ def test_flask_login_on_a_protected_view_and_its_templates(rows: Rows) -> None:
         assert list(loaders) == ["blogapp:create_app.<locals>.load_user"]
 
 
+def test_a_login_check_in_a_hook_puts_flask_login_on_the_view(rows: Rows) -> None:
+    stats = rows["GET /admin/stats"]
+    # check_perms (the blueprint's before_request) reads current_user: the view's session is
+    # read for the user, and the app's user loader runs.
+    assert {"_user_id", "_remember"} <= set(stats["session"]["reads"])
+    assert "current_user" in stats["extensions"]["flask_login"]
+    assert list(hooks(stats, "user_loader")) == ["blogapp:create_app.<locals>.load_user"]
+    assert stats["returns"] == [201]
+
+
 def test_templates_read_g_session_and_flashes(rows: Rows) -> None:
     index = rows["GET /index"]
     assert index["templates"] == ["index.html"]
