@@ -50,6 +50,10 @@ class Guide:
             if self._built is None:
                 try:
                     self._built = await asyncio.to_thread(self._build)
+                except RecursionError as exc:
+                    # Its traceback is thousands of lines of the same frame: one line says it.
+                    logger.error("the migration guide could not read the apps: %r", exc)
+                    raise GuideUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 except Exception as exc:
                     logger.exception("the migration guide could not read the apps")
                     raise GuideUnavailable(f"{type(exc).__name__}: {exc}") from exc
