@@ -273,14 +273,15 @@ class _Reader:
     def loaders(
         self, view: Analysed | None, hooks: tuple[HookRecord, ...]
     ) -> tuple[HookRecord, ...]:
-        """The user loaders an endpoint that uses Flask-Login or Flask-JWT-Extended runs (in
-        its view, or in one of the app's hooks: a `before_request` checking `current_user`)."""
+        """The app's callbacks an extension runs for an endpoint that uses it (in its view or
+        one of the app's hooks): Flask-Login's and Flask-JWT-Extended's user loaders,
+        Flask-Babel's locale and time zone selectors."""
         used: set[str] = set()
         for analysed in [view, *(hook.analysed for hook in hooks if hook.kind != "errorhandler")]:
             if analysed is not None and analysed.own and analysed.facts is not None:
                 used.update(analysed.facts.extensions)
         found = []
-        for extension, owner, attributes in _LOADERS:
+        for extension, kind, owner, attributes in _LOADERS:
             manager = _attribute_path(self.app, owner)
             if extension not in used or manager is None:
                 continue
@@ -288,18 +289,26 @@ class _Reader:
                 function = getattr(manager, attribute, None)
                 loader = self.analysed(function) if callable(function) else None
                 if loader is not None and loader.own:  # the app's, not the extension's default
-                    found.append(HookRecord("user_loader", "app", extension, loader))
+                    found.append(HookRecord(kind, "app", extension, loader))
         return tuple(found)
 
 
-# Where extensions keep the application's loader callbacks: (extension, the manager's path on
-# the app, its callback attributes).
+# Where extensions keep the application's callbacks they run for an endpoint that uses them:
+# (extension, hook kind, the manager's path on the app, its callback attributes).
 _LOADERS = (
-    ("flask_login", "login_manager", ("_user_callback", "_request_callback")),
+    ("flask_login", "user_loader", "login_manager", ("_user_callback", "_request_callback")),
     (
         "flask_jwt_extended",
+        "user_loader",
         "extensions.flask-jwt-extended",
         ("_user_lookup_callback", "_token_in_blocklist_callback"),
+    ),
+    # Flask-Babel 3+ keeps its configuration in app.extensions; 2.x the selectors on Babel.
+    (
+        "flask_babel",
+        "locale_selector",
+        "extensions.babel",
+        ("locale_selector", "timezone_selector", "locale_selector_func", "timezone_selector_func"),
     ),
 )
 

@@ -67,6 +67,8 @@ def test_templates_read_g_session_and_flashes(rows: Rows) -> None:
     assert writer["g_writes"] == ["locale", "search_form"]
     assert {"_flashes", "last_seen"} <= set(index["session"]["reads"])
     assert index["extensions"]["flask_babel"] == ["_", "get_locale"]  # `_()` in base.html
+    selector = hooks(index, "locale_selector")["blogapp.locale:get_locale"]
+    assert selector["request"] == ["accept_languages"]
 
 
 def test_login_user_flash_forms_and_get_or_404(rows: Rows) -> None:
