@@ -58,6 +58,11 @@ def _aborts(row: dict[str, Any]) -> str:
     return ",".join(str(code) for code in row["aborts"]) if row["aborts"] else "-"
 
 
+def _extensions(row: dict[str, Any]) -> str:
+    used = row["extensions"] or {}
+    return "; ".join(f"{name}: {', '.join(names)}" for name, names in used.items()) or "-"
+
+
 def _view(row: dict[str, Any]) -> str:
     view = row["view"]
     if view is None:
@@ -122,8 +127,8 @@ def _notes(inventory: dict[str, Any]) -> list[str]:
 def _markdown(inventory: dict[str, Any]) -> str:
     lines = [
         "| # | endpoint | target | view | hooks | g reads | g writes | session | request "
-        "| aborts | share | p99 | why this order |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| extensions | aborts | share | p99 | why this order |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in _ordered(inventory):
         done = row["order"] is None
@@ -137,6 +142,7 @@ def _markdown(inventory: dict[str, Any]) -> str:
             _listed(row["g_writes"]),
             _session(row),
             _listed(row["request"]),
+            _extensions(row),
             _aborts(row),
             _share(row),
             _p99(row),
