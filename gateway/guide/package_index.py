@@ -72,8 +72,12 @@ class PackageIndex:
     def __init__(self, package: str) -> None:
         self.package = package
         self._modules: dict[str, Module | None] = {}
-        spec = importlib.util.find_spec(package)
+        try:
+            spec = importlib.util.find_spec(package)
+        except Exception:  # finding it may run its code (a parent package's `__init__`)
+            spec = None
         origin = spec.origin if spec is not None else None
+        self._origin = Path(origin) if origin else None
         self.root = Path(origin).parent.parent if origin else Path(".")
         self._methods: dict[str, list[FunctionRef]] = {}  # of classes in modules read
         self._expanded: set[str] = set()  # modules whose imports were read too
@@ -92,14 +96,26 @@ class PackageIndex:
             self._modules[name] = self._load(name) if self.owns(name) else None
         return self._modules[name]
 
+    def _path(self, name: str) -> Path | None:
+        """The module's file, found on disk: `importlib.util.find_spec` would import its
+        parent packages, running their code (which may fail, or do anything)."""
+        origin = self._origin
+        if origin is None or origin.suffix != ".py":
+            return None
+        if name == self.package:
+            return origin
+        if origin.name != "__init__.py":
+            return None  # a single-module app has no submodules
+        base = origin.parent.joinpath(*name.split(".")[1:])
+        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
     def _load(self, name: str) -> Module | None:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
+        path = self._path(name)
+        if path is None:
             return None
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            return None
-        path = Path(spec.origin)
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             module = Module(name, path, tree, is_package=path.name == "__init__.py")
