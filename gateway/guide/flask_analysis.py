@@ -456,6 +456,8 @@ class _FunctionReader(ast.NodeVisitor):
                 self.facts.use(extension, found.name)
         if found.kind == "function":
             self.calls.add(found.ref)
+        elif found.kind == "localproxy" and isinstance(found.value, Symbol):
+            self.calls.add(found.value.ref)  # using the proxy calls what is behind it
         elif found.kind == "class":
             for method in ("__init__", "__post_init__", "__call__"):
                 ref = FunctionRef(found.module, f"{found.name}.{method}")

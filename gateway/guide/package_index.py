@@ -40,7 +40,7 @@ class Symbol:
     (`proxy`), Flask's `abort`, an HTTP exception class (`status`), or a constant."""
 
     kind: str  # "function", "class", "module", "proxy", "abort", "status", "constant",
-    # "instance" (of the class in `value`), "outside"
+    # "instance" (of the class in `value`), "localproxy" (of the function in `value`), "outside"
     module: str = ""
     name: str = ""
     value: object = None
@@ -64,6 +64,9 @@ class Module:
     # `auth = HTTPBasicAuth()`; and every module-level value, for statuses held in constants.
     instances: dict[str, ast.expr] = field(default_factory=dict)
     values: dict[str, ast.expr] = field(default_factory=dict)
+    # Module-level `current_user = LocalProxy(lambda: _get_user())` (a vendored Flask-Login):
+    # the callable behind the proxy, which runs wherever the name is used.
+    proxied: dict[str, ast.expr] = field(default_factory=dict)
 
 
 class PackageIndex:
@@ -150,6 +153,13 @@ class PackageIndex:
             return self.member(source, attr, depth + 1)
         if name in module.constants:
             return Symbol("constant", module.name, name, module.constants[name])
+        if name in module.proxied and depth <= 8:
+            target = module.proxied[name]
+            target = target.body if isinstance(target, ast.Lambda) else target
+            target = target.func if isinstance(target, ast.Call) else target
+            behind = self._expression(module, target, depth + 1)
+            if behind is not None and behind.kind == "function":
+                return Symbol("localproxy", module.name, name, behind)
         if name in module.instances and depth <= 8:
             made = self._expression(module, module.instances[name], depth + 1)
             if made is not None and made.kind in ("class", "outside"):
@@ -266,6 +276,8 @@ class _Indexer(ast.NodeVisitor):
                         self.module.constants[target.id] = node.value.value
                     elif isinstance(node.value, ast.Call):
                         self.module.instances[target.id] = node.value.func
+                        if _is_local_proxy(node.value):
+                            self.module.proxied[target.id] = node.value.args[0]
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -298,3 +310,9 @@ def _http_status(source: str, attr: str) -> int | None:
     if isinstance(found, type) and isinstance(code, int):
         return code
     return None
+
+
+def _is_local_proxy(call: ast.Call) -> bool:
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    return name == "LocalProxy" and bool(call.args)

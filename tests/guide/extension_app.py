@@ -217,6 +217,18 @@ SOURCES = {
                 raise Unhandled()
             raise InvalidUsage.article_not_found()
     """,
+    # calibreweb vendors a fork of Flask-Login: its `current_user` is the package's own proxy.
+    "vendored_login.py": """
+        from flask import g, session
+        from werkzeug.local import LocalProxy
+
+        current_member = LocalProxy(lambda: _get_member())
+
+        def _get_member():
+            if "_member" not in g:
+                g._member = session.get("_member_id")
+            return g._member
+    """,
     "admin.py": """
         from flask import Blueprint, redirect
         from flask_login import current_user
@@ -231,6 +243,12 @@ SOURCES = {
         @bp.get("/stats")
         def stats():
             return {"ok": True}, 201
+
+        @bp.get("/member")
+        def member():
+            from blogapp.vendored_login import current_member
+
+            return {"member": current_member.name}
     """,
     "templates/base.html": """
         <html lang="{{ g.locale }}">

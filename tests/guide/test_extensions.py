@@ -58,6 +58,12 @@ def test_a_login_check_in_a_hook_puts_flask_login_on_the_view(rows: Rows) -> Non
     assert stats["returns"] == [201]
 
 
+def test_a_local_proxy_of_the_package_is_followed(rows: Rows) -> None:
+    member = rows["GET /admin/member"]
+    assert member["session"]["reads"] == ["_member_id", "_remember", "_user_id"]
+    assert member["g_writes"] == ["_member"]
+
+
 def test_templates_read_g_session_and_flashes(rows: Rows) -> None:
     index = rows["GET /index"]
     assert index["templates"] == ["index.html"]
