@@ -26,7 +26,7 @@ from gateway.guide.extensions import KNOWN_HOOKS, effect, extension_name
 from gateway.guide.flask_analysis import Analyzer, Facts
 from gateway.guide.flask_views import function_ref, hooks_for, location, view_function
 from gateway.guide.package_index import FunctionRef, PackageIndex
-from gateway.guide.request_bodies import request_body
+from gateway.guide.request_bodies import declared_request, request_body
 from gateway.guide.templates import TemplateReader
 from gateway.guide.traffic import Traffic
 from gateway.parity import readiness
@@ -235,6 +235,7 @@ class _Reader:
         if found.facts is None:
             return found
         facts = found.facts
+        facts.request.update(declared_request(view))  # webargs reads the request for it
         facts.add(self.templates.facts(facts.templates))
         facts.aborts.update(_handled_statuses(facts.raises, hooks))
         self._globals_class(facts)

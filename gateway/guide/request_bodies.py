@@ -57,7 +57,22 @@ def _chain(view: Callable[..., Any]) -> Iterator[Any]:
         current = getattr(current, "__wrapped__", None)
 
 
-def _webargs(view: Callable[..., Any]) -> dict[str, Any] | None:
+# webargs locations -> the `request` attributes they read.
+_REQUEST_ATTRIBUTES = {
+    "json": ("json",),
+    "form": ("form",),
+    "json_or_form": ("form", "json"),
+    "query": ("args",),
+    "querystring": ("args",),
+    "headers": ("headers",),
+    "cookies": ("cookies",),
+    "files": ("files",),
+    "view_args": ("view_args",),
+}
+
+
+def _webargs_uses(view: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
+    """(argmap, location) of each webargs decorator on the view."""
     for function in _chain(view):
         code = getattr(function, "__code__", None)
         cells = getattr(function, "__closure__", None)
@@ -70,7 +85,22 @@ def _webargs(view: Callable[..., Any]) -> dict[str, Any] | None:
             argmap, location = names["argmap"].cell_contents, names["location"].cell_contents
         except ValueError:
             continue
-        media = _BODY_LOCATIONS.get(location) if isinstance(location, str) else None
+        if isinstance(location, str):
+            yield argmap, location
+
+
+def declared_request(view: Callable[..., Any]) -> set[str]:
+    """The `request` attributes webargs decorators read for the view (`use_kwargs(...)`)."""
+    return {
+        attribute
+        for _, location in _webargs_uses(view)
+        for attribute in _REQUEST_ATTRIBUTES.get(location, ())
+    }
+
+
+def _webargs(view: Callable[..., Any]) -> dict[str, Any] | None:
+    for argmap, location in _webargs_uses(view):
+        media = _BODY_LOCATIONS.get(location)
         schema = _marshmallow(argmap)
         if media is not None and schema is not None:
             return {"content": {media: {"schema": schema}}}

@@ -120,6 +120,7 @@ def test_http_auth_and_jwt_decorators_give_their_statuses(rows: Rows) -> None:
     assert user["aborts"] == [401, 422]
     assert user["coupling"] > 0
     assert user["extensions"]["webargs"] == ["use_kwargs"]  # not known: listed by name
+    assert "json" in user["request"]  # where use_kwargs reads the body from
 
 
 def test_handled_exceptions_from_classmethod_factories(rows: Rows) -> None:
