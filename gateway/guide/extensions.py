@@ -34,15 +34,14 @@ class Effect:
 
 # Flask-Login keeps the user's id in `_user_id`; `login_user` also stores the freshness, the
 # session identifier and the remember flag, `logout_user` pops them. `login_required` answers
-# 401 (or redirects to the login view, when one is set).
+# 401, or redirects (302) to the login view when the app sets one: gateway.guide.inventory
+# decides which, from the app's LoginManager.
 _LOGIN_KEYS = ("_fresh", "_id", "_remember", "_remember_seconds", "_user_id")
 _USER = ("_remember", "_user_id")  # loading the user: from the session, else the cookie
 _FLASK_LOGIN = {
     "current_user": Effect(session_reads=_USER, request=("cookies",)),
-    "login_required": Effect(session_reads=_USER, aborts=(401,), request=("cookies",)),
-    "fresh_login_required": Effect(
-        session_reads=("_fresh", *_USER), aborts=(401,), request=("cookies",)
-    ),
+    "login_required": Effect(session_reads=_USER, request=("cookies",)),
+    "fresh_login_required": Effect(session_reads=("_fresh", *_USER), request=("cookies",)),
     "login_user": Effect(session_writes=_LOGIN_KEYS),
     "logout_user": Effect(session_reads=("_remember",), session_writes=_LOGIN_KEYS),
     "confirm_login": Effect(session_writes=("_fresh",)),
@@ -84,6 +83,7 @@ KNOWN: dict[str, dict[str, Effect]] = {
     "flask_httpauth": _FLASK_HTTPAUTH,
     "flask_wtf": _FLASK_WTF,
 }
+LOGIN_REQUIRED = frozenset({"login_required", "fresh_login_required"})
 # Methods of Flask-SQLAlchemy's query and session objects that answer 404 on no result.
 NOT_FOUND_METHODS = frozenset({"get_or_404", "first_or_404", "one_or_404", "paginate"})
 

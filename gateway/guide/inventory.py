@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.behaviours.registry import BEHAVIOURS
 from gateway.frameworks import find_router
 from gateway.frameworks.router import ANY_METHOD, Parameter
-from gateway.guide.extensions import KNOWN_HOOKS, effect, extension_name
+from gateway.guide.extensions import KNOWN_HOOKS, LOGIN_REQUIRED, effect, extension_name
 from gateway.guide.flask_analysis import Analyzer, Facts
 from gateway.guide.flask_views import function_ref, hooks_for, location, view_function
 from gateway.guide.package_index import FunctionRef, PackageIndex
@@ -239,8 +239,19 @@ class _Reader:
         facts.add(self.templates.facts(facts.templates))
         facts.aborts.update(_handled_statuses(facts.raises, hooks))
         self._globals_class(facts)
+        self._login_required(facts)
         facts.g_reads -= facts.g_writes
         return found
+
+    def _login_required(self, facts: Facts) -> None:
+        """Flask-Login's `login_required` answers 401, or 302 to the app's login view."""
+        if not facts.extensions.get("flask_login", set()) & LOGIN_REQUIRED:
+            return
+        manager = getattr(self.app, "login_manager", None)
+        if getattr(manager, "login_view", None) or getattr(manager, "blueprint_login_views", None):
+            facts.returns.add(302)
+        else:
+            facts.aborts.add(401)
 
     def _globals_class(self, facts: Facts) -> None:
         """A custom `app_ctx_globals_class`: `g.x` defined there runs the class's code."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +164,12 @@ def test_the_blog_merges_into_a_valid_openapi_document(blog: tuple[Catalogue, Ro
         "type": "object",
         "properties": {"email": {"type": "string"}, "bio": {"type": "string"}},
     }
+
+
+def test_login_required_redirects_where_the_app_has_a_login_view(tmp_path: Path) -> None:
+    with extension_app(tmp_path) as app:
+        app.login_manager.login_view = "main.login"
+        catalogue = Catalogue.build(app, None)
+    inventory = records(catalogue, RouteTable([], default="legacy"), None)
+    index = next(row for row in inventory["endpoints"] if row["path"] == "/index")
+    assert 401 not in index["aborts"] and index["returns"] == [302]
