@@ -192,6 +192,7 @@ SOURCES = {
         from flask import Blueprint
         from flask_httpauth import HTTPBasicAuth
         from flask_jwt_extended import current_user, jwt_required
+        from pydantic import BaseModel
         from webargs import fields
         from webargs.flaskparser import use_kwargs
 
@@ -210,6 +211,14 @@ SOURCES = {
         @use_kwargs({"email": fields.Str(), "bio": fields.Str()})
         def update_user(email=None, bio=None):
             return {"name": current_user.id}
+
+        class Comment(BaseModel):
+            body: str
+            draft: bool = False
+
+        @bp.post("/comments")
+        def comment(body: Comment = None):  # Flask-Pydantic's shape: the body as a model
+            return {}
 
         @bp.get("/articles/<slug>")
         def article(slug):

@@ -164,6 +164,9 @@ def test_the_blog_merges_into_a_valid_openapi_document(blog: tuple[Catalogue, Ro
         "type": "object",
         "properties": {"email": {"type": "string"}, "bio": {"type": "string"}},
     }
+    comment = document["paths"]["/api/comments"]["post"]["requestBody"]
+    schema = comment["content"]["application/json"]["schema"]
+    assert schema["required"] == ["body"] and schema["properties"]["draft"]["type"] == "boolean"
 
 
 def test_login_required_redirects_where_the_app_has_a_login_view(tmp_path: Path) -> None:
