@@ -97,6 +97,12 @@ KNOWN_HOOKS: dict[tuple[str, str], tuple[str, Effect]] = {
             session_writes=("_remember",),
         ),
     ),
+    ("flask_login", "_user_context_processor"): (
+        "current_user",
+        _FLASK_LOGIN["current_user"],
+    ),
+    # Its context processor puts `csrf_token()` in templates (which write the token when used).
+    ("flask_wtf", "CSRFProtect.init_app.<locals>.<lambda>"): ("csrf_token", Effect()),
     ("flask_wtf", "CSRFProtect.init_app.<locals>.csrf_protect"): (
         "csrf_protect",
         _FLASK_WTF["csrf_protect"],

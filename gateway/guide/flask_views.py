@@ -23,6 +23,7 @@ _SCOPED_HOOKS: dict[HookKind, str] = {
     "before_request": "before_request_funcs",
     "after_request": "after_request_funcs",
     "teardown_request": "teardown_request_funcs",
+    "url_defaults": "url_default_functions",  # run by url_for() while the view builds URLs
 }
 
 
@@ -56,6 +57,18 @@ def hooks_for(app: Any, blueprint: str | None) -> list[Hook]:
     ]
     hooks += list(_error_handlers(app, applicable))
     return hooks
+
+
+def context_processors(app: Any, blueprint: str | None) -> list[Hook]:
+    """The template context processors a view that renders a template runs (Flask's own,
+    which only adds `g`, `request` and `session` to the context, left out)."""
+    registered = getattr(app, "template_context_processors", {})
+    return [
+        Hook("context_processor", _scope_name(scope), function)
+        for scope in scopes(blueprint)
+        for function in registered.get(scope, ())
+        if not getattr(function, "__module__", "").startswith("flask.")
+    ]
 
 
 def _error_handlers(app: Any, applicable: list[str | None]) -> Iterator[Hook]:

@@ -24,7 +24,13 @@ from gateway.frameworks import find_router
 from gateway.frameworks.router import ANY_METHOD, Parameter
 from gateway.guide.extensions import KNOWN_HOOKS, LOGIN_REQUIRED, effect, extension_name
 from gateway.guide.flask_analysis import Analyzer, Facts
-from gateway.guide.flask_views import function_ref, hooks_for, location, view_function
+from gateway.guide.flask_views import (
+    context_processors,
+    function_ref,
+    hooks_for,
+    location,
+    view_function,
+)
 from gateway.guide.package_index import FunctionRef, PackageIndex
 from gateway.guide.request_bodies import declared_request, request_body
 from gateway.guide.templates import TemplateReader
@@ -152,6 +158,7 @@ class Catalogue:
                 hooks = reader.hooks(route.blueprint) if reader else ()
                 analysed = reader.view(view, method, hooks) if reader and view else _plain(view)
                 hooks += reader.loaders(analysed, hooks) if reader else ()
+                hooks += reader.context_processors(route.blueprint, analysed) if reader else ()
                 catalogue.endpoints.append(
                     Endpoint(
                         method=method,
@@ -282,6 +289,17 @@ class _Reader:
             )
         return self._hooks[blueprint]
 
+    def context_processors(
+        self, blueprint: str | None, view: Analysed | None
+    ) -> tuple[HookRecord, ...]:
+        """Where the view renders a template: the context processors that run for it."""
+        if view is None or view.facts is None or not view.facts.templates:
+            return ()
+        return tuple(
+            HookRecord(hook.kind, hook.scope, None, self.analysed(hook.function))
+            for hook in context_processors(self.app, blueprint)
+        )
+
     def loaders(
         self, view: Analysed | None, hooks: tuple[HookRecord, ...]
     ) -> tuple[HookRecord, ...]:
@@ -355,7 +373,9 @@ def _extension_facts(ref: FunctionRef | None) -> Facts | None:
         return None
     facts = Facts()
     known = KNOWN_HOOKS.get((extension, ref.qualname))
-    name, found = known if known else (ref.qualname.rpartition(".")[2], None)
+    # An unknown hook is named by its function (a lambda by the function that made it).
+    name = ref.qualname.replace(".<locals>", "").replace(".<lambda>", "")
+    name, found = known if known else (name.rpartition(".")[2], None)
     facts.extensions[extension] = {name}
     if found is not None:
         facts.apply(found)

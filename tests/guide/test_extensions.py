@@ -45,6 +45,10 @@ def test_flask_login_on_a_protected_view_and_its_templates(rows: Rows) -> None:
         ]
         assert {"_user_id", "_remember"} <= set(index["session"]["reads"])
         assert 401 in index["aborts"]  # login_required without a login view
+        processors = hooks(index, "context_processor")  # it renders a template
+        assert processors["flask_login.utils:_user_context_processor"]["extensions"] == {
+            "flask_login": ["current_user"]
+        }
         loaders = hooks(index, "user_loader")
         assert list(loaders) == ["blogapp:create_app.<locals>.load_user"]
 
