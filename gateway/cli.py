@@ -118,13 +118,21 @@ def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
-        build = table_builder(settings, new_side(new), flask_session_reader(legacy))
+        side = new_side(new, settings)  # at GATEWAY_NEW_URL: its OpenAPI document, read here
+        build = table_builder(settings, side, flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except GatewayConfigError as exc:
         fail(str(exc))
     except RoutesFileError as exc:
         _fail_each(exc.source, exc.problems)
-    return table, legacy, new
+    if legacy is None:  # GATEWAY_LEGACY_URL alone: there is no code to read
+        typer.echo(
+            "(the legacy side is at GATEWAY_LEGACY_URL: what reads its code, the "
+            "inventory and the router checks, is skipped; set GATEWAY_LEGACY_APP "
+            "beside it to have them)",
+            err=True,
+        )
+    return table, legacy, side.source
 
 
 def log_config(level: LogLevel) -> dict[str, Any]:
