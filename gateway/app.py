@@ -311,6 +311,7 @@ def create_app(
         new_app=sides[NEW].source,
         live=live,
         registry=registry,
+        ledger=settings.ledger_location if settings.ledger else None,
     )
     read_token = settings.read_token.get_secret_value() if settings.read_token else None
     admin = AdminAPI(

@@ -36,7 +36,7 @@ from gateway.config.routes_file import RoutesFileError, read_routes_file
 from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
 from gateway.frameworks.agreement import RouterAgreement
-from gateway.guide.inventory import Catalogue, records
+from gateway.guide.inventory import Catalogue, LedgerParity, records
 from gateway.guide.openapi import merged as merged_openapi
 from gateway.guide.openapi import new_document
 from gateway.guide.render import InventoryFormat, render
@@ -434,7 +434,8 @@ def inventory(
         except MetricsFetchError as exc:
             fail(str(exc))
     catalogue = Catalogue.build(legacy, new)
-    typer.echo(render(records(catalogue, table, traffic), output))
+    parity = LedgerParity.read(settings.ledger_location)
+    typer.echo(render(records(catalogue, table, traffic, parity), output))
 
 
 @cli.command(short_help="One OpenAPI document for both apps.")
