@@ -272,3 +272,11 @@ class GatewaySettings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/' (or be empty to switch metrics off)")
         return value
+
+
+def setting_help(name: str, text: str) -> str:
+    """A command-line option's help for an option that sets a setting, in the style Click gives
+    the options it reads from the environment itself: `[env var: GATEWAY_X; default: ...]`."""
+    default = GatewaySettings.model_fields[name].default
+    shown = "unset" if default is None else str(default)
+    return f"{text}  [env var: GATEWAY_{name.upper()}; default: {shown}]"
