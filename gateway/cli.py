@@ -187,9 +187,11 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    if APP_DIRS not in ctx.meta:  # no --app-dir before the command: the current folder
-        ctx.meta[CURRENT_FOLDER] = str(Path.cwd())
-        sys.path.insert(0, ctx.meta[CURRENT_FOLDER])
+    current = str(Path.cwd())
+    # No --app-dir before the command: the current folder (taken back by one after it).
+    if APP_DIRS not in ctx.meta and current not in sys.path:
+        ctx.meta[CURRENT_FOLDER] = current
+        sys.path.insert(0, current)
 
 
 def _settings(
@@ -586,6 +588,7 @@ MetricsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--metrics",
+        metavar="<url>",
         help="A gateway's full /metrics URL, for traffic share and p99 (repeatable: summed).",
     ),
 ]
@@ -594,7 +597,7 @@ MetricsOption = Annotated[
 @cli.command(short_help="Every legacy endpoint, what it depends on, and where it stands.")
 def inventory(
     output: Annotated[
-        InventoryFormat, typer.Option("--format", help="table, json or markdown.")
+        InventoryFormat, typer.Option("--format", help="A table, JSON or Markdown.")
     ] = "table",
     metrics: MetricsOption = None,
     token: Annotated[
