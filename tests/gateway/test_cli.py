@@ -216,9 +216,11 @@ def test_version() -> None:
 
 def command_tree() -> dict[tuple[str, ...], Any]:
     """Every visible command of `gateway` by its path, as Click walks it."""
-    root = typer.main.get_command(cli)
+    root: Any = typer.main.get_command(cli)
     found: dict[tuple[str, ...], Any] = {}
-    pending = [((), root, root.make_context("gateway", [], resilient_parsing=True))]
+    pending: list[tuple[tuple[str, ...], Any, Any]] = [
+        ((), root, root.make_context("gateway", [], resilient_parsing=True))
+    ]
     while pending:
         path, command, context = pending.pop()
         found[path] = command
