@@ -189,7 +189,7 @@ class GatewaySettings(BaseSettings):
         description="bearer token for the dashboard and the admin API's GET answers only; "
         "actions (POST) need GATEWAY_ADMIN_TOKEN",
     )
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field("info", description="how much the gateway and its server log")
     # --- the parity ledger (gateway/parity) ---
     data_dir: Path = Field(
         Path("data"), description="folder the gateway writes to (the SQLite parity ledger)"
@@ -278,5 +278,5 @@ def setting_help(name: str, text: str) -> str:
     """A command-line option's help for an option that sets a setting, in the style Click gives
     the options it reads from the environment itself: `[env var: GATEWAY_X; default: ...]`."""
     default = GatewaySettings.model_fields[name].default
-    shown = "unset" if default is None else str(default)
+    shown = "unset" if default is None else (str(default) or "empty")
     return f"{text}  [env var: GATEWAY_{name.upper()}; default: {shown}]"
