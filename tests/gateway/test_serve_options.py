@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -88,6 +89,9 @@ def test_reload_restarts_on_a_code_change(tmp_path: Path) -> None:
     text = log.read_text()
     assert "Will watch for changes in these directories" in text and str(tmp_path / "apps") in text
     assert "Reloading..." in text
+    # Plain lines, uvicorn's included, start with their time.
+    (line,) = [line for line in text.splitlines() if "Reloading..." in line]
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 WARNING: ", line), line
 
 
 def test_reload_runs_one_process(tmp_path: Path) -> None:
