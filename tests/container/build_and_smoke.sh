@@ -325,8 +325,10 @@ EOF
 
 own_image_smoke() {
     local image=$1 command container
-    command=$(buildah inspect --type image --format '{{json .Docker.Config.Cmd}}' "$image" \
-        | python3 -c 'import json, shlex, sys; print(shlex.join(json.load(sys.stdin)))')
+    command=$(buildah inspect --type image "$image" | python3 -c '
+import json, shlex, sys
+config = json.load(sys.stdin)["Docker"]["config"]
+print(shlex.join((config.get("Entrypoint") or []) + config["Cmd"]))')
     {
         echo 'set -u'
         echo "$command &"
