@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from gateway.behaviours.facts import SessionReader, flask_session_reader
 from gateway.behaviours.guard import GuardWatch
+from gateway.behaviours.guard_notice import telling_rollbacks
 from gateway.behaviours.registry import Context, build_behaviours
 from gateway.behaviours.shadow import ShadowRunner
 from gateway.config.routes_file import (
@@ -32,8 +33,9 @@ from gateway.config.routes_file import (
     session_sticky_check,
 )
 from gateway.control.lifespan import ChildLifespan, GatewayLifespan
-from gateway.control.reloading import LiveRouteTable, TableBuilder
+from gateway.control.reloading import LiveRouteTable, TableBuilder, reviewed
 from gateway.control.route_state import RouteStates
+from gateway.control.router_review import router_review
 from gateway.dispatcher import Gateway
 from gateway.guide.docs_pages import docs_routing_note
 from gateway.guide.service import Guide
@@ -43,6 +45,8 @@ from gateway.http.proxies import ForwardedClient, TrustedProxies
 from gateway.importer import import_from_string
 from gateway.observe.accounting import Accounting
 from gateway.observe.metrics import BridgeMetrics, GatewayMetrics
+from gateway.observe.notify import Notifier
+from gateway.observe.tracing_switch import tracing_wanted
 from gateway.own.admin import AdminAPI
 from gateway.own.endpoints import OwnEndpoints
 from gateway.parity.admin import parity_answer
@@ -61,6 +65,9 @@ from gateway.wsgi import BridgeLimits, WSGIBridge
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
+    from opentelemetry.trace import TracerProvider
+
+    from gateway.observe.tracing import Tracing
 
 logger = logging.getLogger("gateway")
 
@@ -165,11 +172,37 @@ def create_server_app() -> Gateway:
     return app
 
 
+def load_tracing(provider: TracerProvider | None = None) -> Tracing | None:
+    """Tracing, when the OTEL_* variables ask for it or a provider is given; else None.
+
+    OpenTelemetry is imported only then: without tracing, a gateway never loads it.
+    """
+    if provider is None and not tracing_wanted():
+        return None
+    try:
+        from gateway.observe.tracing import Tracing, TracingSetupError, provider_from_environment
+    except ImportError as exc:
+        raise GatewayConfigError(
+            "OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT asks for traces, but "
+            f"OpenTelemetry is not installed ({exc}): install the gateway's otel extra, "
+            "pip install 'flask-fastapi-gateway[otel]'"
+        ) from exc
+    try:
+        return Tracing(provider or provider_from_environment())
+    except TracingSetupError as exc:
+        raise GatewayConfigError(str(exc)) from exc
+
+
 def create_app(
-    settings: GatewaySettings | None = None, *, registry: CollectorRegistry | None = None
+    settings: GatewaySettings | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Gateway:
+    """A gateway; `tracer_provider` traces it whatever the OTEL_* variables say (tests)."""
     settings = settings or GatewaySettings()
     registry = registry or CollectorRegistry()
+    tracing = load_tracing(tracer_provider)
     legacy_wsgi, new_app = load_apps(settings)
     if new_app is None:
         logger.warning("%s: every request is served by the legacy app", NOT_SET)
@@ -182,8 +215,11 @@ def create_app(
         LEGACY: WSGISide(LEGACY, bridge, legacy_wsgi),
         NEW: new_side(new_app),
     }
+    if tracing is not None:
+        sides = {name: tracing.side(side) for name, side in sides.items()}
     session = flask_session_reader(legacy_wsgi)
     build = table_builder(settings, sides[NEW], session)
+    build = reviewed(build, router_review(legacy_wsgi, new_app, metrics))
     states = RouteStates(metrics)
     admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if settings.metrics_auth and admin_token is None:
@@ -194,8 +230,13 @@ def create_app(
     ledger = parity_ledger(settings, registry, redactor)
     on_swap = _on_swap(states, ledger, docs_routing_note(new_app))
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=on_swap)
-    bus = OutcomeBus(Accounting(metrics, settings.access_log))
-    bus.subscribe(GuardWatch(states.observed))
+    traced = tracing.answered if tracing is not None else None
+    bus = OutcomeBus(Accounting(metrics, settings.access_log, traced))
+    notifier = Notifier.from_setting(settings.notify_urls)
+    if notifier is not None and settings.gateway_notifies_rollbacks:
+        bus.subscribe(GuardWatch(telling_rollbacks(states.observed, notifier)))
+    else:
+        bus.subscribe(GuardWatch(states.observed))
     caller = SideCaller(
         metrics,
         error_shape=ErrorShape(settings.error_template),
@@ -246,7 +287,9 @@ def create_app(
     )
     lifespan = GatewayLifespan(
         [
-            # The ledger starts first and stops last: it writes what the shadow drain records.
+            # Tracing stops last: it exports the spans of everything that stops before it.
+            *([ChildLifespan(tracing.lifespan, "tracing")] if tracing is not None else []),
+            # The ledger stops after the sides: it writes what the shadow drain records.
             *([ChildLifespan(ledger, "the parity ledger")] if ledger is not None else []),
             ChildLifespan(sides[LEGACY].app, "the legacy bridge"),
             ChildLifespan(sides[NEW].app, "the new app"),
@@ -264,6 +307,7 @@ def create_app(
         own=own,
         lifespan=lifespan,
         forwarded=ForwardedClient(proxies, settings.forwarded_header) if proxies else None,
+        around_http=tracing.serve if tracing is not None else None,
     )
 
 

@@ -39,6 +39,7 @@ from gateway.config.entry_defaults import effective_options
 from gateway.config.routes_file import RoutesFileError, read_routes_file
 from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
+from gateway.frameworks.agreement import RouterAgreement
 from gateway.guide.inventory import Catalogue, records
 from gateway.guide.openapi import merged as merged_openapi
 from gateway.guide.openapi import new_document
@@ -512,13 +513,21 @@ def check(
 ) -> None:
     """Validate the settings and the routes file, and print the route table."""
     settings = _settings(routes_file, legacy_app, new_app)
-    table, _, _ = _load_table(settings)
+    table, legacy, new = _load_table(settings)
     typer.echo(f"{settings.routes_file}: {len(table)} entries, default {table.default}")
     for entry in table.entries:
         methods = ",".join(sorted(entry.methods)) if entry.methods else "*"
         options = effective_options(entry)  # inherited `defaults:` included
         shown = f" {options}" if options != "{}" else ""
         typer.echo(f"  {methods:<20} {entry.path:<50} -> {entry.target}{shown}")
+    # Entries capturing an endpoint their side's router sends elsewhere: router-agreement.md.
+    if find_router(legacy) is None:
+        typer.echo(
+            "(the legacy app's router cannot be read: entries not checked against it)", err=True
+        )
+    conflicts = RouterAgreement.of(legacy, new).conflicts(table)
+    if conflicts:
+        _fail_each(str(settings.routes_file), [conflict.message() for conflict in conflicts])
     typer.echo("ok")
 
 
@@ -554,11 +563,17 @@ def routes(
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
         listing += [(NEW, endpoint) for endpoint in starlette_endpoints(new_routes)]
+    captured: dict[tuple[str, str], str] = {
+        (conflict.side, conflict.template): conflict.entry.describe()
+        for conflict in RouterAgreement.of(legacy, new).conflicts(table)
+    }
     typer.echo(f"{'APP':<7} {'METHODS':<22} {'PATH':<48} SERVED BY")
     for owner, endpoint in sorted(listing, key=lambda item: (item[1].template, item[0])):
         methods = ",".join(sorted(endpoint.methods))
+        by = captured.get((owner, endpoint.template))
+        mark = f"  ! captured by {by}: see gateway check" if by else ""
         typer.echo(
-            f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}"
+            f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}{mark}"
         )
     served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == LEGACY]
     if served:

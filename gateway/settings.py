@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,7 @@ from gateway.http.proxies import ForwardedHeader, TrustedProxies
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 WSGIBridgeName = Literal["gateway", "a2wsgi"]
 WSGIConcurrency = Literal["adaptive", "fixed"]
+NotifyRollbacks = Literal["auto", "controller", "gateway"]
 
 
 class GatewaySettings(BaseSettings):
@@ -189,6 +191,20 @@ class GatewaySettings(BaseSettings):
         description="bearer token for the dashboard and the admin API's GET answers only; "
         "actions (POST) need GATEWAY_ADMIN_TOKEN",
     )
+    # Notifications (gateway/observe/notify.py): docs/notifications.md.
+    notify_url: SecretStr | None = Field(
+        None,
+        description="webhook URLs (comma-separated) told each rollout step, wait for approval, "
+        "pause, resume, abort and promotion, and each guard rollback; a Slack incoming webhook "
+        "(hooks.slack.com) gets Slack's format, any other URL a JSON object",
+    )
+    notify_rollbacks: NotifyRollbacks = Field(
+        "auto",
+        description="who tells guard rollbacks: controller (it sees every gateway's), gateway "
+        "(each gateway process its own, once per trip), or auto: the controller with "
+        "GATEWAY_ROLLOUT=true, else the gateway; set controller on gateways whose fleet "
+        "controller runs elsewhere (gateway rollout run)",
+    )
     log_level: LogLevel = Field("info", description="how much the gateway and its server log")
     # --- the parity ledger (gateway/parity) ---
     data_dir: Path = Field(
@@ -222,6 +238,17 @@ class GatewaySettings(BaseSettings):
     )
 
     @property
+    def notify_urls(self) -> str | None:
+        return self.notify_url.get_secret_value() if self.notify_url else None
+
+    @property
+    def gateway_notifies_rollbacks(self) -> bool:
+        """Whether this gateway tells its own guard rollbacks (no controller does)."""
+        if self.notify_rollbacks == "auto":
+            return not self.rollout
+        return self.notify_rollbacks == "gateway"
+
+    @property
     def ledger_location(self) -> str:
         return self.ledger_url or f"sqlite:///{self.data_dir / 'parity.db'}"
 
@@ -252,6 +279,17 @@ class GatewaySettings(BaseSettings):
         if value == "/_gateway" or value.startswith("/_gateway/"):
             raise ValueError("must be outside /_gateway/ (the admin document is there already)")
         return value
+
+    @field_validator("notify_url")
+    @classmethod
+    def _notify_urls_are_http(cls, value: SecretStr | None) -> SecretStr | None:
+        # Said by position, never shown: a webhook URL is a secret.
+        urls = [url.strip() for url in (value.get_secret_value() if value else "").split(",")]
+        for number, url in enumerate(urls, 1):
+            parts = urlsplit(url) if url else None
+            if parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
+                raise ValueError(f"URL {number} is not an http:// or https:// URL with a host")
+        return value if value and any(urls) else None
 
     @field_validator("ledger_url")
     @classmethod

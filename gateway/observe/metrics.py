@@ -93,6 +93,15 @@ class GatewayMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.route_conflicts = Gauge(
+            "gateway_route_conflicts",
+            "Entries of the route table in force that capture a path the side's own router "
+            "sends to another endpoint than theirs, counted once per endpoint captured, by side "
+            "(gateway check lists them).",
+            ["side"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.wsgi_rejected = Counter(
             "gateway_wsgi_rejected_total",
             "Legacy requests answered 503 because every WSGI thread was busy and the queue full.",

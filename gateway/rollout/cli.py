@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from gateway.cli_errors import fail
 from gateway.config.routes_file import RoutesFileError
+from gateway.observe.notify import Notifier
 from gateway.rollout import actions
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
@@ -165,6 +166,9 @@ def run(
         source,
         ledger_parity(settings),
         RolloutMetrics(registry),
+        # The fleet's controller: it tells the guard rollbacks unless the gateways are set to.
+        notifier=Notifier.from_setting(settings.notify_urls),
+        notify_rollbacks=settings.notify_rollbacks != "gateway",
     )
     if once:
         try:
@@ -173,6 +177,8 @@ def run(
             fail(f"the pass failed: {type(exc).__name__}: {exc}")
         finally:
             _release(controller.lock)
+            if controller.notifier is not None:
+                controller.notifier.close()  # what the pass told is sent before exiting
         for view, verdict in result.verdicts:
             typer.echo(f"{view.describe()}: {verdict.decision}: {verdict.reason}")
         typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))

@@ -144,6 +144,18 @@ class Totals:
         """Guard rollbacks of `route`, summed."""
         return sum(value for name, _, value in self._samples(route) if name == ROLLBACKS)
 
+    def trips_by_route(self) -> dict[str, dict[str, float]]:
+        """Guard rollbacks of every route, by reason ("" where the source drops it)."""
+        trips: dict[str, dict[str, float]] = {}
+        for series in self.origins.values():
+            for (name, pairs), value in series.items():
+                if name == ROLLBACKS and value > 0:
+                    labels = dict(pairs)
+                    reasons = trips.setdefault(labels["route"], {})
+                    reason = labels.get("reason", "")
+                    reasons[reason] = reasons.get(reason, 0.0) + value
+        return trips
+
     def _samples(self, route: str) -> list[tuple[str, dict[str, str], float]]:
         if self._by_route is None:
             self._by_route = {}
