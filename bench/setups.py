@@ -22,6 +22,7 @@ on SQLite and a JSON answer) is the light CPU-bound endpoint.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,16 @@ SETUPS: tuple[Setup, ...] = (
         "gateway_new_nolog",
         "gateway, access log off, new route /api/me",
         "gateway_nolog",
+        NEW_PATH,
+        TOKEN,
+        "new",
+    ),
+    # The same route with the new app served by uvicorn over HTTP (GATEWAY_NEW_URL): the cost
+    # of a side in its own process, both processes measured as one server.
+    Setup(
+        "gateway_new_http",
+        "gateway (default), new route /api/me over HTTP",
+        "gateway_http",
         NEW_PATH,
         TOKEN,
         "new",
@@ -196,6 +207,15 @@ def server_specs(databases: dict[str, Path], tables: Tables) -> list[ServerSpec]
             {**env("gateway_shadowed_noledger"), "GATEWAY_LEDGER": "false"},
         ),
         _gateway("gateway_w2", tables.small, env("gateway_w2"), workers=2),
+        ServerSpec(
+            "gateway_http",
+            (
+                *(sys.executable, "-m", "bench.http_pair", "--port", "{port}"),
+                *("--routes-file", str(tables.small), "--legacy-app", LEGACY_APP),
+            ),
+            env("gateway_http"),  # the access log on, as in every gateway row
+            "/health",
+        ),
     ]
 
 

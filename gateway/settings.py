@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.http.error_shape import DEFAULT_TEMPLATE, ErrorShape
@@ -211,7 +211,36 @@ class GatewaySettings(BaseSettings):
         "GATEWAY_ROLLOUT=true, else the gateway; set controller on gateways whose fleet "
         "controller runs elsewhere (gateway rollout run)",
     )
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field("info", description="how much the gateway and its server log")
+    # --- sides served by another process over HTTP (gateway.sides.http) ---
+    new_url: str | None = Field(
+        None,
+        description="serve the new side from this URL (a service of its own, e.g. "
+        "http://10.0.0.5:8001) instead of GATEWAY_NEW_APP, which must then be unset or empty",
+    )
+    legacy_url: str | None = Field(
+        None,
+        description="serve the legacy side from this URL (e.g. the app under gunicorn); "
+        "GATEWAY_LEGACY_APP, when given too, is imported for analysis only (the inventory, "
+        "route labels, the session), never served",
+    )
+    new_openapi_url: str | None = Field(
+        None,
+        description="where the new side's OpenAPI document is (its routes and labels), read at "
+        "start and on each reload; default: GATEWAY_NEW_URL + /openapi.json",
+    )
+    legacy_openapi_url: str | None = Field(
+        None,
+        description="where the legacy side's OpenAPI document is, when it publishes one; "
+        "default: GATEWAY_LEGACY_URL + /openapi.json",
+    )
+    http_pool_size: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="connections to each side served over HTTP, at most; requests beyond wait "
+        'for one (gateway_http_side_connections{state="waiting"})',
+    )
     # --- the parity ledger (gateway/parity) ---
     data_dir: Path = Field(
         Path("data"), description="folder the gateway writes to (the SQLite parity ledger)"
@@ -316,3 +345,38 @@ class GatewaySettings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/' (or be empty to switch metrics off)")
         return value
+
+    @field_validator("new_url", "legacy_url", "new_openapi_url", "legacy_openapi_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_new_side(self) -> GatewaySettings:
+        # GATEWAY_NEW_APP has a default (the example); only a value given beside the URL is
+        # a contradiction, and the default then means nothing.
+        if self.new_url is not None and "new_app" in self.model_fields_set and self.new_app:
+            raise ValueError(
+                "GATEWAY_NEW_URL and GATEWAY_NEW_APP are both set: the new side is either a "
+                "service at a URL or an app served in-process; unset one (GATEWAY_NEW_APP='')"
+            )
+        return self
+
+    @property
+    def legacy_analysis_app(self) -> str | None:
+        """The legacy app to import: served, or beside GATEWAY_LEGACY_URL read only."""
+        if self.legacy_url is None or "legacy_app" in self.model_fields_set:
+            return self.legacy_app
+        return None
+
+
+def setting_help(name: str, text: str) -> str:
+    """A command-line option's help for an option that sets a setting, in the style Click gives
+    the options it reads from the environment itself: `[env var: GATEWAY_X; default: ...]`."""
+    default = GatewaySettings.model_fields[name].default
+    shown = "unset" if default is None else (str(default) or "empty")
+    return f"{text}  [env var: GATEWAY_{name.upper()}; default: {shown}]"

@@ -264,6 +264,13 @@ class TracedSide:
     def takes_websockets(self) -> bool:
         return self.side.takes_websockets
 
+    @property
+    def in_process(self) -> bool:
+        return self.side.in_process
+
+    def refresh(self) -> None:
+        self.side.refresh()
+
     def route_of(self, scope: Scope) -> str | None:
         return self.side.route_of(scope)
 

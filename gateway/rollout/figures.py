@@ -66,6 +66,10 @@ class SideTotals:
     def p99(self) -> float | None:
         return quantile(0.99, self.buckets)
 
+    def quantile(self, q: float) -> float | None:
+        """Interpolated inside its bucket, as Prometheus' histogram_quantile()."""
+        return quantile(q, self.buckets)
+
 
 # Where a series was counted: one gateway (a `/metrics` URL, or a Prometheus target's instance
 # and job). A gateway that restarts resets all of its counters at once, so resets are told

@@ -44,7 +44,7 @@ def test_a_guard_trip_is_told_once_with_its_reason_and_figures(tmp_path: Path) -
     assert told["event"] == "guard_rollback"
     assert told["route"] == "/fails/{name}"
     assert told["gate"] == "guard (error_ratio)"
-    assert told["reason"] == "new side error ratio 1.000 > 0.1 over 5"
+    assert told["reason"] == "new side: 5 5xx in 5 answers (100.0% > 10.0%) over 60 s"
     assert told["figures"]["new_requests"] == 5 and told["figures"]["new_error_ratio"] == 1.0
     assert told["configured_target"] == "new"
 

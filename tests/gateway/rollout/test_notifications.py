@@ -146,7 +146,7 @@ def test_each_step_wait_action_abort_and_rollback_is_told_once_with_its_reason(
     )
     assert rollback["figures"]["trips"] == 1
     assert aborted["gate"] == "error_ratio"
-    assert aborted["reason"] == "new-side error ratio 0.25 > 0.01"
+    assert aborted["reason"] == "new-side error ratio 0.25 > 0.01 (50 5xx in 200 answers)"
     assert aborted["figures"]["error_ratio"] == 0.25
 
 
