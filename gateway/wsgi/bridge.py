@@ -43,6 +43,8 @@ import io
 import logging
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -117,6 +119,13 @@ class WSGIBridge:
             self.pool.set_limit(self.limiter.limit)
         self.observer.limit(self.limiter.settled if self.limiter is not None else threads)
         self._capacity = threads + queue_limit
+        # Every call's first check, due `first_check` after it was admitted: the same delay for
+        # all, so due times come in order and one timer, for the earliest, serves them all
+        # (rather than a timer armed and cancelled per call). Weak: a finished call is not
+        # kept alive until its check would have been due.
+        self._first_checks: deque[tuple[float, weakref.ref[_Call]]] = deque()
+        self._sweep: asyncio.TimerHandle | None = None
+        self._sweep_loop: asyncio.AbstractEventLoop | None = None
         self._admitted = 0  # calls submitted and not finished (or stuck); guarded by the lock
         self._admitted_lock = threading.Lock()
 
@@ -166,11 +175,35 @@ class WSGIBridge:
         except PoolClosed:
             self._release()
             raise
-        call.watch()
+        self._watch(call)
         try:
             await call.respond(send)
         finally:
             call.abandon()
+
+    def _watch(self, call: _Call) -> None:
+        """Have the call looked at `first_check` from now (see `_Call._check`)."""
+        loop = call.loop
+        if loop is not self._sweep_loop:  # a new event loop (tests run several): start afresh
+            self._first_checks.clear()
+            self._sweep, self._sweep_loop = None, loop
+        due = loop.time() + self.first_check
+        self._first_checks.append((due, weakref.ref(call)))
+        if self._sweep is None:
+            self._sweep = loop.call_at(due, self._sweep_due, loop)
+
+    def _sweep_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep = None
+        if loop is not self._sweep_loop:
+            return
+        now = loop.time()
+        checks = self._first_checks
+        while checks and checks[0][0] <= now:
+            call = checks.popleft()[1]()
+            if call is not None:
+                call._check()
+        if checks:
+            self._sweep = loop.call_at(checks[0][0], self._sweep_due, loop)
 
     def _admit(self) -> bool:
         with self._admitted_lock:
@@ -309,11 +342,9 @@ class _Call:
             self.outcome.set_result(None)
         self._stop()
 
-    def watch(self) -> None:
-        """Check on the call soon (is it waiting for a thread?), then whenever it may overrun."""
-        self.timer = self.loop.call_later(self.bridge.first_check, self._check)
-
     def _check(self) -> None:
+        """Is the call waiting for a thread, or overrunning? First by the bridge's sweep, then,
+        while it runs on, by a timer of its own whenever it may overrun."""
         with self.lock:
             if self.finished or (self.abandoned and not self.started):
                 return  # done, or never to run

@@ -7,6 +7,7 @@ so nothing here depends on how fast the machine is, except the (short) timeouts 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections import Counter
@@ -402,3 +403,26 @@ def test_a_call_waiting_for_its_request_body_does_not_count_against_the_limit() 
         bridge.pool.shutdown()
 
     asyncio.run(main())
+
+
+def test_one_timer_watches_every_call_and_keeps_none_alive() -> None:
+    def quick(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", TEXT)
+        return [b"ok"]
+
+    async def run() -> None:
+        bridge = WSGIBridge(quick, BridgeLimits(threads=2, timeout=30))
+        for _ in range(20):
+            assert (await drive(bridge)).body == b"ok"
+        loop = asyncio.get_running_loop()
+        # Twenty first checks pending, one timer for them all, and no call kept for them (but
+        # the last one each worker thread ran, still in its frame until it takes the next).
+        assert len(bridge._first_checks) == 20
+        assert bridge._sweep is not None and bridge._sweep_loop is loop
+        gc.collect()
+        assert sum(ref() is not None for _, ref in bridge._first_checks) <= 2
+        await eventually(lambda: not bridge._first_checks, what="the sweep past them")
+        assert bridge._sweep is None
+        bridge.pool.shutdown()
+
+    asyncio.run(run())
