@@ -130,6 +130,21 @@ class GatewaySettings(BaseSettings):
         ge=0,
         description="largest request body accepted, in bytes (default: no limit); beyond it 413",
     )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest request head (request line and headers), in bytes; beyond it the "
+        "server answers 431 and closes the connection (gateway serve)",
+    )
+    header_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="seconds a connection may take to send a complete request head, from when "
+        "it opens or the previous answer ends; then it is closed, with 408 if part of a head "
+        "came (gateway serve)",
+    )
     worker_timeout: int = Field(
         30,
         ge=1,
