@@ -140,7 +140,8 @@ def _items_from_the_right(values: Sequence[bytes], limit: int) -> list[str]:
     items: list[str] = []
     for value in reversed(values):
         for item in reversed(value.rsplit(b",", limit - len(items))[-(limit - len(items)) :]):
-            items.append(item.strip().decode("latin-1"))
+            if item.strip():  # an empty list element, which RFC 9110 says to ignore
+                items.append(item.strip().decode("latin-1"))
         if len(items) >= limit:
             break
     return items
@@ -154,13 +155,16 @@ def _forwarded_element(text: str) -> Hop:
     """One element of `Forwarded` (`for=...;proto=...`); a malformed one names no client."""
     pairs: dict[str, str] = {}
     position = 0
+    separator = ""
     while position < len(text):
         match = _PAIR.match(text, position)
-        if match is None or match.end() == position or match.group(3) == ",":
+        if match is None or match.end() == position:
             return Hop("")
-        name, raw, _ = match.groups()
+        name, raw, separator = match.groups()
         pairs[name.lower()] = _UNESCAPE.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
         position = match.end()
+    if separator:  # `;` (or a quoted comma's `,`) with no pair after it
+        return Hop("")
     return Hop(pairs.get("for", ""), 0, pairs.get("proto"))
 
 
@@ -174,6 +178,8 @@ def forwarded_hops(values: Sequence[bytes], limit: int = MAX_HOPS) -> list[Hop]:
     apps may trust)."""
     hops: list[Hop] = []
     for element in _elements_from_the_right(values, limit * _PIECES_PER_HOP):
+        if not element.strip():
+            continue  # an empty list element, which RFC 9110 says to ignore
         hops.append(_forwarded_element(element.decode("latin-1")))
         if len(hops) == limit:
             break

@@ -16,20 +16,33 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from gateway.server.head import HeadDeadline
+from gateway.server.head import FIELD_FRAMING, LINE_FRAMING, HeadDeadline
 
 
 class _Connection(h11.Connection):
-    """h11's connection, keeping the status its last refusal of the peer suggested."""
+    """h11's connection, with the limit on complete heads as well, keeping the status its
+    last refusal of the peer suggested.
+
+    h11 bounds what it buffers of an event still incomplete: a head that arrives whole in
+    one read, however large, passes. Its size is checked here when h11 hands it over."""
 
     refused_with = 400
 
     def next_event(self) -> Any:
         try:
-            return super().next_event()
+            event = super().next_event()
+            if type(event) is h11.Request and _head_size(event) > self._max_incomplete_event_size:
+                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
         except h11.RemoteProtocolError as exc:
             self.refused_with = exc.error_status_hint
             raise
+        return event
+
+
+def _head_size(request: h11.Request) -> int:
+    """The head's bytes, as the httptools protocol counts them."""
+    fields = sum(len(name) + len(value) + FIELD_FRAMING for name, value in request.headers)
+    return LINE_FRAMING + len(request.target) + fields
 
 
 class LimitedH11Protocol(HeadDeadline, H11Protocol):
@@ -50,6 +63,10 @@ class LimitedH11Protocol(HeadDeadline, H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.discarding:
+            super().data_received(data)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -18,6 +18,14 @@ from typing import ClassVar
 from uvicorn.server import ServerState
 
 logger = logging.getLogger("gateway")
+# After a refusal, how long what the client still sends is read and dropped before closing. A
+# server that closes with unread bytes makes the kernel send a reset, and a client still
+# sending its head (a large one) loses the answer it was sent: NGINX lingers likewise.
+LINGER_SECONDS = 2.0
+# What the parsed fields do not carry of the head's bytes: `: ` and CRLF per header, and the
+# request line around its target (method, version).
+FIELD_FRAMING = 4
+LINE_FRAMING = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,7 @@ class HeadDeadline:
     server_state: ServerState
     _head_since = 0.0
     _head_timer: asyncio.TimerHandle | None = None
+    discarding = False  # refused: what comes is dropped until the connection closes
 
     def _request_in_flight(self) -> bool:
         raise NotImplementedError
@@ -71,8 +80,14 @@ class HeadDeadline:
     def _refuse(self, status: int, detail: str) -> None:
         client = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
         logger.info("%s%d: %s", client, status, detail)
-        self.transport.write(refusal(status, detail, self.server_state.default_headers))
-        self.transport.close()
+        transport = self.transport
+        transport.write(refusal(status, detail, self.server_state.default_headers))
+        self.discarding = True
+        if transport.can_write_eof():
+            transport.write_eof()  # the answer, then the end: the client stops sending
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
 
     def _start_head(self) -> None:
         self._head_since = self.loop.time()

@@ -22,12 +22,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from gateway.server.head import HeadDeadline, HeadTooLarge
-
-# What the parsed fields do not carry of the head's bytes: `: ` and CRLF per header, and the
-# request line around its target (method, version).
-FIELD_FRAMING = 4
-LINE_FRAMING = 16
+from gateway.server.head import FIELD_FRAMING, LINE_FRAMING, HeadDeadline, HeadTooLarge
 
 
 class LimitedHttpToolsProtocol(HeadDeadline, HttpToolsProtocol):
@@ -54,6 +49,8 @@ class LimitedHttpToolsProtocol(HeadDeadline, HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         # uvicorn's, with the head's two measures.
+        if self.discarding:
+            return
         if self.in_head:
             self.head_received += len(data)
         self._unset_keepalive_if_required()
