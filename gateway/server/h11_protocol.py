@@ -28,10 +28,14 @@ class _Connection(h11.Connection):
 
     refused_with = 400
 
+    def __init__(self, max_head: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_head)
+        self.max_head = max_head
+
     def next_event(self) -> Any:
         try:
             event = super().next_event()
-            if type(event) is h11.Request and _head_size(event) > self._max_incomplete_event_size:
+            if type(event) is h11.Request and _head_size(event) > self.max_head:
                 raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
         except h11.RemoteProtocolError as exc:
             self.refused_with = exc.error_status_hint
@@ -54,7 +58,7 @@ class LimitedH11Protocol(HeadDeadline, H11Protocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.conn = _Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_bytes)
+        self.conn = _Connection(self.limits.max_bytes)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
