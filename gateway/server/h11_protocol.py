@@ -50,6 +50,8 @@ def _head_size(request: h11.Request) -> int:
 
 
 class LimitedH11Protocol(HeadDeadline, H11Protocol):
+    __slots__ = ()
+
     def __init__(
         self,
         config: Config,
@@ -58,7 +60,8 @@ class LimitedH11Protocol(HeadDeadline, H11Protocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.conn = _Connection(self.limits.max_bytes)
+        self._init_head()
+        self.conn = _Connection(self.max_head)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -80,7 +83,7 @@ class LimitedH11Protocol(HeadDeadline, H11Protocol):
     def send_400_response(self, msg: str) -> None:
         conn = self.conn
         if isinstance(conn, _Connection) and conn.refused_with == 431:
-            self._refuse(431, f"request head larger than {self.limits.max_bytes} bytes")
+            self._refuse(431, f"request head larger than {self.max_head} bytes")
         else:
             super().send_400_response(msg)
 

@@ -20,4 +20,5 @@ def http_protocol(name: HttpName, limits: HeadLimits) -> type[asyncio.Protocol]:
     """The protocol class to give uvicorn's `http=`: uvicorn builds one per connection with
     its own arguments, so the limits travel on the class."""
     base = PROTOCOLS[name]
-    return type(base.__name__, (base,), {"limits": limits, "__module__": base.__module__})
+    attributes = {"limits": limits, "max_head": limits.max_bytes, "__module__": base.__module__}
+    return type(base.__name__, (base,), attributes)
