@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
+from websockets.sync.client import connect as ws_connect
 
 from gateway.server.head import HeadLimits
 from gateway.server.protocols import PROTOCOLS, HttpName, http_protocol
@@ -22,6 +23,12 @@ TIMEOUT = 1.0
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": message.get("text", "")})
+        return
     if scope["type"] != "http":
         return
     size = 0
@@ -194,3 +201,11 @@ def test_a_request_in_flight_longer_than_the_timeout_is_answered(port: int) -> N
     with connect(port) as sock:
         sock.sendall(request("/slow"))
         assert read_answers(sock) == [b"/slow 0"]
+
+
+def test_a_websocket_open_longer_than_the_timeout_is_left_alone(port: int) -> None:
+    # The head's timer outlives the upgrade; the connection is the WebSocket protocol's then.
+    with ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=30) as websocket:
+        time.sleep(TIMEOUT * 1.5)
+        websocket.send("still here")
+        assert websocket.recv(timeout=30) == "still here"
