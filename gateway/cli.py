@@ -35,6 +35,7 @@ from gateway.config.entry_defaults import effective_options
 from gateway.config.routes_file import RoutesFileError, read_routes_file
 from gateway.control.draining import DrainingServer
 from gateway.frameworks import find_router
+from gateway.frameworks.agreement import RouterAgreement
 from gateway.guide.inventory import Catalogue, records
 from gateway.guide.openapi import merged as merged_openapi
 from gateway.guide.openapi import new_document
@@ -45,6 +46,7 @@ from gateway.parity.command import parity_cli
 from gateway.rollout.cli import rollout_cli
 from gateway.rollout.describe import rollout_lines
 from gateway.rollout.host import RolloutSetupError, host_controller
+from gateway.rollout.rollbacks import guard_report
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -119,13 +121,21 @@ def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
-        build = table_builder(settings, new_side(new), flask_session_reader(legacy))
+        side = new_side(new, settings)  # at GATEWAY_NEW_URL: its OpenAPI document, read here
+        build = table_builder(settings, side, flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except GatewayConfigError as exc:
         fail(str(exc))
     except RoutesFileError as exc:
         _fail_each(exc.source, exc.problems)
-    return table, legacy, new
+    if legacy is None:  # GATEWAY_LEGACY_URL alone: there is no code to read
+        typer.echo(
+            "(the legacy side is at GATEWAY_LEGACY_URL: what reads its code, the "
+            "inventory and the router checks, is skipped; set GATEWAY_LEGACY_APP "
+            "beside it to have them)",
+            err=True,
+        )
+    return table, legacy, side.source
 
 
 def log_config(level: LogLevel) -> dict[str, Any]:
@@ -296,13 +306,21 @@ def check(
 ) -> None:
     """Validate the settings and the routes file, and print the route table."""
     settings = _settings(routes_file, legacy_app, new_app)
-    table, _, _ = _load_table(settings)
+    table, legacy, new = _load_table(settings)
     typer.echo(f"{settings.routes_file}: {len(table)} entries, default {table.default}")
     for entry in table.entries:
         methods = ",".join(sorted(entry.methods)) if entry.methods else "*"
         options = effective_options(entry)  # inherited `defaults:` included
         shown = f" {options}" if options != "{}" else ""
         typer.echo(f"  {methods:<20} {entry.path:<50} -> {entry.target}{shown}")
+    # Entries capturing an endpoint their side's router sends elsewhere: router-agreement.md.
+    if find_router(legacy) is None:
+        typer.echo(
+            "(the legacy app's router cannot be read: entries not checked against it)", err=True
+        )
+    conflicts = RouterAgreement.of(legacy, new).conflicts(table)
+    if conflicts:
+        _fail_each(str(settings.routes_file), [conflict.message() for conflict in conflicts])
     typer.echo("ok")
 
 
@@ -320,7 +338,15 @@ def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
 
 @cli.command(short_help="List both apps' endpoints and the side each is sent to.")
 def routes(
-    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+    routes_file: RoutesOption = None,
+    legacy_app: LegacyOption = None,
+    new_app: NewOption = None,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            help="A running gateway's URL: show its rollbacks now, why, and how to clear."
+        ),
+    ] = None,
 ) -> None:
     """List every endpoint of both apps and which side the table sends it to."""
     settings = _settings(routes_file, legacy_app, new_app)
@@ -338,11 +364,17 @@ def routes(
         typer.echo(f"(the new app {settings.new_app} does not list its routes)", err=True)
     else:
         listing += [(NEW, endpoint) for endpoint in starlette_endpoints(new_routes)]
+    captured: dict[tuple[str, str], str] = {
+        (conflict.side, conflict.template): conflict.entry.describe()
+        for conflict in RouterAgreement.of(legacy, new).conflicts(table)
+    }
     typer.echo(f"{'APP':<7} {'METHODS':<22} {'PATH':<48} SERVED BY")
     for owner, endpoint in sorted(listing, key=lambda item: (item[1].template, item[0])):
         methods = ",".join(sorted(endpoint.methods))
+        by = captured.get((owner, endpoint.template))
+        mark = f"  ! captured by {by}: see gateway check" if by else ""
         typer.echo(
-            f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}"
+            f"{owner:<7} {methods:<22} {endpoint.template:<48} {_served_by(table, endpoint)}{mark}"
         )
     served = [_served_by(table, endpoint) for owner, endpoint in listing if owner == LEGACY]
     if served:
@@ -354,6 +386,9 @@ def routes(
         )
     _print_entry_options(table)
     for line in ["\nRollouts:", *rollout_lines(table)] if rollout_lines(table) else []:
+        typer.echo(line)
+    token = settings.admin_token or settings.read_token
+    for line in guard_report(table, live, token.get_secret_value() if token else None):
         typer.echo(line)
 
 

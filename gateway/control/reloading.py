@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,8 @@ from gateway.routing.table import RouteTable
 logger = logging.getLogger("gateway.reload")
 
 TableBuilder = Callable[[bytes, str], RouteTable]
+# What to warn about in a table that loads all the same (one message per problem).
+TableReview = Callable[[RouteTable], Sequence[str]]
 WATCH_RETRY_SECONDS = 1.0
 WATCH_RETRY_MAX_SECONDS = 30.0
 WATCH_RECHECK_MS = 2000  # with no change for this long, the file is checked anyway
@@ -43,6 +45,23 @@ class ReloadResult:
     trigger: str  # "start", "watch", "signal" or "api"
     error: str | None = None
     entries: int | None = None
+
+
+def reviewed(build: TableBuilder, review: TableReview) -> TableBuilder:
+    """`build`, logging as a warning what `review` finds in each table it builds.
+
+    For what a routes file can hold and still serve, but not as its authors may think (an
+    entry that captures another endpoint's path): refusing it would stop a routes file that
+    loaded yesterday from loading today, at start-up or on a reload. `gateway check` refuses it.
+    """
+
+    def build_and_review(content: bytes, source: str) -> RouteTable:
+        table = build(content, source)
+        for warning in review(table):
+            logger.warning("%s: %s", source, warning, extra={"event": "routes_warning"})
+        return table
+
+    return build_and_review
 
 
 class LiveRouteTable:
