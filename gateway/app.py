@@ -37,6 +37,7 @@ from gateway.control.reloading import LiveRouteTable, TableBuilder, reviewed
 from gateway.control.route_state import RouteStates
 from gateway.control.router_review import router_review
 from gateway.dispatcher import Gateway
+from gateway.guide.docs_pages import docs_routing_note
 from gateway.guide.service import Guide
 from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
@@ -278,7 +279,8 @@ def create_app(
     # admin API hide the same values.
     redactor = Redactor(settings.ledger_redact_headers.split(","))
     ledger = parity_ledger(settings, registry, redactor)
-    live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=_on_swap(states, ledger))
+    on_swap = _on_swap(states, ledger, docs_routing_note(new_app))
+    live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=on_swap)
     traced = tracing.answered if tracing is not None else None
     bus = OutcomeBus(Accounting(metrics, settings.access_log, traced))
     notifier = Notifier.from_setting(settings.notify_urls)
@@ -311,6 +313,7 @@ def create_app(
         new_app=sides[NEW].source,
         live=live,
         registry=registry,
+        ledger=settings.ledger_location if settings.ledger else None,
     )
     read_token = settings.read_token.get_secret_value() if settings.read_token else None
     admin = AdminAPI(
@@ -369,13 +372,14 @@ def create_app(
     )
 
 
-def _on_swap(states: RouteStates, ledger: Ledger | None) -> Callable[[RouteTable], None]:
-    if ledger is None:
-        return states.sync
-
+def _on_swap(
+    states: RouteStates, ledger: Ledger | None, note: Callable[[RouteTable], None]
+) -> Callable[[RouteTable], None]:
     def swapped(table: RouteTable) -> None:
         states.sync(table)
-        ledger.table_loaded(table)
+        if ledger is not None:
+            ledger.table_loaded(table)
+        note(table)
 
     return swapped
 

@@ -220,13 +220,12 @@ class GatewaySettings(BaseSettings):
         "GATEWAY_ROLLOUT=true, else the gateway; set controller on gateways whose fleet "
         "controller runs elsewhere (gateway rollout run)",
     )
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field("info", description="how much the gateway and its server log")
     # --- sides served by another process over HTTP (gateway.sides.http) ---
     new_url: str | None = Field(
         None,
         description="serve the new side from this URL (a service of its own, e.g. "
-        "http://10.0.0.5:8001) instead of GATEWAY_NEW_APP, which must then be unset or empty; "
-        "needs the http extra",
+        "http://10.0.0.5:8001) instead of GATEWAY_NEW_APP, which must then be unset or empty",
     )
     legacy_url: str | None = Field(
         None,
@@ -382,3 +381,11 @@ class GatewaySettings(BaseSettings):
         if self.legacy_url is None or "legacy_app" in self.model_fields_set:
             return self.legacy_app
         return None
+
+
+def setting_help(name: str, text: str) -> str:
+    """A command-line option's help for an option that sets a setting, in the style Click gives
+    the options it reads from the environment itself: `[env var: GATEWAY_X; default: ...]`."""
+    default = GatewaySettings.model_fields[name].default
+    shown = "unset" if default is None else (str(default) or "empty")
+    return f"{text}  [env var: GATEWAY_{name.upper()}; default: {shown}]"

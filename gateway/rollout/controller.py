@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway.config.routes_file import RoutesFileError, parse_routes
+from gateway.observe.access_log import log_time
 from gateway.observe.metrics import method_label
 from gateway.observe.notify import Notifier
 from gateway.options.rollout import RolloutStatus
@@ -288,7 +289,9 @@ class Controller:
         except FiguresError as exc:
             # Said once while the source stays down the same way, not on every pass.
             if str(exc) != self._figures_error:
-                logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+                logger.warning(
+                    json.dumps({"event": "rollout_figures", "error": str(exc), "time": log_time()})
+                )
             self._figures_error = str(exc)
             return None
         self._figures_error = None
@@ -385,7 +388,13 @@ def _methods_label(methods: frozenset[str] | None) -> str:
 
 
 def _log_pass(result: PassResult) -> None:
-    record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
+    # The time last: readers find these lines by their start, `{"event": "rollout...`.
+    record = {
+        "event": "rollout_pass",
+        "result": result.result,
+        "detail": result.detail,
+        "time": log_time(),
+    }
     logger.warning(json.dumps(record))
 
 
@@ -404,5 +413,6 @@ def _log_decision(view: EntryView, verdict: Verdict, *, written: bool) -> None:
         "target": verdict.values.get("target", view.target),
         "figures": verdict.figures.model_dump(exclude_none=True) if verdict.figures else None,
         "written": written,
+        "time": log_time(),
     }
     logger.info(json.dumps(record))
