@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -209,3 +212,14 @@ def test_a_websocket_open_longer_than_the_timeout_is_left_alone(port: int) -> No
         time.sleep(TIMEOUT * 1.5)
         websocket.send("still here")
         assert websocket.recv(timeout=30) == "still here"
+
+
+def test_a_protocol_class_survives_pickling_into_another_process() -> None:
+    # uvicorn's --reload pickles its config, protocol class included, for its child process.
+    built = http_protocol("h11", HeadLimits(4096, 2.5))
+    assert pickle.loads(pickle.dumps(built)) is built
+    script = "import pickle, sys; c = pickle.load(sys.stdin.buffer); print(c.limits, c.max_head)"
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=pickle.dumps(built), capture_output=True, check=True
+    )
+    assert done.stdout.decode().strip() == "HeadLimits(max_bytes=4096, timeout=2.5) 4096"
