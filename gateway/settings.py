@@ -217,8 +217,13 @@ class GatewaySettings(BaseSettings):
     ledger_redact_headers: str = Field(
         "",
         description="comma-separated header names whose values the ledger, the mismatch log and "
-        "the admin API never show, besides "
-        "Authorization, Cookie, Set-Cookie and names that look secret",
+        "the admin API never show, even if listed as safe",
+    )
+    ledger_safe_headers: str = Field(
+        "",
+        description="comma-separated header names whose values the ledger, the mismatch log and "
+        "the admin API may show, besides the built-in safe list (Content-Type, Accept, "
+        "User-Agent, ...; see docs/parity-ledger.md); every other header's value is redacted",
     )
 
     @property
