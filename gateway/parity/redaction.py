@@ -267,9 +267,12 @@ def _query_part(part: str) -> str:
         # JSON posted as a form (`{"password":"x"}=`): the name is the data.
         shown = quote_plus(value(decoded), safe=_FORM_READABLE)
         return shown + equals + (quote_plus(value(unquote_plus(sent))) if sent else "")
-    if not secret_name(decoded):
-        return part
-    return f"{name}={REDACTED}"  # "[redacted]" stays readable
+    if secret_name(decoded):
+        return f"{name}={REDACTED}"  # "[redacted]" stays readable
+    inside = unquote_plus(sent)
+    shown = _pairs(inside)
+    # A harmless name's value may still hold `secret="X"` or a link with `?token=`.
+    return part if shown == inside else f"{name}={quote_plus(shown, safe=_FORM_READABLE)}"
 
 
 def body(raw: bytes, content_type: str) -> str | None:
@@ -296,7 +299,7 @@ def _redact_json(value: Any) -> Any:
                 key: item if key in _PAIR_NAME_KEYS else REDACTED for key, item in value.items()
             }
         return {
-            key: REDACTED if secret_name(str(key)) else _redact_json(item)
+            _json_key(key): REDACTED if secret_name(str(key)) else _redact_json(item)
             for key, item in value.items()
         }
     if isinstance(value, list):
@@ -306,7 +309,10 @@ def _redact_json(value: Any) -> Any:
     return value
 
 
+def _json_key(key: str) -> str:
+    # A key that is JSON text (a form posted as JSON, read back as a dict) holds data itself.
+    return value(key) if key.lstrip().startswith(("{", "[")) else key
+
+
 def _names_a_secret(pair: dict[Any, Any]) -> bool:
-    return any(
-        isinstance(pair.get(key), str) and secret_name(pair[key]) for key in _PAIR_NAME_KEYS
-    )
+    return any(isinstance(pair.get(key), str) and secret_name(pair[key]) for key in _PAIR_NAME_KEYS)

@@ -113,7 +113,9 @@ def test_secrets_in_safe_headers_values_are_redacted() -> None:
 def test_a_long_header_value_is_read_in_linear_time() -> None:
     # The writer thread shares the GIL with the event loop: redacting must stay cheap.
     started = time.perf_counter()
-    kept = Redactor(safe_headers=["x-blob"]).request_headers([(b"x-blob", b"a" * 65536 + b"&token=t0k")])
+    kept = Redactor(safe_headers=["x-blob"]).request_headers(
+        [(b"x-blob", b"a" * 65536 + b"&token=t0k")]
+    )
     assert kept == [["x-blob", "a" * 65536 + "&token=[redacted]"]]
     assert time.perf_counter() - started < 5  # 15 s and more when it was quadratic
 
@@ -300,9 +302,7 @@ def test_ordinary_names(name: str) -> None:
         ),
     ],
 )
-def test_secret_shapes_in_bodies_are_redacted(
-    raw: bytes, content_type: str, secret: str
-) -> None:
+def test_secret_shapes_in_bodies_are_redacted(raw: bytes, content_type: str, secret: str) -> None:
     kept = redaction.body(raw, content_type)
     assert kept is not None and REDACTED in kept
     for word in secret.split():
