@@ -43,8 +43,10 @@ from gateway.parity.store import (
     Observation,
     Sample,
     ensure_schema,
+    file_identity,
     ledger_url,
     open_engine,
+    remove_orphans,
     shown,
 )
 
@@ -241,7 +243,7 @@ class Ledger:
         """Run `work(writer)`; a failure of any kind is counted by the caller and logged (once
         a minute at most), never raised: the writer thread outlives what one batch runs into."""
         try:
-            writer = self._writer or self._open()
+            writer = self._writer_for_now()
             work(writer)
         except Exception as exc:
             self._failed(exc)
@@ -250,6 +252,19 @@ class Ledger:
             logger.warning("parity ledger %s: writing again", shown(self.url))
             self._failing_since = None
         return True
+
+    def _writer_for_now(self) -> LedgerWriter:
+        writer = self._writer
+        if writer is not None and writer.identity != file_identity(writer.engine):
+            # Deleted or replaced while open: writing on would go to a file nobody can read.
+            logger.warning(
+                "parity ledger %s: the file was deleted or replaced; writing to a new one",
+                shown(self.url),
+            )
+            writer.engine.dispose()
+            self._writer = writer = None
+            remove_orphans(self.url)
+        return writer or self._open()
 
     def _open(self) -> LedgerWriter:
         engine = open_engine(self.url, create=True)

@@ -161,5 +161,5 @@ def test_no_secret_shape_is_stored_shown_logged_or_exported(tmp_path: Path) -> N
     for name in ("newPass", "x-access-key", "dpop", "password"):
         assert name in texts["ledger"], name
     assert '["x-access-key", "[redacted]"]' in texts["ledger"]
-    assert r'\"newPass\": \"[redacted]\"' in texts["ledger"]  # a body, as JSON text
+    assert r"\"newPass\": \"[redacted]\"" in texts["ledger"]  # a body, as JSON text
     assert "header:x-access-key" in texts["mismatches"]
