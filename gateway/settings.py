@@ -208,6 +208,18 @@ class GatewaySettings(BaseSettings):
         ge=1,
         description="comparisons waiting to be written, at most; more are dropped and counted",
     )
+    ledger_queue_bytes: int = Field(
+        16 << 20,
+        ge=1 << 16,
+        description="bytes of comparisons waiting to be written, at most; more are dropped and "
+        "counted (a slow database must not let large requests fill the memory)",
+    )
+    ledger_signatures_per_route: int = Field(
+        100,
+        ge=1,
+        description="difference signatures kept per route and method; later new ones are "
+        'counted together as "other"',
+    )
     ledger_samples: int = Field(
         5, ge=1, le=1000, description="sample exchanges kept per route and difference signature"
     )

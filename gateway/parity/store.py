@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ SCHEMA_ATTEMPTS = 8  # about 6 s of backoff in all
 SCHEMA_FIRST_WAIT_SECONDS = 0.05
 SCHEMA_LOCK_KEY = 0x7061726974790001  # pg_advisory_xact_lock's key for the ledger's tables
 POSTGRES_CONNECT_SECONDS = 5
+# Past a route's cap, new signatures are counted under this one (a client sending a new JSON
+# key with every request must not grow the ledger by a signature and its samples each time).
+OTHER_SIGNATURE = "other"
+OTHER_FIELDS = [("(other signatures, past the cap)", "capped")]
 # The drivers a plain postgresql:// URL may use, in this order: psycopg 3 (the `postgres`
 # extra), which SQLAlchemy speaks from 2.0 on, then psycopg2, SQLAlchemy 1.4's only choice and
 # the driver an app on SQLAlchemy 1.4 and PostgreSQL brings. SQLAlchemy's own default for
@@ -254,16 +258,22 @@ class _Batch:
 
 
 class LedgerWriter:
-    def __init__(self, engine: Engine, samples_per_signature: int) -> None:
+    def __init__(
+        self, engine: Engine, samples_per_signature: int, signatures_per_route: int = 100
+    ) -> None:
         self.engine = engine
         self.samples_per_signature = samples_per_signature
+        self.signatures_per_route = signatures_per_route
         self.identity = file_identity(engine)  # the file written to (SQLite), to see it replaced
+        # (outcome, signature) of each route and method, as last read or written here; read
+        # again when the cap seems reached, as other workers add to the same ledger.
+        self._known: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     def write(self, observations: Iterable[Observation], entries: Iterable[EntryLoaded]) -> None:
         """Add one batch in one transaction."""
-        batch = self._aggregate(observations)
         entries = list(entries)
         with self.engine.begin() as connection:
+            batch = self._aggregate(self._capped(connection, observations))
             if entries:
                 self._write_entries(connection, entries)
             if batch.counts:
@@ -271,6 +281,39 @@ class LedgerWriter:
                 self._write_signatures(connection, batch)
             if batch.samples:
                 self._write_samples(connection, batch)
+
+    def _capped(
+        self, connection: Connection, observations: Iterable[Observation]
+    ) -> list[Observation]:
+        """The observations, those past their route's signature cap counted as OTHER."""
+        kept: list[Observation] = []
+        read_again: set[tuple[str, str]] = set()
+        for seen in observations:
+            if seen.outcome == "match":
+                kept.append(seen)
+                continue
+            route = (seen.route, seen.method)
+            signature = (seen.outcome, seen.signature)
+            known = self._known.get(route)
+            full = known is not None and len(known) >= self.signatures_per_route
+            if known is None or (full and signature not in known and route not in read_again):
+                known = self._known[route] = self._signatures(connection, route)
+                read_again.add(route)
+            if signature in known or len(known) < self.signatures_per_route:
+                known.add(signature)
+                kept.append(seen)
+            else:
+                kept.append(replace(seen, signature=OTHER_SIGNATURE, fields=OTHER_FIELDS))
+        return kept
+
+    def _signatures(self, connection: Connection, route: tuple[str, str]) -> set[tuple[str, str]]:
+        table = schema.signatures
+        rows = connection.execute(
+            select(table.c.outcome, table.c.signature).where(
+                table.c.route == route[0], table.c.method == route[1]
+            )
+        )
+        return {(outcome, signature) for outcome, signature in rows}
 
     def prune(self, cutoff: float) -> None:
         """Forget what was last seen before `cutoff` (Unix time)."""
