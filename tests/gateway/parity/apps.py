@@ -172,3 +172,18 @@ def legacy_signup() -> ResponseReturnValue:
 @fastapi_app.post("/signup")
 async def new_signup() -> dict[str, object]:
     return {"received": None}
+
+
+# --- A route whose answers differ in every key the client sends: a new key, a new signature --
+
+
+@flask_app.post("/keys")
+def legacy_keys() -> ResponseReturnValue:
+    from flask import request
+
+    return jsonify(request.get_json(silent=True) or {})
+
+
+@fastapi_app.post("/keys")
+async def new_keys() -> dict[str, object]:
+    return {}
