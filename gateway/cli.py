@@ -46,6 +46,7 @@ from gateway.parity.command import parity_cli
 from gateway.rollout.cli import rollout_cli
 from gateway.rollout.describe import rollout_lines
 from gateway.rollout.host import RolloutSetupError, host_controller
+from gateway.rollout.rollbacks import guard_report
 from gateway.routing.endpoints import (
     Endpoint,
     starlette_endpoints,
@@ -118,13 +119,21 @@ def _fail_each(source: str, problems: Sequence[str]) -> NoReturn:
 def _load_table(settings: GatewaySettings) -> tuple[RouteTable, Any, Any]:
     try:
         legacy, new = load_apps(settings)
-        build = table_builder(settings, new_side(new), flask_session_reader(legacy))
+        side = new_side(new, settings)  # at GATEWAY_NEW_URL: its OpenAPI document, read here
+        build = table_builder(settings, side, flask_session_reader(legacy))
         table = build(read_routes_file(settings.routes_file), str(settings.routes_file))
     except GatewayConfigError as exc:
         fail(str(exc))
     except RoutesFileError as exc:
         _fail_each(exc.source, exc.problems)
-    return table, legacy, new
+    if legacy is None:  # GATEWAY_LEGACY_URL alone: there is no code to read
+        typer.echo(
+            "(the legacy side is at GATEWAY_LEGACY_URL: what reads its code, the "
+            "inventory and the router checks, is skipped; set GATEWAY_LEGACY_APP "
+            "beside it to have them)",
+            err=True,
+        )
+    return table, legacy, side.source
 
 
 def log_config(level: LogLevel) -> dict[str, Any]:
@@ -323,7 +332,15 @@ def _served_by(table: RouteTable, endpoint: Endpoint) -> str:
 
 @cli.command(short_help="List both apps' endpoints and the side each is sent to.")
 def routes(
-    routes_file: RoutesOption = None, legacy_app: LegacyOption = None, new_app: NewOption = None
+    routes_file: RoutesOption = None,
+    legacy_app: LegacyOption = None,
+    new_app: NewOption = None,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            help="A running gateway's URL: show its rollbacks now, why, and how to clear."
+        ),
+    ] = None,
 ) -> None:
     """List every endpoint of both apps and which side the table sends it to."""
     settings = _settings(routes_file, legacy_app, new_app)
@@ -363,6 +380,9 @@ def routes(
         )
     _print_entry_options(table)
     for line in ["\nRollouts:", *rollout_lines(table)] if rollout_lines(table) else []:
+        typer.echo(line)
+    token = settings.admin_token or settings.read_token
+    for line in guard_report(table, live, token.get_secret_value() if token else None):
         typer.echo(line)
 
 

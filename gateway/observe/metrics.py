@@ -185,6 +185,22 @@ class GatewayMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # Sides served over HTTP (gateway.sides.http): their connection pool and failures.
+        self.http_side_connections = Gauge(
+            "gateway_http_side_connections",
+            "Connections to a side served over HTTP: in use (a request or its answer on it) and "
+            "requests waiting for one (the pool is GATEWAY_HTTP_POOL_SIZE).",
+            ["side", "state"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.http_side_errors = Counter(
+            "gateway_http_side_connection_errors_total",
+            "Attempts a side served over HTTP did not answer or cut, by error: connect "
+            "(refused, unknown host, timed out), closed, protocol, timeout (in a body).",
+            ["side", "error"],
+            registry=registry,
+        )
         self._published: set[tuple[str, ...]] = set()
         # Children of the per-request metrics by label values: prometheus-client's labels()
         # takes a lock and validates its arguments on every call, a few microseconds each.
@@ -277,3 +293,23 @@ class BridgeMetrics:
 
     def limit(self, limit: int) -> None:
         self.metrics.wsgi_concurrency_limit.set(limit)
+
+
+class HTTPSideMetrics:
+    """An HTTP side's observer (gateway.sides.http_pool.HTTPSideObserver), as metrics."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+        self._gauges: dict[str, tuple[Any, Any]] = {}
+
+    def connections(self, side: str, in_use: int, waiting: int) -> None:
+        gauges = self._gauges.get(side)
+        if gauges is None:
+            gauge = self.metrics.http_side_connections
+            gauges = (gauge.labels(side, "in_use"), gauge.labels(side, "waiting"))
+            self._gauges[side] = gauges
+        gauges[0].set(in_use)
+        gauges[1].set(waiting)
+
+    def connection_error(self, side: str, reason: str) -> None:
+        self.metrics.http_side_errors.labels(side, reason).inc()

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from gateway.cli_errors import fail
 from gateway.config.routes_file import RoutesFileError
-from gateway.rollout import actions
+from gateway.observe.notify import Notifier
+from gateway.rollout import actions, guard_clear
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
 from gateway.rollout.figures import (
@@ -149,6 +150,9 @@ def run(
         source,
         ledger_parity(settings),
         RolloutMetrics(registry),
+        # The fleet's controller: it tells the guard rollbacks unless the gateways are set to.
+        notifier=Notifier.from_setting(settings.notify_urls),
+        notify_rollbacks=settings.notify_rollbacks != "gateway",
     )
     if once:
         try:
@@ -157,6 +161,8 @@ def run(
             fail(f"the pass failed: {type(exc).__name__}: {exc}")
         finally:
             _release(controller.lock)
+            if controller.notifier is not None:
+                controller.notifier.close()  # what the pass told is sent before exiting
         for view, verdict in result.verdicts:
             typer.echo(f"{view.describe()}: {verdict.decision}: {verdict.reason}")
         typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))
@@ -263,3 +269,20 @@ def _action_command(action: actions.Action) -> None:
 
 for _action in ACTIONS:
     _action_command(_action)
+
+
+@rollout_cli.command(short_help="End a guard's rollback in every gateway (an edit of the entry).")
+def clear(
+    route: str,
+    method: MethodOption = None,
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    """End a guard's rollback: writes `guard.cleared` on the entry, so every gateway that
+    reloads the table starts the entry's guard afresh."""
+    store = _store(_settings(routes_file), configmap)
+    try:
+        stamp = guard_clear.clear(store, route, method)
+    except (actions.ActionError, RoutesFileError, StoreConflict, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"{route}: guard cleared at {stamp}")
