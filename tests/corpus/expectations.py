@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 Record = dict[str, Any]
-Inventory = dict[tuple[str, str], Record]
+# The inventory by (method, path template), or why `gateway inventory` could not make one.
+Inventory = dict[tuple[str, str], Record] | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Expect:
     source: str  # where in the app's source the fact comes from
 
     def check(self, inventory: Inventory) -> None:
+        assert not isinstance(inventory, str), f"gateway inventory failed:\n{inventory}"
         record = inventory.get((self.method, self.path))
         assert record is not None, f"the inventory has no {self.method} {self.path}"
         assert self.holds(record), (
@@ -79,6 +81,11 @@ def hook(kind: str, function: str) -> Callable[[Record], bool]:
         part["kind"] == kind and str(part["function"]).endswith(function)
         for part in record.get("hooks", [])
     )
+
+
+def hook_writes_g(name: str) -> Callable[[Record], bool]:
+    """A hook of the endpoint sets `g.<name>` (for the views and templates after it)."""
+    return lambda record: any(name in (part.get("g_writes") or []) for part in record["hooks"])
 
 
 def reads_request(attribute: str) -> Callable[[Record], bool]:

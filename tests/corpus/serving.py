@@ -17,14 +17,19 @@ from tests.servers import ServerProcess, free_port, run_server
 READY_SECONDS = 120.0  # an app's first import on a loaded machine (archivy's takes seconds)
 
 
+class InventoryFailed(RuntimeError):
+    """`gateway inventory` exited with an error: its output's tail."""
+
+
 @contextmanager
 def alone(
     env: AppEnv, wsgi: str, *, cwd: Path, extra: Mapping[str, str], health_path: str
 ) -> Iterator[ServerProcess]:
-    """The app alone, in gunicorn's one sync worker (no gateway code on its path)."""
+    """The app alone, in gunicorn's one sync worker (no gateway code on its path, unless
+    `extra` puts the repository there for an app whose entry point lives in tests/corpus)."""
     port = free_port()
     argv = [env.bin("gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", wsgi]
-    variables = {**env.env(**extra), "PYTHONPATH": ""}
+    variables = {**env.env(), "PYTHONPATH": "", **extra}
     with run_server(
         argv,
         port=port,
@@ -74,7 +79,11 @@ def gateway_command(
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**_base_env(), **env.env(**{"GATEWAY_NEW_APP": "", **extra})},
+        # A plain traceback, should one come: Typer draws boxes of them otherwise.
+        env={
+            **_base_env(),
+            **env.env(**{"GATEWAY_NEW_APP": "", "_TYPER_STANDARD_TRACEBACK": "1", **extra}),
+        },
         timeout=300,
     )
 
@@ -84,7 +93,9 @@ def inventory(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """`gateway inventory --format json`, by (method, path template)."""
     done = gateway_command(env, "inventory --format json", wsgi, routes, cwd=cwd, extra=extra)
-    assert done.returncode == 0, done.stderr
+    if done.returncode != 0:
+        # Each expectation then fails saying why (a strict xfail where a miss is known).
+        raise InventoryFailed(done.stderr[-3000:])
     document = json.loads(done.stdout)
     return {(row["method"], row["path"]): row for row in document["endpoints"]}
 
