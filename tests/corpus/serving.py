@@ -104,3 +104,13 @@ def _base_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
     return env
+
+
+def openapi(
+    env: AppEnv, wsgi: str, routes: Path, *, cwd: Path, extra: Mapping[str, str]
+) -> dict[str, Any]:
+    """`gateway openapi`: the merged document."""
+    done = gateway_command(env, "openapi", wsgi, routes, cwd=cwd, extra=extra)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from tests.corpus import serving
 from tests.corpus.comparing import Call, differences, scrubber
@@ -484,3 +485,18 @@ def test_the_inventory_sees_what_archivys_source_does(
     archivy_inventory: Inventory, expectation: Expect
 ) -> None:
     expectation.check(archivy_inventory)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="archivy.routes:index has two rules (/ and /index): duplicate operationIds (issue 17)",
+)
+def test_gateway_openapi_is_a_valid_document(archivy_env: AppEnv, data_dir: Path) -> None:
+    document = serving.openapi(
+        archivy_env,
+        WSGI,
+        data_dir / "routes.yaml",
+        cwd=data_dir,
+        extra={**_extra(data_dir), "GATEWAY_NEW_APP": NEW_APP},
+    )
+    validate(document)  # raises, saying what is wrong

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from tests.corpus import serving
 from tests.corpus.comparing import Call, differences, scrubber
@@ -335,3 +336,11 @@ def test_the_inventory_sees_what_calibrewebs_source_does(
     calibreweb_inventory: Inventory, expectation: Expect
 ) -> None:
     expectation.check(calibreweb_inventory)
+
+
+@pytest.mark.xfail(strict=True, reason=CRASH)
+def test_gateway_openapi_is_a_valid_document(calibreweb_env: AppEnv, workdir: Path) -> None:
+    document = serving.openapi(
+        calibreweb_env, WSGI, workdir / "routes.yaml", cwd=workdir, extra=_extra(workdir)
+    )
+    validate(document)  # raises, saying what is wrong

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from openapi_spec_validator import validate
 
 from tests.corpus import serving
 from tests.corpus.comparing import Call, differences, scrubber
@@ -290,3 +291,12 @@ def test_the_inventory_sees_what_httpbins_source_does(
     httpbin_inventory: Inventory, expectation: Expect
 ) -> None:
     expectation.check(httpbin_inventory)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="view_anything has two rules: duplicate operationIds (issue 17)",
+)
+def test_gateway_openapi_is_a_valid_document(httpbin_env: AppEnv, workdir: Path) -> None:
+    document = serving.openapi(httpbin_env, WSGI, workdir / "routes.yaml", cwd=workdir, extra={})
+    validate(document)  # raises, saying what is wrong
