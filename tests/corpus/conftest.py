@@ -20,7 +20,7 @@ ARCHIVY = CorpusApp(
 # httpbin: Flask, with flasgger's Swagger UI (the `mainapp` extra, as its image installs it).
 HTTPBIN = CorpusApp("httpbin", pins=("httpbin[mainapp]==0.10.4",))
 # calibre-web: its own fork of Flask-Login (cps/cw_login), Flask-WTF, Flask-Principal, Jinja.
-CALIBREWEB = CorpusApp("calibreweb", pins=("calibreweb==0.6.27",))
+CALIBREWEB = CorpusApp("calibreweb", pins=("calibreweb==0.6.27",), extras=("fastapi>=0.115",))
 
 
 @pytest.fixture(scope="session")

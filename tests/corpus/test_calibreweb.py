@@ -39,6 +39,7 @@ from tests.servers import REPO_ROOT, ServerProcess
 pytestmark = [pytest.mark.corpus, pytest.mark.timeout(1800)]
 
 WSGI = "tests.corpus.calibreweb_app:app"
+NEW_APP = "tests.corpus.calibreweb_new_app:app"
 ADMIN, ADMIN_PASSWORD = "admin", "admin123"  # calibre-web's first user (cps/ub.py)
 HEALTH = "/login"
 
@@ -65,6 +66,10 @@ routes:
   - path: /login
     methods: [GET, POST]
     target: legacy
+  - path: /new/health
+    target: new
+  - path: /new/whoami
+    target: new
 """
 
 # Per session: Flask-WTF's CSRF token, in forms and in the page's meta tag.
@@ -150,18 +155,25 @@ def gateway(
 ) -> Iterator[ServerProcess]:
     # Started once the library is configured: calibre-web reads its settings at start.
     with serving.through_gateway(
-        calibreweb_env, WSGI, workdir / "routes.yaml", cwd=workdir, extra=_extra(workdir)
+        calibreweb_env,
+        WSGI,
+        workdir / "routes.yaml",
+        cwd=workdir,
+        extra=_extra(workdir),
+        new_app=NEW_APP,
+        health_path="/new/health",
     ) as server:
         yield server
 
 
 def test_check_accepts_a_table_of_calibrewebs_routes(calibreweb_env: AppEnv, workdir: Path) -> None:
+    extra = {**_extra(workdir), "GATEWAY_NEW_APP": NEW_APP}
     done = serving.gateway_command(
-        calibreweb_env, "check", WSGI, workdir / "routes.yaml", cwd=workdir, extra=_extra(workdir)
+        calibreweb_env, "check", WSGI, workdir / "routes.yaml", cwd=workdir, extra=extra
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "ok"
-    assert "8 entries, default legacy" in done.stdout
+    assert "10 entries, default legacy" in done.stdout
 
 
 def test_logged_in_pages_answer_as_calibreweb_alone(
@@ -207,6 +219,24 @@ def test_anonymous_pages_answer_as_calibreweb_alone(
     with alone.client(timeout=60) as by_alone, gateway.client(timeout=60) as by_gateway:
         found = differences(by_alone, by_gateway, calls, SCRUB)
         assert not found, "\n".join(found)
+
+
+# --- the login shared with the new side (issue 18) ----------------------------------------------
+
+
+def test_a_user_logged_in_through_calibrewebs_form_is_the_new_sides_current_user(
+    gateway: ServerProcess,
+) -> None:
+    with gateway.client(timeout=60) as anonymous:
+        refused = anonymous.get("/new/whoami")
+        # calibre-web's fork of Flask-Login, with its login view set: a redirect to it.
+        assert refused.status_code == 302
+        assert refused.headers["location"].startswith("/login")
+    with gateway.client(timeout=60) as browser:
+        log_in(browser)
+        whoami = browser.get("/new/whoami")
+        assert (whoami.status_code, whoami.json()) == (200, {"user": ADMIN, "admin": True})
+        assert browser.get("/book/1").status_code == 200  # calibre-web's own page, still
 
 
 # --- the inventory against calibre-web's source -------------------------------------------------
