@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import pytest
 
 from tests.corpus.environments import AppEnv, CorpusApp, app_env
@@ -23,16 +25,40 @@ HTTPBIN = CorpusApp("httpbin", pins=("httpbin[mainapp]==0.10.4",))
 CALIBREWEB = CorpusApp("calibreweb", pins=("calibreweb==0.6.27",), extras=("fastapi>=0.115",))
 
 
-@pytest.fixture(scope="session")
-def archivy_env() -> AppEnv:
-    return app_env(ARCHIVY)
+Builds = dict[str, Future[AppEnv]]
+FIXTURES = {"archivy_env": ARCHIVY, "httpbin_env": HTTPBIN, "calibreweb_env": CALIBREWEB}
 
 
 @pytest.fixture(scope="session")
-def httpbin_env() -> AppEnv:
-    return app_env(HTTPBIN)
+def corpus_envs(request: pytest.FixtureRequest) -> Builds:
+    """Every virtualenv the selected tests need, built side by side on a first run: pip waits
+    on the network as much as it computes, and three builds one after the other take minutes
+    more than together."""
+    wanted = {
+        FIXTURES[name]
+        for item in request.session.items
+        for name in getattr(item, "fixturenames", ())
+        if name in FIXTURES
+    }
+    with ThreadPoolExecutor(max_workers=len(wanted) or 1) as pool:
+        return {app.name: pool.submit(app_env, app) for app in wanted}
+
+
+def _env(builds: Builds, app: CorpusApp) -> AppEnv:
+    # A build's skip (no network) or failure is raised here, in the tests of that app only.
+    return builds[app.name].result()
 
 
 @pytest.fixture(scope="session")
-def calibreweb_env() -> AppEnv:
-    return app_env(CALIBREWEB)
+def archivy_env(corpus_envs: Builds) -> AppEnv:
+    return _env(corpus_envs, ARCHIVY)
+
+
+@pytest.fixture(scope="session")
+def httpbin_env(corpus_envs: Builds) -> AppEnv:
+    return _env(corpus_envs, HTTPBIN)
+
+
+@pytest.fixture(scope="session")
+def calibreweb_env(corpus_envs: Builds) -> AppEnv:
+    return _env(corpus_envs, CALIBREWEB)
