@@ -14,6 +14,28 @@
 # reachable, pass a local image: --build-arg BASE_IMAGE=localhost/python:3.11-bookworm
 # (tests/container/build_and_smoke.sh builds one and checks this file end to end).
 # Both stages must use the same base: the virtual environment links to its Python.
+#
+# Your own apps in an image, two ways (deploy/own-image has both, with a Flask app, its FastAPI
+# rewrite and a routes file; tests/container/build_and_smoke.sh builds and serves both):
+#
+# - FROM this image (deploy/own-image/Dockerfile): add your apps under /app, your routes file
+#   as /app/config/routes.yaml and GATEWAY_LEGACY_APP / GATEWAY_NEW_APP; the CMD, HEALTHCHECK,
+#   user and data volume are kept. This image has no pip: to add your apps' own dependencies,
+#   bring it for that one step (`python3 -m ensurepip`, install, `pip check`, uninstall):
+#
+#       FROM gateway
+#       USER root
+#       COPY requirements.txt /tmp/
+#       RUN python3 -m ensurepip --default-pip && python3 -m pip install -r /tmp/requirements.txt \
+#        && python3 -m pip check && python3 -m pip uninstall --yes pip setuptools
+#       COPY myapp/ /app/myapp/
+#       COPY routes.yaml /app/config/routes.yaml
+#       ENV GATEWAY_LEGACY_APP=myapp.wsgi:app GATEWAY_NEW_APP=myapp_v2.main:app
+#       USER 10001:10001
+#
+# - The gateway installed in your own image (deploy/own-image/Dockerfile.installed): one more
+#   requirement, `flask-fastapi-gateway @ git+https://...` or a wheel from `python -m build`
+#   (docs/install.md), and `gateway serve --host 0.0.0.0` as the command.
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
@@ -104,7 +126,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/_gateway/health', timeout=4).status == 200 else 1)"]
 
-# `gateway serve` has no environment variable for its worker count: the shell reads
-# GATEWAY_WORKERS, then `exec` makes the gateway PID 1 so it gets SIGTERM directly and shuts
-# down gracefully. Override the command to run other subcommands, e.g. `gateway check`.
-CMD ["sh", "-c", "exec gateway serve --host 0.0.0.0 --port 8000 --workers \"${GATEWAY_WORKERS:-1}\""]
+# The gateway is PID 1, so it gets SIGTERM directly and shuts down gracefully. The worker count
+# and the other server options come from the environment (GATEWAY_WORKERS above,
+# GATEWAY_TIMEOUT_KEEP_ALIVE, GATEWAY_SSL_CERTFILE, ...: `gateway serve -h`). Override the
+# command to run other subcommands, e.g. `gateway check`.
+CMD ["gateway", "serve", "--host", "0.0.0.0", "--port", "8000"]

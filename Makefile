@@ -25,7 +25,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 # extra (`make docs`, tests/docs) and the postgres extra (the ledger's tests on PostgreSQL). It
 # includes the package, so `make run` has nothing left to install afterwards.
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench,examples,docs,postgres]'
+	$(BIN)/pip install --quiet -e '.[test,bench,examples,docs,postgres,otel]'
 	touch $(DEV_STAMP) $(RUN_STAMP)
 
 # Everything a developer needs: the package, the test, benchmark and docs tools.

@@ -19,6 +19,7 @@ waits 20 ms. `/health` (a `SELECT 1` on SQLite and a JSON answer) is the CPU-bou
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,16 @@ SETUPS: tuple[Setup, ...] = (
     # The new side, and the example's /api/me on both sides.
     Setup("uvicorn_new", "uvicorn, FastAPI /api/me", "uvicorn_new", NEW_PATH, TOKEN),
     Setup("gateway_new", "gateway (default), new route /api/me", "gateway", NEW_PATH, TOKEN, "new"),
+    # The same route with the new app served by uvicorn over HTTP (GATEWAY_NEW_URL): the cost
+    # of a side in its own process, both processes measured as one server.
+    Setup(
+        "gateway_new_http",
+        "gateway (default), new route /api/me over HTTP",
+        "gateway_http",
+        NEW_PATH,
+        TOKEN,
+        "new",
+    ),
     Setup("gunicorn_me", "gunicorn, 1 sync worker, Flask /api/me", "gunicorn", NEW_PATH, TOKEN),
     Setup(
         "gateway_me_legacy",
@@ -164,6 +175,15 @@ def server_specs(databases: dict[str, Path], tables: Tables) -> list[ServerSpec]
             {**env("gateway_shadowed_noledger"), "GATEWAY_LEDGER": "false"},
         ),
         _gateway("gateway_w2", tables.small, env("gateway_w2"), workers=2),
+        ServerSpec(
+            "gateway_http",
+            (
+                *(sys.executable, "-m", "bench.http_pair", "--port", "{port}"),
+                *("--routes-file", str(tables.small), "--legacy-app", LEGACY_APP),
+            ),
+            {**env("gateway_http"), "GATEWAY_ACCESS_LOG": "false"},
+            "/health",
+        ),
     ]
 
 

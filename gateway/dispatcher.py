@@ -10,7 +10,7 @@ gateway.pipeline.outcomes), whichever way a request went.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,6 +35,10 @@ from gateway.sides import Side, SideName, is_side
 # made to skip a real request's.
 GATEWAY_ONLY_HEADERS = (SHADOW_HEADER,)
 
+HTTPHandler = Callable[[Scope, Receive, Send], Awaitable[object]]
+# Serves an HTTP request around the dispatcher's own handling (tracing's SERVER span).
+AroundHTTP = Callable[[Scope, Receive, Send, HTTPHandler], Awaitable[None]]
+
 
 class Gateway:
     def __init__(
@@ -47,6 +51,7 @@ class Gateway:
         own: OwnEndpoints,
         lifespan: ASGIApp,
         forwarded: ForwardedClient | None = None,
+        around_http: AroundHTTP | None = None,
     ) -> None:
         self.live = live
         self.states = states
@@ -55,6 +60,7 @@ class Gateway:
         self.own = own
         self.lifespan = lifespan
         self.forwarded = forwarded  # None: no proxy is trusted
+        self.around_http = around_http  # None: tracing is off
 
     @property
     def bus(self) -> OutcomeBus:
@@ -68,7 +74,10 @@ class Gateway:
         if self.forwarded is not None and scope["type"] != "lifespan":
             self.forwarded.apply(scope)  # first, so that everything sees the client's address
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            if self.around_http is None:
+                await self._http(scope, receive, send)
+            else:
+                await self.around_http(scope, receive, send, self._http)
         elif scope["type"] == "lifespan":
             await self.lifespan(scope, receive, send)
         elif scope["type"] == "websocket":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.http.error_shape import DEFAULT_TEMPLATE, ErrorShape
@@ -14,6 +15,7 @@ from gateway.http.proxies import ForwardedHeader, TrustedProxies
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 WSGIBridgeName = Literal["gateway", "a2wsgi"]
 WSGIConcurrency = Literal["adaptive", "fixed"]
+NotifyRollbacks = Literal["auto", "controller", "gateway"]
 
 
 class GatewaySettings(BaseSettings):
@@ -189,7 +191,50 @@ class GatewaySettings(BaseSettings):
         description="bearer token for the dashboard and the admin API's GET answers only; "
         "actions (POST) need GATEWAY_ADMIN_TOKEN",
     )
-    log_level: LogLevel = "info"
+    # Notifications (gateway/observe/notify.py): docs/notifications.md.
+    notify_url: SecretStr | None = Field(
+        None,
+        description="webhook URLs (comma-separated) told each rollout step, wait for approval, "
+        "pause, resume, abort and promotion, and each guard rollback; a Slack incoming webhook "
+        "(hooks.slack.com) gets Slack's format, any other URL a JSON object",
+    )
+    notify_rollbacks: NotifyRollbacks = Field(
+        "auto",
+        description="who tells guard rollbacks: controller (it sees every gateway's), gateway "
+        "(each gateway process its own, once per trip), or auto: the controller with "
+        "GATEWAY_ROLLOUT=true, else the gateway; set controller on gateways whose fleet "
+        "controller runs elsewhere (gateway rollout run)",
+    )
+    log_level: LogLevel = Field("info", description="how much the gateway and its server log")
+    # --- sides served by another process over HTTP (gateway.sides.http) ---
+    new_url: str | None = Field(
+        None,
+        description="serve the new side from this URL (a service of its own, e.g. "
+        "http://10.0.0.5:8001) instead of GATEWAY_NEW_APP, which must then be unset or empty",
+    )
+    legacy_url: str | None = Field(
+        None,
+        description="serve the legacy side from this URL (e.g. the app under gunicorn); "
+        "GATEWAY_LEGACY_APP, when given too, is imported for analysis only (the inventory, "
+        "route labels, the session), never served",
+    )
+    new_openapi_url: str | None = Field(
+        None,
+        description="where the new side's OpenAPI document is (its routes and labels), read at "
+        "start and on each reload; default: GATEWAY_NEW_URL + /openapi.json",
+    )
+    legacy_openapi_url: str | None = Field(
+        None,
+        description="where the legacy side's OpenAPI document is, when it publishes one; "
+        "default: GATEWAY_LEGACY_URL + /openapi.json",
+    )
+    http_pool_size: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="connections to each side served over HTTP, at most; requests beyond wait "
+        'for one (gateway_http_side_connections{state="waiting"})',
+    )
     # --- the parity ledger (gateway/parity) ---
     data_dir: Path = Field(
         Path("data"), description="folder the gateway writes to (the SQLite parity ledger)"
@@ -220,6 +265,17 @@ class GatewaySettings(BaseSettings):
         "the admin API never show, besides "
         "Authorization, Cookie, Set-Cookie and names that look secret",
     )
+
+    @property
+    def notify_urls(self) -> str | None:
+        return self.notify_url.get_secret_value() if self.notify_url else None
+
+    @property
+    def gateway_notifies_rollbacks(self) -> bool:
+        """Whether this gateway tells its own guard rollbacks (no controller does)."""
+        if self.notify_rollbacks == "auto":
+            return not self.rollout
+        return self.notify_rollbacks == "gateway"
 
     @property
     def ledger_location(self) -> str:
@@ -253,6 +309,17 @@ class GatewaySettings(BaseSettings):
             raise ValueError("must be outside /_gateway/ (the admin document is there already)")
         return value
 
+    @field_validator("notify_url")
+    @classmethod
+    def _notify_urls_are_http(cls, value: SecretStr | None) -> SecretStr | None:
+        # Said by position, never shown: a webhook URL is a secret.
+        urls = [url.strip() for url in (value.get_secret_value() if value else "").split(",")]
+        for number, url in enumerate(urls, 1):
+            parts = urlsplit(url) if url else None
+            if parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
+                raise ValueError(f"URL {number} is not an http:// or https:// URL with a host")
+        return value if value and any(urls) else None
+
     @field_validator("ledger_url")
     @classmethod
     def _ledger_url_is_known(cls, value: str | None) -> str | None:
@@ -272,3 +339,38 @@ class GatewaySettings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/' (or be empty to switch metrics off)")
         return value
+
+    @field_validator("new_url", "legacy_url", "new_openapi_url", "legacy_openapi_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_new_side(self) -> GatewaySettings:
+        # GATEWAY_NEW_APP has a default (the example); only a value given beside the URL is
+        # a contradiction, and the default then means nothing.
+        if self.new_url is not None and "new_app" in self.model_fields_set and self.new_app:
+            raise ValueError(
+                "GATEWAY_NEW_URL and GATEWAY_NEW_APP are both set: the new side is either a "
+                "service at a URL or an app served in-process; unset one (GATEWAY_NEW_APP='')"
+            )
+        return self
+
+    @property
+    def legacy_analysis_app(self) -> str | None:
+        """The legacy app to import: served, or beside GATEWAY_LEGACY_URL read only."""
+        if self.legacy_url is None or "legacy_app" in self.model_fields_set:
+            return self.legacy_app
+        return None
+
+
+def setting_help(name: str, text: str) -> str:
+    """A command-line option's help for an option that sets a setting, in the style Click gives
+    the options it reads from the environment itself: `[env var: GATEWAY_X; default: ...]`."""
+    default = GatewaySettings.model_fields[name].default
+    shown = "unset" if default is None else (str(default) or "empty")
+    return f"{text}  [env var: GATEWAY_{name.upper()}; default: {shown}]"

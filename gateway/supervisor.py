@@ -243,17 +243,23 @@ def run_workers(
     timeout: int,
     max_requests: int,
     drain_seconds: float = 0.0,
+    uds: str | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    timeout_keep_alive: int = 5,
 ) -> None:
     """Serve with `workers` processes until the arbiter is told to stop (SIGTERM, SIGINT)."""
+    # uvicorn-worker hands gunicorn's certfile/keyfile to each worker's uvicorn.
+    tls = {"certfile": ssl_certfile, "keyfile": ssl_keyfile} if ssl_certfile else {}
     Supervisor(
         {
-            "bind": [bind_address(host, port)],
+            "bind": [f"unix:{uds}" if uds else bind_address(host, port)],
             "workers": workers,
             "worker_class": f"{GatewayWorker.__module__}.{GatewayWorker.__qualname__}",
             "timeout": timeout,
             # The arbiter kills workers still running after this: the drain comes first.
             "graceful_timeout": math.ceil(drain_seconds) + GRACEFUL_SECONDS,
-            "keepalive": 5,  # uvicorn's default keep-alive, as with one process
+            "keepalive": timeout_keep_alive,  # uvicorn-worker's timeout_keep_alive
             "max_requests": max_requests,
             "max_requests_jitter": max_requests // 10,
             "child_exit": child_exit,
@@ -262,6 +268,7 @@ def run_workers(
             "accesslog": None,
             "proc_name": "gateway",
             **NO_CONTROL_SOCKET,
+            **tls,
         },
         root_path=root_path,
         drain_seconds=drain_seconds,

@@ -255,7 +255,7 @@ def _command_variables() -> list[str]:
     for envvar, command_path, param in rows:
         options = ", ".join(f"`{opt}`" for opt in param.opts)
         default = param.default
-        shown = "unset" if default is None else f"`{default}`"
+        shown = "unset" if default is None else f"`{default}`" if default != "" else "empty"
         lines.append(f"| `{envvar}` | `{command_path}` | {options} | {shown} |")
     return lines
 

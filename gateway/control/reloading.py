@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +25,15 @@ import watchfiles
 from watchfiles import Change
 
 from gateway.config.routes_file import RoutesFileError, read_routes_file
+from gateway.control.table_changes import table_changes
 from gateway.observe.metrics import GatewayMetrics
 from gateway.routing.table import RouteTable
 
 logger = logging.getLogger("gateway.reload")
 
 TableBuilder = Callable[[bytes, str], RouteTable]
+# What to warn about in a table that loads all the same (one message per problem).
+TableReview = Callable[[RouteTable], Sequence[str]]
 WATCH_RETRY_SECONDS = 1.0
 WATCH_RETRY_MAX_SECONDS = 30.0
 WATCH_RECHECK_MS = 2000  # with no change for this long, the file is checked anyway
@@ -43,6 +46,23 @@ class ReloadResult:
     trigger: str  # "start", "watch", "signal" or "api"
     error: str | None = None
     entries: int | None = None
+
+
+def reviewed(build: TableBuilder, review: TableReview) -> TableBuilder:
+    """`build`, logging as a warning what `review` finds in each table it builds.
+
+    For what a routes file can hold and still serve, but not as its authors may think (an
+    entry that captures another endpoint's path): refusing it would stop a routes file that
+    loaded yesterday from loading today, at start-up or on a reload. `gateway check` refuses it.
+    """
+
+    def build_and_review(content: bytes, source: str) -> RouteTable:
+        table = build(content, source)
+        for warning in review(table):
+            logger.warning("%s: %s", source, warning, extra={"event": "routes_warning"})
+        return table
+
+    return build_and_review
 
 
 class LiveRouteTable:
@@ -58,6 +78,10 @@ class LiveRouteTable:
         self._metrics = metrics
         self._on_swap = on_swap
         self._digest = b""
+        # The content last refused, so that a broken file is reported once per edit, not on
+        # every check of the watcher while it stays broken; and since when it is broken.
+        self._rejected: bytes | None = None
+        self._rejected_since: float | None = None
         self._lock = asyncio.Lock()
         self._changes_seen = 0  # batches of changes the watcher reported
         # The first table must load, or the gateway does not start: RoutesFileError propagates.
@@ -94,12 +118,32 @@ class LiveRouteTable:
                     extra={"event": "reload", "result": "failure", "trigger": trigger},
                 )
             if result is not self.last:
+                if result.ok and not self.last.ok:
+                    self._log_recovery(trigger)
                 self.last = result
                 self._publish(result)
             return result
 
+    def _log_recovery(self, trigger: str) -> None:
+        since = self._rejected_since or time.time()
+        logger.info(
+            "routes file %s valid again after %.0f s; its table is in force",
+            self.path,
+            time.time() - since,
+            extra={"event": "reload", "result": "recovered", "trigger": trigger},
+        )
+        self._rejected = self._rejected_since = None
+
     async def _reload(self, trigger: str, only_if_changed: bool) -> ReloadResult:
-        content = await asyncio.to_thread(read_routes_file, self.path)
+        try:
+            content = await asyncio.to_thread(read_routes_file, self.path)
+        except RoutesFileError as exc:
+            # No content to know it by (missing, unreadable): the error stands for it.
+            digest = f"unreadable: {exc}".encode()
+            if only_if_changed and digest == self._rejected and not self.last.ok:
+                return self.last
+            self._remember_refused(digest)
+            raise
         digest = hashlib.sha256(content).digest()
         if only_if_changed and digest == self._digest:
             if self.last.ok:
@@ -107,18 +151,31 @@ class LiveRouteTable:
             # A broken edit was undone: the file holds the table in force again, which makes
             # this a success, not a failure that stays reported until the next edit.
             return ReloadResult(ok=True, at=time.time(), trigger=trigger, entries=len(self.table))
-        table = await asyncio.to_thread(self._build, content, str(self.path))
-        self.table = table
+        if only_if_changed and digest == self._rejected and not self.last.ok:
+            return self.last  # refused already, logged and counted once: still the same file
+        try:
+            table = await asyncio.to_thread(self._build, content, str(self.path))
+        except Exception:
+            self._remember_refused(digest)
+            raise
+        old, self.table = self.table, table
         self._on_swap(table)
         self._digest = digest
+        changes = table_changes(old, table)
         logger.info(
-            "route table reloaded from %s: %d entries, default %s",
+            "route table reloaded from %s: %d entries, default %s; %s",
             self.path,
             len(table),
             table.default,
-            extra={"event": "reload", "result": "success", "trigger": trigger},
+            "changes:\n  " + "\n  ".join(changes) if changes else "no entry changed",
+            extra={"event": "reload", "result": "success", "trigger": trigger, "changes": changes},
         )
         return ReloadResult(ok=True, at=time.time(), trigger=trigger, entries=len(table))
+
+    def _remember_refused(self, digest: bytes) -> None:
+        self._rejected = digest
+        if self._rejected_since is None:
+            self._rejected_since = time.time()
 
     def _publish(self, result: ReloadResult) -> None:
         self._metrics.reloads.labels("success" if result.ok else "failure").inc()

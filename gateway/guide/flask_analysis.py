@@ -21,12 +21,15 @@ Conventions, so the figures mean the same everywhere:
 from __future__ import annotations
 
 import ast
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.guide.extensions import NOT_FOUND_METHODS, Effect, effect, extension_name
 from gateway.guide.package_index import (
     BUILTINS,
+    FLASK_MODULES,
     FunctionNode,
     FunctionRef,
     Module,
@@ -34,12 +37,17 @@ from gateway.guide.package_index import (
     Symbol,
 )
 
+logger = logging.getLogger("gateway")
+
 # Methods of built-in types: a call `x.get(...)` on an unknown `x` is not followed by name.
 _BUILTIN_METHODS = frozenset(
     name for kind in (dict, list, set, str, bytes, int, tuple, object) for name in dir(kind)
 )
 _SESSION_WRITES = frozenset({"pop", "setdefault", "update", "clear", "popitem"})
 CLEARED = "*"  # session.clear(): every key written
+_STATUS_NAMES = frozenset({"status_code", "code", "status", "http_status"})
+_NOT_FOUND = NOT_FOUND_METHODS - {"paginate"}  # on an object of unknown type: these only
+_RENDERERS = frozenset({"render_template", "stream_template"})
 
 
 @dataclass(slots=True)
@@ -51,11 +59,37 @@ class Facts:
     session_writes: set[str] = field(default_factory=set)
     current_app: set[str] = field(default_factory=set)
     aborts: set[int] = field(default_factory=set)
+    # Statuses written in a returned response: `return body, 404`, `Response(status=401)`.
+    returns: set[int] = field(default_factory=set)
     unresolved: set[str] = field(default_factory=set)
+    # Extension (top-level module) -> the names used from it.
+    extensions: dict[str, set[str]] = field(default_factory=dict)
+    templates: set[str] = field(default_factory=set)  # rendered by a literal name
+    # Package exception classes raised ("module:Class") -> the statuses they were seen with.
+    raises: dict[str, set[int]] = field(default_factory=dict)
 
     def add(self, other: Facts) -> None:
         for name in self.__slots__:
-            getattr(self, name).update(getattr(other, name))
+            mine = getattr(self, name)
+            if isinstance(mine, dict):
+                for key, values in getattr(other, name).items():
+                    mine.setdefault(key, set()).update(values)
+            else:
+                mine.update(getattr(other, name))
+
+    def use(self, extension: str, name: str) -> None:
+        """`name` used from `extension`, with its known effect on the request's state."""
+        if extension != "flask":
+            self.extensions.setdefault(extension, set()).add(name)
+        found = effect(extension, name)
+        if found is not None:
+            self.apply(found)
+
+    def apply(self, found: Effect) -> None:
+        self.session_reads.update(found.session_reads)
+        self.session_writes.update(found.session_writes)
+        self.aborts.update(found.aborts)
+        self.request.update(found.request)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,7 +99,10 @@ class Facts:
             "session": {"reads": sorted(self.session_reads), "writes": sorted(self.session_writes)},
             "current_app": sorted(self.current_app),
             "aborts": sorted(self.aborts),
+            "returns": sorted(self.returns),
             "unresolved": sorted(self.unresolved),
+            "extensions": {name: sorted(used) for name, used in sorted(self.extensions.items())},
+            "templates": sorted(self.templates),
         }
 
 
@@ -106,8 +143,14 @@ class Analyzer:
             else:
                 module, node = found
                 reader = _FunctionReader(self.index, module, node, ref)
-                reader.read()
-                self._own[ref] = _Own(reader.facts, reader.calls)
+                try:
+                    reader.read()
+                except RecursionError:
+                    # Deeper than the visitor can walk (Python compiled it): not followed.
+                    logger.warning("the guide does not follow %s (RecursionError)", module.path)
+                    self._own[ref] = _Own(Facts(), set())
+                else:
+                    self._own[ref] = _Own(reader.facts, reader.calls)
         return self._own[ref]
 
 
@@ -150,8 +193,23 @@ class _FunctionReader(ast.NodeVisitor):
             return self.index.resolve(self.module, node.id)
         if isinstance(node, ast.Attribute):
             owner = self.symbol(node.value)
-            if owner is not None and owner.kind == "module":
+            if owner is None:
+                return None
+            if owner.kind == "module":
                 return self.index.member(owner.module, node.attr)
+            if owner.kind == "outside" and not owner.name:  # `import flask_login`
+                return Symbol("outside", owner.module, node.attr)
+            if owner.kind == "instance" and isinstance(owner.value, Symbol):
+                return self._instance_member(owner.value, node.attr)
+        return None
+
+    def _instance_member(self, made_by: Symbol, attr: str) -> Symbol | None:
+        """`auth.login_required` of a module-level `auth = HTTPBasicAuth()`."""
+        if made_by.kind == "outside":
+            return Symbol("outside", made_by.module, attr)
+        method = FunctionRef(made_by.module, f"{made_by.name}.{attr}")
+        if self.index.function(method) is not None:
+            return Symbol("function", method.module, method.qualname)
         return None
 
     def _is_proxy(self, node: ast.expr, name: str) -> bool:
@@ -216,6 +274,68 @@ class _FunctionReader(ast.NodeVisitor):
             found = self.symbol(exc)
             if found is not None and found.kind == "status" and isinstance(found.value, int):
                 self.facts.aborts.add(found.value)
+            else:
+                self._raised(node.exc, exc)
+        self.generic_visit(node)
+
+    def _raised(self, raised: ast.expr | None, exc: ast.expr) -> None:
+        """A package exception class raised, directly or from a classmethod factory
+        (`raise InvalidUsage.not_found()`), with the statuses it carries. Whether one becomes
+        a response is known from the app's error handlers (gateway.guide.inventory)."""
+        factory = None
+        if isinstance(exc, ast.Attribute):
+            factory, exc = exc.attr, exc.value
+        found = self.symbol(exc)
+        if found is None or found.kind != "class":
+            return
+        statuses = self._statuses(raised, self.module, 0) if raised is not None else set()
+        if factory is not None:
+            method = self.index.function(FunctionRef(found.module, f"{found.name}.{factory}"))
+            if method is not None:
+                statuses |= self._statuses(method[1], method[0], 0)
+        if not statuses:
+            statuses = self._class_statuses(found)
+        self.facts.raises.setdefault(str(found.ref), set()).update(statuses)
+
+    def _statuses(self, node: ast.AST, module: Module, depth: int) -> set[int]:
+        """Statuses written in an expression: `status_code=404`, `{"code": 422}`, a literal
+        4xx/5xx argument, or one of those in a module-level value the expression names."""
+        found: set[int] = set()
+        for child in ast.walk(node):
+            if isinstance(child, ast.keyword) and child.arg in _STATUS_NAMES:
+                found |= _status(child.value)
+            elif isinstance(child, ast.Dict):
+                for key, value in zip(child.keys, child.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value in _STATUS_NAMES:
+                        found |= _status(value)
+            elif isinstance(child, ast.Call):
+                for argument in child.args:
+                    found |= {s for s in _status(argument) if s >= 400}
+            elif isinstance(child, ast.Name) and depth < 3 and child.id in module.values:
+                found |= self._statuses(module.values[child.id], module, depth + 1)
+        return found
+
+    def _class_statuses(self, found: Symbol) -> set[int]:
+        """The class's own default (`status_code = 400` in its body)."""
+        module = self.index.module(found.module)
+        node = module.classes.get(found.name) if module is not None else None
+        statuses: set[int] = set()
+        for statement in node.body if node is not None else ():
+            if isinstance(statement, ast.Assign):
+                for target in statement.targets:
+                    if isinstance(target, ast.Name) and target.id in _STATUS_NAMES:
+                        statuses |= _status(statement.value)
+        return statuses
+
+    def visit_Return(self, node: ast.Return) -> None:
+        value = node.value
+        if isinstance(value, ast.Tuple) and len(value.elts) >= 2:
+            self.facts.returns |= _status(value.elts[1])
+        for child in ast.walk(value) if value is not None else ():
+            if isinstance(child, ast.Call):
+                for keyword in child.keywords:
+                    if keyword.arg in ("status", "status_code"):
+                        self.facts.returns |= _status(keyword.value)
         self.generic_visit(node)
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
@@ -267,6 +387,8 @@ class _FunctionReader(ast.NodeVisitor):
             self._handled.add(id(func))
             if found.kind == "abort":
                 self._abort(node)
+            elif found.kind == "outside" and found.name in _RENDERERS:
+                self._rendered(node)
             else:
                 self._target(found)
             return
@@ -274,6 +396,9 @@ class _FunctionReader(ast.NodeVisitor):
             self._handled.add(id(func))
             if func.id in self.nested or (func.id not in self.locals and func.id in BUILTINS):
                 return  # analysed as part of this function, or Python's own
+            if func.id == "cls" and self._is_classmethod():
+                self._target(Symbol("class", self.module.name, self._owner_class()))
+                return  # a classmethod factory: `cls(...)` builds the class it is defined on
             if func.id in self.locals:
                 self.facts.unresolved.add(f"{self._where(node)}: calls {func.id}(), a value")
             return
@@ -290,9 +415,30 @@ class _FunctionReader(ast.NodeVisitor):
             if self.index.function(method) is not None:
                 self.calls.add(method)
                 return
+        if func.attr in _NOT_FOUND:
+            self.facts.aborts.add(404)  # Flask-SQLAlchemy's query.get_or_404(...), db.first_or_404
+            return
         if func.attr in _BUILTIN_METHODS:
             return
         self.calls.update(self.index.methods_named(func.attr))
+
+    def _is_classmethod(self) -> bool:
+        return any(
+            isinstance(decorator, ast.Name) and decorator.id == "classmethod"
+            for decorator in self.node.decorator_list
+        )
+
+    def _owner_class(self) -> str:
+        return self.ref.qualname.rpartition(".")[0]
+
+    def _rendered(self, node: ast.Call) -> None:
+        """`render_template("page.html", ...)`: the template, read later with the app's Jinja."""
+        first = node.args[0] if node.args else None
+        if isinstance(first, ast.List | ast.Tuple):  # a list of names: the first found is used
+            first = first.elts[0] if first.elts else None
+        name = self._key(first)
+        if name is not None:
+            self.facts.templates.add(name)
 
     def _reference(self, node: ast.expr) -> None:
         """A package function used as a value (a decorator, an argument): it may be called."""
@@ -302,8 +448,16 @@ class _FunctionReader(ast.NodeVisitor):
             self._target(found)
 
     def _target(self, found: Symbol) -> None:
+        if found.kind == "outside" and found.name:
+            extension = extension_name(found.module)
+            if found.module in FLASK_MODULES:
+                self.facts.use("flask", found.name)
+            elif extension is not None:
+                self.facts.use(extension, found.name)
         if found.kind == "function":
             self.calls.add(found.ref)
+        elif found.kind == "localproxy" and isinstance(found.value, Symbol):
+            self.calls.add(found.value.ref)  # using the proxy calls what is behind it
         elif found.kind == "class":
             for method in ("__init__", "__post_init__", "__call__"):
                 ref = FunctionRef(found.module, f"{found.name}.{method}")
@@ -343,3 +497,10 @@ def _local_names(node: FunctionNode) -> set[str]:
         if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
             names.add(child.id)
     return names
+
+
+def _status(node: ast.expr) -> set[int]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        if 100 <= node.value <= 599 and not isinstance(node.value, bool):
+            return {node.value}
+    return set()

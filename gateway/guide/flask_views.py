@@ -23,6 +23,7 @@ _SCOPED_HOOKS: dict[HookKind, str] = {
     "before_request": "before_request_funcs",
     "after_request": "after_request_funcs",
     "teardown_request": "teardown_request_funcs",
+    "url_defaults": "url_default_functions",  # run by url_for() while the view builds URLs
 }
 
 
@@ -32,6 +33,7 @@ class Hook:
     scope: str  # "app" or "blueprint <name>"
     function: Callable[..., Any]
     handles: str | None = None  # for an error handler: the status or exception class
+    exception: type | None = None  # for an error handler of an exception class: the class
 
 
 def scopes(blueprint: str | None) -> list[str | None]:
@@ -57,13 +59,25 @@ def hooks_for(app: Any, blueprint: str | None) -> list[Hook]:
     return hooks
 
 
+def context_processors(app: Any, blueprint: str | None) -> list[Hook]:
+    """The template context processors a view that renders a template runs (Flask's own,
+    which only adds `g`, `request` and `session` to the context, left out)."""
+    registered = getattr(app, "template_context_processors", {})
+    return [
+        Hook("context_processor", _scope_name(scope), function)
+        for scope in scopes(blueprint)
+        for function in registered.get(scope, ())
+        if not getattr(function, "__module__", "").startswith("flask.")
+    ]
+
+
 def _error_handlers(app: Any, applicable: list[str | None]) -> Iterator[Hook]:
     spec = getattr(app, "error_handler_spec", {})
     for scope in applicable:
         for code, handlers in spec.get(scope, {}).items():
             for exception, handler in handlers.items():
                 handles = str(code) if code is not None else exception.__name__
-                yield Hook("errorhandler", _scope_name(scope), handler, handles)
+                yield Hook("errorhandler", _scope_name(scope), handler, handles, exception)
 
 
 def _scope_name(scope: str | None) -> str:

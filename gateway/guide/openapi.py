@@ -23,6 +23,7 @@ from gateway.routing.endpoints import find_attribute, starlette_endpoints, starl
 from gateway.routing.table import RouteTable
 
 OPENAPI_VERSION = "3.1.0"
+_BEFORE = ("url_value_preprocessor", "before_request")
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
 # What a path template holds when it is a framework's regular expression, not a path.
@@ -59,6 +60,7 @@ def merged(
         paths.setdefault(path, {}).update(item)
     for endpoint in catalogue.endpoints:
         _add_legacy(paths, endpoint, place(table, endpoint.sample, endpoint.method))
+    _unique_operation_ids(dict(sorted(paths.items())))  # the shortest path keeps the id
     result: dict[str, Any] = {
         "openapi": document.get("openapi", OPENAPI_VERSION),
         "info": info,
@@ -118,15 +120,47 @@ def _add_legacy(paths: dict[str, dict[str, Any]], endpoint: Endpoint, placement:
     item[method] = _legacy_operation(endpoint, placement)
 
 
-def _legacy_operation(endpoint: Endpoint, placement: Placement) -> dict[str, Any]:
-    docstring = endpoint.docstring or ""
-    summary = docstring.strip().splitlines()[0] if docstring.strip() else endpoint.name
+def _unique_operation_ids(paths: dict[str, dict[str, Any]]) -> None:
+    """One view on several rules (`/` and `/index`) would repeat its operationId, which OpenAPI
+    forbids and client generators answer by dropping operations: later ones get the path too."""
+    seen: set[str] = set()
+    for path, item in paths.items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            wanted = operation["operationId"]
+            if wanted in seen:
+                base = f"{wanted}_{re.sub(r'[^0-9A-Za-z]+', '_', path).strip('_') or 'root'}"
+                wanted, number = base, 2
+                while wanted in seen:
+                    wanted, number = f"{base}_{number}", number + 1
+                operation["operationId"] = wanted
+            seen.add(wanted)
+
+
+def _responses(endpoint: Endpoint) -> dict[str, Any]:
+    """What the inventory knows the endpoint answers: the statuses its view, its decorators
+    (an auth decorator's 401) and the exceptions its error handlers turn into answers give,
+    and those written in the responses it returns."""
     responses: dict[str, Any] = {
         "default": {"description": "Answered by the legacy application (not described)."}
     }
-    facts = endpoint.facts
-    for status in sorted(facts.aborts) if facts is not None else ():
+    statuses: set[int] = set()
+    if endpoint.facts is not None:
+        statuses |= endpoint.facts.aborts | endpoint.facts.returns
+    for hook in endpoint.hooks:  # the app's own `before_request` that aborts with a 401
+        if hook.kind in _BEFORE and hook.analysed.own and hook.analysed.facts is not None:
+            statuses |= hook.analysed.facts.aborts
+    for status in sorted(statuses):
         responses[str(status)] = {"description": _phrase(status)}
+    return responses
+
+
+def _legacy_operation(endpoint: Endpoint, placement: Placement) -> dict[str, Any]:
+    docstring = endpoint.docstring or ""
+    summary = docstring.strip().splitlines()[0] if docstring.strip() else endpoint.name
+    responses = _responses(endpoint)
     operation: dict[str, Any] = {
         "operationId": "legacy_" + re.sub(r"\W", "_", f"{endpoint.name}_{endpoint.method}"),
         "summary": summary,
@@ -136,6 +170,8 @@ def _legacy_operation(endpoint: Endpoint, placement: Placement) -> dict[str, Any
         "x-gateway-side": "legacy",
         "x-gateway-target": placement.target,
     }
+    if endpoint.request_body is not None:
+        operation["requestBody"] = endpoint.request_body
     if docstring:
         operation["description"] = docstring
     if endpoint.method == ANY_METHOD:

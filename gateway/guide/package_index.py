@@ -11,8 +11,11 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib.util
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+logger = logging.getLogger("gateway")
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -36,7 +39,8 @@ class Symbol:
     """What a name refers to: a package function or class, a module, a Flask context local
     (`proxy`), Flask's `abort`, an HTTP exception class (`status`), or a constant."""
 
-    kind: str  # "function", "class", "module", "proxy", "abort", "status", "constant", "outside"
+    kind: str  # "function", "class", "module", "proxy", "abort", "status", "constant",
+    # "instance" (of the class in `value`), "localproxy" (of the function in `value`), "outside"
     module: str = ""
     name: str = ""
     value: object = None
@@ -56,6 +60,13 @@ class Module:
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # (module, attr)
     constants: dict[str, object] = field(default_factory=dict)
+    # Module-level `name = Something(...)`: the callee, to resolve `auth.login_required` of an
+    # `auth = HTTPBasicAuth()`; and every module-level value, for statuses held in constants.
+    instances: dict[str, ast.expr] = field(default_factory=dict)
+    values: dict[str, ast.expr] = field(default_factory=dict)
+    # Module-level `current_user = LocalProxy(lambda: _get_user())` (a vendored Flask-Login):
+    # the callable behind the proxy, which runs wherever the name is used.
+    proxied: dict[str, ast.expr] = field(default_factory=dict)
 
 
 class PackageIndex:
@@ -64,8 +75,12 @@ class PackageIndex:
     def __init__(self, package: str) -> None:
         self.package = package
         self._modules: dict[str, Module | None] = {}
-        spec = importlib.util.find_spec(package)
+        try:
+            spec = importlib.util.find_spec(package)
+        except Exception:  # finding it may run its code (a parent package's `__init__`)
+            spec = None
         origin = spec.origin if spec is not None else None
+        self._origin = Path(origin) if origin else None
         self.root = Path(origin).parent.parent if origin else Path(".")
         self._methods: dict[str, list[FunctionRef]] = {}  # of classes in modules read
         self._expanded: set[str] = set()  # modules whose imports were read too
@@ -84,20 +99,35 @@ class PackageIndex:
             self._modules[name] = self._load(name) if self.owns(name) else None
         return self._modules[name]
 
+    def _path(self, name: str) -> Path | None:
+        """The module's file, found on disk: `importlib.util.find_spec` would import its
+        parent packages, running their code (which may fail, or do anything)."""
+        origin = self._origin
+        if origin is None or origin.suffix != ".py":
+            return None
+        if name == self.package:
+            return origin
+        if origin.name != "__init__.py":
+            return None  # a single-module app has no submodules
+        base = origin.parent.joinpath(*name.split(".")[1:])
+        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
     def _load(self, name: str) -> Module | None:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
+        path = self._path(name)
+        if path is None:
             return None
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            return None
-        path = Path(spec.origin)
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            module = Module(name, path, tree, is_package=path.name == "__init__.py")
+            _Indexer(module).visit(tree)
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # Python may import what `ast` cannot walk (a 500-term expression overflows the
+            # visitor's recursion): the module is not followed, and the reader is told once.
+            logger.warning("the guide does not follow %s (%s)", path, type(exc).__name__)
             return None  # not followed: calls into it add nothing
-        module = Module(name, path, tree, is_package=path.name == "__init__.py")
-        _Indexer(module).visit(tree)
         for qualname in module.functions:
             owner, _, method = qualname.rpartition(".")
             if owner in module.classes:
@@ -123,6 +153,29 @@ class PackageIndex:
             return self.member(source, attr, depth + 1)
         if name in module.constants:
             return Symbol("constant", module.name, name, module.constants[name])
+        if name in module.proxied and depth <= 8:
+            target = module.proxied[name]
+            target = target.body if isinstance(target, ast.Lambda) else target
+            target = target.func if isinstance(target, ast.Call) else target
+            behind = self._expression(module, target, depth + 1)
+            if behind is not None and behind.kind == "function":
+                return Symbol("localproxy", module.name, name, behind)
+        if name in module.instances and depth <= 8:
+            made = self._expression(module, module.instances[name], depth + 1)
+            if made is not None and made.kind in ("class", "outside"):
+                return Symbol("instance", module.name, name, made)
+        return None
+
+    def _expression(self, module: Module, node: ast.expr, depth: int) -> Symbol | None:
+        """What a dotted name (`HTTPBasicAuth`, `flask_httpauth.HTTPBasicAuth`) refers to."""
+        if isinstance(node, ast.Name):
+            return self.resolve(module, node.id, depth)
+        if isinstance(node, ast.Attribute):
+            owner = self._expression(module, node.value, depth + 1)
+            if owner is not None and owner.kind == "module":
+                return self.member(owner.module, node.attr, depth + 1)
+            if owner is not None and owner.kind == "outside":
+                return Symbol("outside", owner.module, node.attr)
         return None
 
     def member(self, source: str, attr: str, depth: int = 0) -> Symbol | None:
@@ -149,7 +202,7 @@ class PackageIndex:
     def _module_symbol(self, name: str) -> Symbol:
         if self.owns(name) or name in FLASK_MODULES:
             return Symbol("module", name)
-        return Symbol("outside", name)
+        return Symbol("outside", name, "")
 
     def methods_named(self, name: str) -> list[FunctionRef]:
         """Methods called `name` of the classes the analysis can reach (for calls on objects
@@ -215,10 +268,16 @@ class _Indexer(ast.NodeVisitor):
                 self.module.imports[alias.asname or alias.name] = (source, alias.name)
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        if not self.scope and isinstance(node.value, ast.Constant):
+        if not self.scope:
             for target in node.targets:
                 if isinstance(target, ast.Name):
-                    self.module.constants[target.id] = node.value.value
+                    self.module.values[target.id] = node.value
+                    if isinstance(node.value, ast.Constant):
+                        self.module.constants[target.id] = node.value.value
+                    elif isinstance(node.value, ast.Call):
+                        self.module.instances[target.id] = node.value.func
+                        if _is_local_proxy(node.value):
+                            self.module.proxied[target.id] = node.value.args[0]
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -251,3 +310,9 @@ def _http_status(source: str, attr: str) -> int | None:
     if isinstance(found, type) and isinstance(code, int):
         return code
     return None
+
+
+def _is_local_proxy(call: ast.Call) -> bool:
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    return name == "LocalProxy" and bool(call.args)

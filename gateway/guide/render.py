@@ -58,6 +58,11 @@ def _aborts(row: dict[str, Any]) -> str:
     return ",".join(str(code) for code in row["aborts"]) if row["aborts"] else "-"
 
 
+def _extensions(row: dict[str, Any]) -> str:
+    used = row["extensions"] or {}
+    return "; ".join(f"{name}: {', '.join(names)}" for name, names in used.items()) or "-"
+
+
 def _view(row: dict[str, Any]) -> str:
     view = row["view"]
     if view is None:
@@ -111,16 +116,19 @@ def _table(inventory: dict[str, Any]) -> str:
 
 def _notes(inventory: dict[str, Any]) -> list[str]:
     notes = list(inventory["notes"])
-    if inventory["parity_source"] is None:
-        notes.append("parity: none yet (no shadow ledger), so the field is null")
+    if inventory["parity_source"] is not None:
+        notes.append(
+            f"parity: from the ledger at {inventory['parity_source']}, per route-table entry "
+            "(null where the ledger has no comparisons for it)"
+        )
     return [f"note: {note}" for note in notes]
 
 
 def _markdown(inventory: dict[str, Any]) -> str:
     lines = [
         "| # | endpoint | target | view | hooks | g reads | g writes | session | request "
-        "| aborts | share | p99 | why this order |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| extensions | aborts | share | p99 | why this order |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in _ordered(inventory):
         done = row["order"] is None
@@ -134,6 +142,7 @@ def _markdown(inventory: dict[str, Any]) -> str:
             _listed(row["g_writes"]),
             _session(row),
             _listed(row["request"]),
+            _extensions(row),
             _aborts(row),
             _share(row),
             _p99(row),

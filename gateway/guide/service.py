@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from gateway.control.reloading import LiveRouteTable
-from gateway.guide.inventory import Catalogue, records
+from gateway.guide.inventory import Catalogue, LedgerParity, records
 from gateway.guide.openapi import merged, new_document
 from gateway.guide.traffic import Traffic
 from gateway.observe.metrics import collect
@@ -35,11 +35,13 @@ class Guide:
         new_app: object | None,
         live: LiveRouteTable,
         registry: CollectorRegistry,
+        ledger: str | None = None,
     ) -> None:
         self.legacy_app = legacy_app
         self.new_app = new_app
         self.live = live
         self.registry = registry
+        self.ledger = ledger  # the parity ledger's URL, read per answer (in a thread)
         self._lock = asyncio.Lock()
         self._built: tuple[Catalogue, dict[str, Any] | None] | None = None
 
@@ -48,6 +50,10 @@ class Guide:
             if self._built is None:
                 try:
                     self._built = await asyncio.to_thread(self._build)
+                except RecursionError as exc:
+                    # Its traceback is thousands of lines of the same frame: one line says it.
+                    logger.error("the migration guide could not read the apps: %r", exc)
+                    raise GuideUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 except Exception as exc:
                     logger.exception("the migration guide could not read the apps")
                     raise GuideUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -60,7 +66,8 @@ class Guide:
         catalogue, _ = await self._static()
         traffic = Traffic()
         traffic.add(collect(self.registry))
-        return records(catalogue, self.live.table, traffic)
+        parity = await asyncio.to_thread(LedgerParity.read, self.ledger)
+        return records(catalogue, self.live.table, traffic, parity)
 
     async def openapi(self) -> dict[str, Any]:
         catalogue, document = await self._static()

@@ -36,6 +36,7 @@ def log_request(
     fallback_from: str | None = None,
     decision: str | None = None,
     failed: bool = False,
+    trace: tuple[str, str] | None = None,
 ) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -59,4 +60,6 @@ def log_request(
         record["decision"] = decision  # what chose the side, e.g. a match rule
     if failed:
         record["failed"] = True  # the answer started, then the side failed: the client saw it cut
+    if trace is not None:  # with tracing on: the request's trace and SERVER span
+        record["trace_id"], record["span_id"] = trace
     logger.info(json.dumps(record))

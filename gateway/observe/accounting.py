@@ -6,6 +6,7 @@ above the observation layer, so the metrics and the log never disagree and never
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.observe.access_log import log_request
@@ -30,10 +31,18 @@ class Answered:
     failed: bool = False  # the answer started, then the side failed: the client saw it cut
 
 
+# Told each answer while its request's trace is current (gateway.observe.tracing, when tracing
+# is on); gives the trace and span ids the access log line carries.
+TraceHook = Callable[[Answered], tuple[str, str] | None]
+
+
 class Accounting:
-    def __init__(self, metrics: GatewayMetrics, access_log: bool) -> None:
+    def __init__(
+        self, metrics: GatewayMetrics, access_log: bool, traced: TraceHook | None = None
+    ) -> None:
         self.metrics = metrics
         self.access_log = access_log
+        self.traced = traced
 
     def record(self, answered: Answered) -> None:
         """Count one answer in the metrics, and log it."""
@@ -41,11 +50,16 @@ class Accounting:
         self.metrics.count(route, side, method, str(answered.status), answered.duration)
         if answered.failed:
             self.metrics.failed_responses.labels(route, side, method).inc()
-        if self.access_log:
+        if self.access_log or self.traced is not None:
             self.log(answered)
 
     def log(self, answered: Answered) -> None:
         """Write the access log line only (the gateway's own endpoints are not counted)."""
+        trace = self.traced(answered) if self.traced is not None else None
+        if self.access_log:
+            self.write(answered, trace)
+
+    def write(self, answered: Answered, trace: tuple[str, str] | None = None) -> None:
         client = answered.client
         log_request(
             request_id=answered.request_id.decode("ascii"),
@@ -60,6 +74,7 @@ class Accounting:
             fallback_from=answered.fallback_from,
             decision=answered.decision,
             failed=answered.failed,
+            trace=trace,
         )
 
 

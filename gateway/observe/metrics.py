@@ -93,6 +93,15 @@ class GatewayMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.route_conflicts = Gauge(
+            "gateway_route_conflicts",
+            "Entries of the route table in force that capture a path the side's own router "
+            "sends to another endpoint than theirs, counted once per endpoint captured, by side "
+            "(gateway check lists them).",
+            ["side"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.wsgi_rejected = Counter(
             "gateway_wsgi_rejected_total",
             "Legacy requests answered 503 because every WSGI thread was busy and the queue full.",
@@ -175,6 +184,22 @@ class GatewayMetrics:
             "WSGI threads allowed to run calls at once (adaptive: follows the app's behaviour).",
             registry=registry,
             multiprocess_mode="livesum",
+        )
+        # Sides served over HTTP (gateway.sides.http): their connection pool and failures.
+        self.http_side_connections = Gauge(
+            "gateway_http_side_connections",
+            "Connections to a side served over HTTP: in use (a request or its answer on it) and "
+            "requests waiting for one (the pool is GATEWAY_HTTP_POOL_SIZE).",
+            ["side", "state"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.http_side_errors = Counter(
+            "gateway_http_side_connection_errors_total",
+            "Attempts a side served over HTTP did not answer or cut, by error: connect "
+            "(refused, unknown host, timed out), closed, protocol, timeout (in a body).",
+            ["side", "error"],
+            registry=registry,
         )
         self._published: set[tuple[str, ...]] = set()
         # Children of the per-request metrics by label values: prometheus-client's labels()
@@ -268,3 +293,23 @@ class BridgeMetrics:
 
     def limit(self, limit: int) -> None:
         self.metrics.wsgi_concurrency_limit.set(limit)
+
+
+class HTTPSideMetrics:
+    """An HTTP side's observer (gateway.sides.http_pool.HTTPSideObserver), as metrics."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+        self._gauges: dict[str, tuple[Any, Any]] = {}
+
+    def connections(self, side: str, in_use: int, waiting: int) -> None:
+        gauges = self._gauges.get(side)
+        if gauges is None:
+            gauge = self.metrics.http_side_connections
+            gauges = (gauge.labels(side, "in_use"), gauge.labels(side, "waiting"))
+            self._gauges[side] = gauges
+        gauges[0].set(in_use)
+        gauges[1].set(waiting)
+
+    def connection_error(self, side: str, reason: str) -> None:
+        self.metrics.http_side_errors.labels(side, reason).inc()

@@ -41,8 +41,20 @@ class RolloutOptions(BaseModel):
     max_error_ratio_vs_legacy: float | None = Field(
         None, gt=0, description="new-side 5xx share allowed as a multiple of legacy's"
     )
+    min_errors: int = Field(
+        5, ge=1, description="new-side 5xx answers at a step before an error gate can fail"
+    )
     max_latency_ratio: float | None = Field(
-        None, gt=0, description="new p99 allowed as a multiple of legacy p99 on the same route"
+        None,
+        gt=0,
+        description="new p99 allowed as a multiple of legacy p99 on the same route (with "
+        "fewer than 1,000 answers a side, the quantile that leaves 10 above it: p90 at 100)",
+    )
+    min_latency_increase_ms: float = Field(
+        20.0,
+        ge=0,
+        description="and allowed above legacy's by this many milliseconds: the latency gate "
+        "fails only when both are exceeded",
     )
     min_match_ratio: float | None = Field(
         None, ge=0, le=1, description="parity ledger: share of compared answers that matched"
@@ -80,6 +92,7 @@ class Figures(BaseModel):
     new_p99: float | None = None
     legacy_p99: float | None = None
     latency_ratio: float | None = None
+    latency_quantile: float | None = None  # the quantile new_p99 and legacy_p99 hold
     compared: float | None = None
     match_ratio: float | None = None
     guard_trips: float | None = None

@@ -36,6 +36,7 @@ from gateway.observe.metrics import GatewayMetrics, collect, name_of
 from gateway.rollout.admin_actions import PREFIX as ROLLOUT_ACTIONS
 from gateway.rollout.admin_actions import rollout_action
 from gateway.rollout.describe import describe_rollout
+from gateway.routing.table import RouteEntry
 
 PREFIX = "/_gateway"
 API_PREFIX = PREFIX + "/api/"
@@ -149,10 +150,27 @@ class AdminAPI:
         if self.guide is not None:
             guide = self.guide
             routes.append(ApiRoute(OPENAPI_PATH, _Guided(guide.openapi), methods=GET))
-            routes.append(ApiRoute(API_PREFIX + "inventory", _Guided(guide.inventory), methods=GET))
+            inventory = _Guided(self.inventory)
+            routes.append(ApiRoute(API_PREFIX + "inventory", inventory, methods=GET))
         return routes
 
     # --- the API ------------------------------------------------------------------------
+
+    async def inventory(self) -> dict[str, Any]:
+        """The guide's inventory, each endpoint's target as it is served now: a route its guard
+        rolled back reads "legacy (rolled back)", not the configured "canary 25%"."""
+        assert self.guide is not None
+        answer = await self.guide.inventory()
+        entries = self.live.table.entries
+        for row in answer.get("endpoints", []):
+            entry = _entry_of(entries, row.get("table_entry"), row.get("method"))
+            if entry is None:
+                continue
+            effective = self.states.effective_target(self.states.get(entry), entry)
+            if effective != entry.target:
+                row["configured_target"] = row["target"]
+                row["target"] = f"{effective} (rolled back)"
+        return answer
 
     def config(self) -> dict[str, Any]:
         last = self.live.last
@@ -208,6 +226,14 @@ class AdminAPI:
                 side["buckets"] = _ordered_buckets(side["buckets"])
         ordered = sorted(routes.items(), key=lambda item: _route_order(item[0], item[1]))
         return {"time": time.time(), "routes": [{"route": r, **v} for r, v in ordered]}
+
+
+def _entry_of(entries: Iterable[RouteEntry], path: object, method: object) -> RouteEntry | None:
+    """The table entry an inventory row names (its path, and its method if it has several)."""
+    for entry in entries:
+        if entry.path == path and (entry.methods is None or method in entry.methods):
+            return entry
+    return None
 
 
 def _empty_route() -> dict[str, Any]:

@@ -37,6 +37,7 @@ class OwnEndpoints:
         metrics_tokens: tuple[str, ...] | None = None,
         side_header: bool = True,
         health_checks: tuple[Callable[[], str | None], ...] = (),
+        side_checks: tuple[Callable[[], str | None], ...] = (),
         guide: Guide | None = None,
         openapi_path: str | None = None,
     ) -> None:
@@ -48,6 +49,8 @@ class OwnEndpoints:
         self.side_header = side_header
         # Each returns why the process cannot serve (e.g. WSGI threads stuck at their cap), or None.
         self.health_checks = health_checks
+        # Each returns why a side served by another process does not answer, or None.
+        self.side_checks = side_checks
         self.draining = False  # set when the server begins to shut down
         self.guide = guide
         # Where API consumers get the merged OpenAPI document without a token (None: nowhere).
@@ -91,11 +94,19 @@ class OwnEndpoints:
 
     async def _health(self, send: Send) -> None:
         """200 while this process can serve; 503 (with the reasons) when it is draining or
-        stuck, so that a load balancer stops sending to it and an orchestrator restarts it."""
+        stuck, so that a load balancer stops sending to it and an orchestrator restarts it.
+
+        A side served over HTTP that does not answer makes it `degraded`, still 200: this
+        process is not at fault, restarting it would not help, and the other side serves on.
+        """
         problems = [problem for check in self.health_checks if (problem := check())]
         if self.draining:
             problems.insert(0, "draining: the process is shutting down")
-        body = {"status": "unhealthy" if problems else "ok", "problems": problems}
+        sides = [problem for check in self.side_checks if (problem := check())]
+        status = "unhealthy" if problems else ("degraded" if sides else "ok")
+        body: dict[str, object] = {"status": status, "problems": problems}
+        if sides:
+            body["sides"] = sides
         await send_json(send, 503 if problems else 200, body, [(b"cache-control", b"no-store")])
 
     async def _openapi(self, send: Send) -> None:

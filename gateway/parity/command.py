@@ -11,17 +11,18 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from gateway.cli_errors import fail
 from gateway.parity import export, readiness
 from gateway.parity.readiness import RouteParity
 from gateway.parity.store import LedgerError, ledger_url, shown
 from gateway.parity.windows import since_time
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, setting_help
 
 LEDGER_ERROR = 2
 
@@ -29,8 +30,24 @@ LEDGER_ERROR = 2
 ReportFormat = Literal["table", "json"]
 
 
+class ReportByDefault(TyperGroup):
+    """`gateway parity` is a group (report, export) whose default command is `report`.
+
+    It used to be a command of its own with `export` beside it: `gateway parity --require 0.99`
+    still runs the report, as does `gateway parity` alone.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        asked_for_help = bool(args) and args[0] in ctx.help_option_names
+        if not asked_for_help and not any(arg in self.commands for arg in args):
+            args = ["report", *args]
+        return super().parse_args(ctx, args)
+
+
 parity_cli = typer.Typer(
-    help="Readiness per route from the parity ledger (shadow comparisons), and tests from it.",
+    cls=ReportByDefault,
+    help="Readiness per route from the parity ledger (shadow comparisons), and tests from it. "
+    "`gateway parity` alone runs `gateway parity report`.",
     short_help="Readiness per route from the parity ledger.",
     add_completion=False,
     rich_markup_mode=None,
@@ -38,15 +55,21 @@ parity_cli = typer.Typer(
 
 LedgerOption = Annotated[
     str | None,
-    typer.Option(help="The ledger's URL [default: GATEWAY_LEDGER_URL, or data_dir/parity.db]."),
+    typer.Option(
+        metavar="<url>",
+        help="The ledger's URL.  [default: GATEWAY_LEDGER_URL, or GATEWAY_DATA_DIR/parity.db]",
+    ),
 ]
 SinceOption = Annotated[
     str | None,
-    typer.Option(help="Only comparisons since: a duration (15m, 2h, 7d) or a time (ISO 8601)."),
+    typer.Option(
+        metavar="<when>",
+        help="Only comparisons since: a duration (15m, 2h, 7d) or a time (ISO 8601).",
+    ),
 ]
 MethodOption = Annotated[
     list[str] | None,
-    typer.Option("--method", metavar="METHOD", help="Only this method (repeatable)."),
+    typer.Option("--method", metavar="<method>", help="Only this method (repeatable)."),
 ]
 
 
@@ -79,13 +102,26 @@ def _read(
         _fail(str(exc))
 
 
-@parity_cli.callback(invoke_without_command=True)
+# A route is named the same way in every command: a template, as an argument. `--route` was
+# this command's and export's way; it is still read, hidden, and says so.
+DeprecatedRouteOption = Annotated[
+    list[str] | None,
+    typer.Option("--route", hidden=True, help="Deprecated: give the route as an argument."),
+]
+
+
+def _routes(given: list[str] | None, deprecated: list[str] | None) -> list[str]:
+    if deprecated:
+        typer.echo("warning: --route is deprecated: give the route as an argument", err=True)
+    return [*(given or []), *(deprecated or [])]
+
+
+@parity_cli.command("report", short_help="Readiness per route: ratio and differences.")
 def report(
-    ctx: typer.Context,
     route: Annotated[
-        list[str] | None,
-        typer.Option(metavar="TEMPLATE", help="Only this route template (repeatable)."),
+        str | None, typer.Argument(metavar="ROUTE", help="Only this route template.")
     ] = None,
+    route_option: DeprecatedRouteOption = None,
     method: MethodOption = None,
     output_format: Annotated[
         ReportFormat, typer.Option("--format", help="A table for people, or JSON.")
@@ -104,13 +140,12 @@ def report(
     ledger: LedgerOption = None,
 ) -> None:
     """Readiness per route: compared, matched, noise, mismatched, ratio, differences."""
-    if ctx.invoked_subcommand is not None:
-        return
+    routes = _routes([route] if route else None, route_option)
     url = _ledger(ledger)
     start = _since(since)
     found = _read(url, None, method, start, samples)
-    if route:
-        found = [parity for parity in found if parity.route in route]
+    if routes:
+        found = [parity for parity in found if parity.route in routes]
     # `--require 0` is a verdict too: it still asks for --min-compared comparisons.
     verdicts = {} if require is None else {p.route: p.meets(require, min_compared) for p in found}
     if output_format == "json":
@@ -125,7 +160,7 @@ def report(
     else:
         _print_table(found, verdicts)
     if require is not None:
-        missing = set(route or ()) - {parity.route for parity in found}
+        missing = set(routes) - {parity.route for parity in found}
         for name in sorted(missing):
             typer.echo(f"{name}: no comparisons in the ledger", err=True)
         if missing or not found or not all(verdicts.values()):
@@ -168,20 +203,39 @@ def _print_table(found: list[RouteParity], verdicts: dict[str, bool]) -> None:
 
 @parity_cli.command("export", short_help="Write a route's sampled exchanges as pytest tests.")
 def export_tests(
-    route: Annotated[str, typer.Option(help="The route template, as in the routes file.")],
-    output: Annotated[Path, typer.Option(help="The pytest module to write.")],
+    output: Annotated[Path, typer.Option(metavar="<path>", help="The pytest module to write.")],
+    route: Annotated[
+        str | None,
+        typer.Argument(metavar="ROUTE", help="The route template, as in the routes file."),
+    ] = None,
+    route_option: Annotated[
+        str | None,
+        typer.Option("--route", hidden=True, help="Deprecated: give the route as an argument."),
+    ] = None,
     method: MethodOption = None,
     since: SinceOption = None,
     legacy_app: Annotated[
-        str | None, typer.Option(help="WSGI app import string [env: GATEWAY_LEGACY_APP].")
+        str | None,
+        typer.Option(
+            metavar="<module:app>",
+            help=setting_help("legacy_app", "WSGI app import string."),
+        ),
     ] = None,
     new_app: Annotated[
-        str | None, typer.Option(help="ASGI app import string [env: GATEWAY_NEW_APP].")
+        str | None,
+        typer.Option(
+            metavar="<module:app>",
+            help=setting_help("new_app", "ASGI app import string."),
+        ),
     ] = None,
     ledger: LedgerOption = None,
 ) -> None:
     """Write one test per sampled exchange of ROUTE: each sends the recorded request to both
     apps in-process and asserts their answers are equal under the route's rules."""
+    routes = _routes([route] if route else None, [route_option] if route_option else None)
+    if len(routes) != 1:
+        raise typer.BadParameter("give one route: gateway parity export ROUTE --output FILE")
+    route = routes[0]
     url = _ledger(ledger)
     found = _read(url, route, method, _since(since), True)
     if not found or not export.exchanges(found[0]):

@@ -118,6 +118,8 @@ class SideCaller:
             if outcome.status:
                 outcome.failed = True
                 raise
+            if refuse_5xx and refusal.status >= 500:  # a side over HTTP unreachable, say
+                raise Failed(refusal.error, refusal.status) from None
             await self._refused(exchange, send, outcome, refusal, capture)
         except Exception as exc:
             if body_refusal and not outcome.status:

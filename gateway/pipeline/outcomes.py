@@ -66,7 +66,7 @@ class OutcomeBus:
 
     def log(self, exchange: Exchange, route: str, side: str, status: int) -> None:
         """Log an answer without counting it (the gateway's own endpoints)."""
-        if self.accounting.access_log:
+        if self.accounting.access_log or self.accounting.traced is not None:
             duration = time.perf_counter() - exchange.started
             self.accounting.log(answered(exchange, route, side, status, duration))
 

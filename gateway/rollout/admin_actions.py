@@ -7,18 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import Receive
 
 from gateway.config.routes_file import RoutesFileError
 from gateway.http.bodies import read_body
-from gateway.rollout import actions
+from gateway.rollout import actions, guard_clear
 from gateway.rollout.file_store import FileStore
 from gateway.rollout.store import StoreConflict
 
 PREFIX = "rollout/"
+CLEAR = "clear"  # a guard's rollback (gateway.rollout.guard_clear), on any guarded entry
 MAX_BODY = 16 * 1024
 
 
@@ -33,7 +34,7 @@ async def rollout_action(
     name: str, receive: Receive, routes_file: Path
 ) -> tuple[int, dict[str, Any]]:
     """The status and JSON answer of one action."""
-    if name not in actions.ACTIONS:
+    if name not in (*actions.ACTIONS, CLEAR):
         return 404, {"error": "not_found", "detail": f"no rollout action {name!r}"}
     body = await read_body(receive, MAX_BODY)
     if len(body.body) > MAX_BODY:
@@ -46,13 +47,15 @@ async def rollout_action(
         detail = 'send JSON {"route": "...", "method": "GET", "reason": "..."}'
         return 400, {"error": "bad_request", "detail": f"{detail}: {exc}"}
     store = FileStore(routes_file)
+    if name == CLEAR:
+        return await _clear(store, request)
     try:
         status = await asyncio.to_thread(
             actions.apply,
             store,
             request.route,
             request.method,
-            name,  # one of ACTIONS, checked above
+            cast(actions.Action, name),  # one of ACTIONS, checked above
             request.reason,
             "admin-api",
         )
@@ -61,3 +64,13 @@ async def rollout_action(
     except (RoutesFileError, OSError) as exc:
         return 500, {"error": "routes_file", "detail": str(exc)}
     return 200, {"route": request.route, "status": status.model_dump(mode="json")}
+
+
+async def _clear(store: FileStore, request: ActionRequest) -> tuple[int, dict[str, Any]]:
+    try:
+        cleared = await asyncio.to_thread(guard_clear.clear, store, request.route, request.method)
+    except (actions.ActionError, StoreConflict) as exc:
+        return 409, {"error": "conflict", "detail": str(exc)}
+    except (RoutesFileError, OSError) as exc:
+        return 500, {"error": "routes_file", "detail": str(exc)}
+    return 200, {"route": request.route, "cleared": cleared}

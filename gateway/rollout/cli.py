@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from gateway.cli_errors import fail
 from gateway.config.routes_file import RoutesFileError
-from gateway.rollout import actions
+from gateway.observe.notify import Notifier
+from gateway.rollout import actions, guard_clear
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.decide import EntryView
 from gateway.rollout.figures import (
@@ -32,7 +33,7 @@ from gateway.rollout.file_store import FileStore
 from gateway.rollout.lock import LeaderLock
 from gateway.rollout.parity_wiring import ledger_parity
 from gateway.rollout.store import RoutesStore, StoreConflict
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, setting_help
 
 rollout_cli = typer.Typer(
     help="Progressive delivery: step routes through their rollouts.",
@@ -41,16 +42,23 @@ rollout_cli = typer.Typer(
 )
 
 RoutesOption = Annotated[
-    Path | None, typer.Option(help="The routes file [env: GATEWAY_ROUTES_FILE].")
+    Path | None,
+    typer.Option(metavar="<path>", help=setting_help("routes_file", "The routes file.")),
 ]
 MethodOption = Annotated[
-    str | None, typer.Option("--method", help="The entry's method, when the path has several.")
+    str | None,
+    typer.Option(
+        "--method", metavar="<method>", help="The entry's method, when the path has several."
+    ),
 ]
-ReasonOption = Annotated[str, typer.Option(help="Why: written in the entry's status.")]
+ReasonOption = Annotated[
+    str, typer.Option(metavar="<text>", help="Why: written in the entry's status.")
+]
 ConfigMapOption = Annotated[
     str | None,
     typer.Option(
         "--configmap",
+        metavar="<namespace/name/key>",
         help="Kubernetes: the routes table is this ConfigMap key, NAMESPACE/NAME/KEY, instead "
         "of the routes file (needs the [kubernetes] extra).",
     ),
@@ -114,22 +122,31 @@ def _source(settings: GatewaySettings, prometheus: str | None, metrics: list[str
 @rollout_cli.command(short_help="Run the controller: decide and write, pass after pass.")
 def run(
     prometheus: Annotated[
-        str | None, typer.Option(help="Prometheus' base URL: figures over every replica.")
+        str | None,
+        typer.Option(metavar="<url>", help="Prometheus' base URL: figures over every replica."),
     ] = None,
     metrics: Annotated[
         list[str] | None,
-        typer.Option("--metrics", help="A gateway's full /metrics URL (repeatable: summed)."),
+        typer.Option(
+            "--metrics",
+            metavar="<url>",
+            help="A gateway's full /metrics URL (repeatable: summed).",
+        ),
     ] = None,
-    every: Annotated[float, typer.Option(min=0.1, help="Seconds between two passes.")] = 5.0,
+    every: Annotated[
+        float, typer.Option(min=0.1, metavar="<seconds>", help="Seconds between two passes.")
+    ] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="Make one pass and exit.")] = False,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve the controller's own metrics on this port.")
+        int | None,
+        typer.Option(metavar="<port>", help="Serve the controller's own metrics on this port."),
     ] = None,
     configmap: ConfigMapOption = None,
     lease: Annotated[
         str | None,
         typer.Option(
             "--lease",
+            metavar="<namespace/name>",
             help="Kubernetes: one controller at a time by this Lease, NAMESPACE/NAME, instead "
             "of a lock file beside the routes file.",
         ),
@@ -149,6 +166,9 @@ def run(
         source,
         ledger_parity(settings),
         RolloutMetrics(registry),
+        # The fleet's controller: it tells the guard rollbacks unless the gateways are set to.
+        notifier=Notifier.from_setting(settings.notify_urls),
+        notify_rollbacks=settings.notify_rollbacks != "gateway",
     )
     if once:
         try:
@@ -157,6 +177,8 @@ def run(
             fail(f"the pass failed: {type(exc).__name__}: {exc}")
         finally:
             _release(controller.lock)
+            if controller.notifier is not None:
+                controller.notifier.close()  # what the pass told is sent before exiting
         for view, verdict in result.verdicts:
             typer.echo(f"{view.describe()}: {verdict.decision}: {verdict.reason}")
         typer.echo(f"pass: {result.result}" + (f" ({result.detail})" if result.detail else ""))
@@ -183,7 +205,9 @@ def run(
 
 @rollout_cli.command(short_help="Where each rollout stands.")
 def status(
-    route: Annotated[str | None, typer.Argument(help="Only this route (a template).")] = None,
+    route: Annotated[
+        str | None, typer.Argument(metavar="ROUTE", help="Only this route (a template).")
+    ] = None,
     method: MethodOption = None,
     routes_file: RoutesOption = None,
     configmap: ConfigMapOption = None,
@@ -250,7 +274,7 @@ def _action_command(action: actions.Action) -> None:
     """One command per action, all with the same arguments: an edit of one entry's status."""
 
     def command(
-        route: str,
+        route: Annotated[str, typer.Argument(metavar="ROUTE", help="The route (a template).")],
         method: MethodOption = None,
         reason: ReasonOption = "",
         routes_file: RoutesOption = None,
@@ -263,3 +287,20 @@ def _action_command(action: actions.Action) -> None:
 
 for _action in ACTIONS:
     _action_command(_action)
+
+
+@rollout_cli.command(short_help="End a guard's rollback in every gateway (an edit of the entry).")
+def clear(
+    route: str,
+    method: MethodOption = None,
+    routes_file: RoutesOption = None,
+    configmap: ConfigMapOption = None,
+) -> None:
+    """End a guard's rollback: writes `guard.cleared` on the entry, so every gateway that
+    reloads the table starts the entry's guard afresh."""
+    store = _store(_settings(routes_file), configmap)
+    try:
+        stamp = guard_clear.clear(store, route, method)
+    except (actions.ActionError, RoutesFileError, StoreConflict, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"{route}: guard cleared at {stamp}")

@@ -14,6 +14,7 @@ import datetime
 import json
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway.config.routes_file import RoutesFileError, parse_routes
+from gateway.observe.access_log import log_time
 from gateway.observe.metrics import method_label
+from gateway.observe.notify import Notifier
+from gateway.options.rollout import RolloutStatus
 from gateway.rollout.decide import (
     EntryView,
     NoParity,
@@ -33,6 +37,7 @@ from gateway.rollout.decide import (
 )
 from gateway.rollout.figures import FiguresError, FiguresSource, Totals
 from gateway.rollout.lock import LeaderLock
+from gateway.rollout.notices import acted_notice, guard_notice, written_notice
 from gateway.rollout.routes_edit import RoutesDocument, status_yaml
 from gateway.rollout.store import RoutesStore, StoreConflict
 from gateway.routing.table import RouteEntry, RouteTable
@@ -40,6 +45,8 @@ from gateway.routing.table import RouteEntry, RouteTable
 logger = logging.getLogger("gateway.rollout")
 
 Clock = Callable[[], datetime.datetime]
+EntryKey = tuple[str, frozenset[str] | None]
+StatusMark = tuple[str, datetime.datetime | None, str]  # decision, at, by
 
 
 def utc_now() -> datetime.datetime:
@@ -120,6 +127,8 @@ class Controller:
         parity: ParitySource | None = None,
         metrics: RolloutMetrics | None = None,
         clock: Clock = utc_now,
+        notifier: Notifier | None = None,
+        notify_rollbacks: bool = True,
     ) -> None:
         self.store = store
         self.lock = lock
@@ -135,6 +144,13 @@ class Controller:
         # holds can be removed.
         self._shown_state: dict[tuple[str, str], str] = {}
         self._shown_figures: dict[tuple[str, str], set[str]] = {}
+        # Notifications: the controller tells what it wrote, what people did to a rollout since
+        # its last pass (their edits reach it through the file), and, with notify_rollbacks,
+        # the fleet's guard rollbacks (the gateways then send none of their own).
+        self.notifier = notifier
+        self.notify_rollbacks = notify_rollbacks
+        self._marks: dict[EntryKey, StatusMark] | None = None  # None: before the first pass
+        self._trip_totals: tuple[Totals, float] | None = None
 
     def run_once(self) -> PassResult:
         result = self._pass()
@@ -159,6 +175,8 @@ class Controller:
                 stop.wait(every)
         finally:
             self.lock.release()
+            if self.notifier is not None:
+                self.notifier.close()
 
     def _pass(self) -> PassResult:
         if not self.lock.acquire():
@@ -169,9 +187,12 @@ class Controller:
         except (OSError, UnicodeDecodeError, RoutesFileError) as exc:
             return PassResult("failed", detail=f"cannot read the routes: {exc}")
         views = [view for entry in table.entries if (view := view_of(entry)) is not None]
+        self._tell_actions(views)
         if not views:
+            self._tell_trips(self._totals() if self._tells_trips else None)
             return PassResult("unchanged")
         totals = self._totals()
+        self._tell_trips(totals)
         now = self.clock()
         # The weight gauge names the template only: with two canary entries on one template
         # (two methods), it cannot tell which one a gateway serves.
@@ -198,7 +219,55 @@ class Controller:
             return PassResult("failed", tuple(verdicts), f"cannot write: {exc}")
         for view, verdict in changed:
             _log_decision(view, verdict, written=True)
+            self._tell_written(view, verdict)
         return PassResult("written", tuple(verdicts))
+
+    @property
+    def _tells_trips(self) -> bool:
+        return self.notifier is not None and self.notify_rollbacks
+
+    def _tell_written(self, view: EntryView, verdict: Verdict) -> None:
+        if self.notifier is None or verdict.status is None:
+            return
+        if self._marks is not None:  # what this controller wrote is no person's action
+            self._marks[(view.path, view.methods)] = _mark(verdict.status)
+        notice = written_notice(view, verdict)
+        if notice is not None:
+            self.notifier.notify(notice)
+
+    def _tell_actions(self, views: list[EntryView]) -> None:
+        """Tell the pauses, resumes, approvals and aborts people made since the last pass."""
+        if self.notifier is None:
+            return
+        marks: dict[EntryKey, StatusMark] = {}
+        for view in views:
+            status = view.status
+            if status is None:
+                continue
+            key = (view.path, view.methods)
+            marks[key] = _mark(status)
+            # The first pass only learns where things stand: they were before it started.
+            if self._marks is None or self._marks.get(key) == marks[key]:
+                continue
+            notice = acted_notice(view, status) if status.by != "controller" else None
+            if notice is not None:
+                self.notifier.notify(notice)
+        self._marks = marks
+
+    def _tell_trips(self, totals: Totals | None) -> None:
+        """Tell the guard rollbacks the fleet counted since the last pass, route by route."""
+        if not self._tells_trips or totals is None:
+            return
+        assert self.notifier is not None
+        now = time.monotonic()
+        last, self._trip_totals = self._trip_totals, (totals, now)
+        if last is None:
+            return  # the first figures seen: what they count happened before this controller
+        counted = totals.since(last[0])
+        for route, trips in counted.trips_by_route().items():
+            new = counted.side(route, "new", None)
+            legacy = counted.side(route, "legacy", None)
+            self.notifier.notify(guard_notice(route, trips, new, legacy, now - last[1]))
 
     def _keep_baselines(
         self,
@@ -220,7 +289,9 @@ class Controller:
         except FiguresError as exc:
             # Said once while the source stays down the same way, not on every pass.
             if str(exc) != self._figures_error:
-                logger.warning(json.dumps({"event": "rollout_figures", "error": str(exc)}))
+                logger.warning(
+                    json.dumps({"event": "rollout_figures", "error": str(exc), "time": log_time()})
+                )
             self._figures_error = str(exc)
             return None
         self._figures_error = None
@@ -299,6 +370,10 @@ class Controller:
             self._shown_figures[(route, methods)] = set(known)
 
 
+def _mark(status: RolloutStatus) -> StatusMark:
+    return status.decision, status.at, status.by
+
+
 def _remove(gauge: Gauge, *labels: str) -> None:
     # prometheus-client warns whenever PROMETHEUS_MULTIPROC_DIR is set; with --workers it is
     # set for the workers, after this process chose to keep its values in memory, where a
@@ -313,7 +388,13 @@ def _methods_label(methods: frozenset[str] | None) -> str:
 
 
 def _log_pass(result: PassResult) -> None:
-    record = {"event": "rollout_pass", "result": result.result, "detail": result.detail}
+    # The time last: readers find these lines by their start, `{"event": "rollout...`.
+    record = {
+        "event": "rollout_pass",
+        "result": result.result,
+        "detail": result.detail,
+        "time": log_time(),
+    }
     logger.warning(json.dumps(record))
 
 
@@ -332,5 +413,6 @@ def _log_decision(view: EntryView, verdict: Verdict, *, written: bool) -> None:
         "target": verdict.values.get("target", view.target),
         "figures": verdict.figures.model_dump(exclude_none=True) if verdict.figures else None,
         "written": written,
+        "time": log_time(),
     }
     logger.info(json.dumps(record))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.behaviours.canary import OWN_KEYS as CANARY_ONLY
+from gateway.behaviours.guard import judged_quantile
 from gateway.behaviours.shadow_target import OWN_KEYS as SHADOW_TARGET_ONLY
 from gateway.options.entry import SHADOW_KEYS, SIDE_POLICIES
 from gateway.options.rollout import Decision, Figures, RolloutOptions, RolloutState, RolloutStatus
@@ -271,11 +272,17 @@ def _failed_gate(
     rollout: RolloutOptions, new: SideTotals, legacy: SideTotals
 ) -> tuple[str, str] | None:
     ratio = new.error_ratio or 0.0
-    if rollout.max_error_ratio is not None and ratio > rollout.max_error_ratio:
-        return "error_ratio", f"new-side error ratio {ratio:.4g} > {rollout.max_error_ratio:g}"
+    # A share needs a count: 2 errors in 100 answers is 2%, and says little.
+    counted = new.errors >= rollout.min_errors
+    if rollout.max_error_ratio is not None and counted and ratio > rollout.max_error_ratio:
+        return (
+            "error_ratio",
+            f"new-side error ratio {ratio:.4g} > {rollout.max_error_ratio:g} "
+            f"({new.errors:g} 5xx in {new.requests:g} answers)",
+        )
     # Relative gates need legacy traffic at the same step (none at 100%: not judged then).
     enough_legacy = legacy.requests >= rollout.min_requests
-    if rollout.max_error_ratio_vs_legacy is not None and enough_legacy:
+    if rollout.max_error_ratio_vs_legacy is not None and enough_legacy and counted:
         # A legacy share of 0 counts as one error in its requests, so that one new-side error
         # at a modest volume is not an infinite ratio.
         floor = max(legacy.error_ratio or 0.0, 1 / legacy.requests)
@@ -286,14 +293,33 @@ def _failed_gate(
                 f"new-side error ratio {ratio:.4g} > {rollout.max_error_ratio_vs_legacy:g} x "
                 f"legacy's {legacy.error_ratio or 0.0:.4g}",
             )
-    new_p99, legacy_p99 = new.p99(), legacy.p99()
-    if rollout.max_latency_ratio is not None and enough_legacy and new_p99 and legacy_p99:
-        if new_p99 / legacy_p99 > rollout.max_latency_ratio:
-            return (
-                "latency_ratio",
-                f"new p99 {new_p99 * 1000:.1f} ms > {rollout.max_latency_ratio:g} x legacy p99 "
-                f"{legacy_p99 * 1000:.1f} ms",
-            )
+    if rollout.max_latency_ratio is not None and enough_legacy:
+        return _latency_gate(rollout, rollout.max_latency_ratio, new, legacy)
+    return None
+
+
+def judged_latency(new: SideTotals, legacy: SideTotals) -> tuple[float, float | None, float | None]:
+    """The quantile compared (the p99, or with fewer than 1,000 answers a side the one that
+    leaves 10 answers above it, as the guard judges) and each side's value of it."""
+    q = judged_quantile(0.99, min(new.requests, legacy.requests))
+    return q, new.quantile(q), legacy.quantile(q)
+
+
+def _latency_gate(
+    rollout: RolloutOptions, max_ratio: float, new: SideTotals, legacy: SideTotals
+) -> tuple[str, str] | None:
+    q, new_value, legacy_value = judged_latency(new, legacy)
+    if not new_value or not legacy_value:
+        return None
+    floor = rollout.min_latency_increase_ms / 1000
+    if new_value / legacy_value > max_ratio and new_value - legacy_value > floor:
+        name = f"p{q * 100:.3g}"
+        return (
+            "latency_ratio",
+            f"new {name} {new_value * 1000:.1f} ms > {max_ratio:g} x legacy {name} "
+            f"{legacy_value * 1000:.1f} ms and more than {rollout.min_latency_increase_ms:g} ms "
+            f"above it ({new.requests:g} new, {legacy.requests:g} legacy answers)",
+        )
     return None
 
 
@@ -420,7 +446,7 @@ def _figures(
     values: dict[str, float | None] = {"elapsed": elapsed}
     if figures is not None:
         new, legacy = figures.new, figures.legacy
-        new_p99, legacy_p99 = new.p99(), legacy.p99()
+        q, new_p99, legacy_p99 = judged_latency(new, legacy)
         values.update(
             new_requests=new.requests,
             new_errors=new.errors,
@@ -430,6 +456,7 @@ def _figures(
             new_p99=new_p99,
             legacy_p99=legacy_p99,
             latency_ratio=new_p99 / legacy_p99 if new_p99 and legacy_p99 else None,
+            latency_quantile=q,
             guard_trips=figures.guard_trips,
         )
     if parity is not None:

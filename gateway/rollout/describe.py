@@ -51,4 +51,13 @@ def rollout_lines(table: RouteTable) -> list[str]:
                 f"{status['decision']}: {status['reason']}"
             )
         lines.append(f"{methods} {entry.path} ({entry.target}): {where}")
+        if status is not None and status.get("figures"):
+            lines.append(f"    judged on: {_figures_text(status['figures'])}")
+        if status is not None and status["state"] == "aborted":
+            option = f" --method {sorted(entry.methods)[0]}" if entry.methods else ""
+            lines.append(f"    to start again: gateway rollout resume {entry.path}{option}")
     return lines
+
+
+def _figures_text(figures: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {value:.4g}" for name, value in figures.items() if value is not None)

@@ -66,6 +66,10 @@ class SideTotals:
     def p99(self) -> float | None:
         return quantile(0.99, self.buckets)
 
+    def quantile(self, q: float) -> float | None:
+        """Interpolated inside its bucket, as Prometheus' histogram_quantile()."""
+        return quantile(q, self.buckets)
+
 
 # Where a series was counted: one gateway (a `/metrics` URL, or a Prometheus target's instance
 # and job). A gateway that restarts resets all of its counters at once, so resets are told
@@ -143,6 +147,18 @@ class Totals:
     def trips(self, route: str) -> float:
         """Guard rollbacks of `route`, summed."""
         return sum(value for name, _, value in self._samples(route) if name == ROLLBACKS)
+
+    def trips_by_route(self) -> dict[str, dict[str, float]]:
+        """Guard rollbacks of every route, by reason ("" where the source drops it)."""
+        trips: dict[str, dict[str, float]] = {}
+        for series in self.origins.values():
+            for (name, pairs), value in series.items():
+                if name == ROLLBACKS and value > 0:
+                    labels = dict(pairs)
+                    reasons = trips.setdefault(labels["route"], {})
+                    reason = labels.get("reason", "")
+                    reasons[reason] = reasons.get(reason, 0.0) + value
+        return trips
 
     def _samples(self, route: str) -> list[tuple[str, dict[str, str], float]]:
         if self._by_route is None:

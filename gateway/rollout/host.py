@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry
 
+from gateway.observe.notify import Notifier
 from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.figures import RegistrySource
 from gateway.rollout.file_lock import FileLock, lock_path
@@ -55,6 +56,8 @@ def host_controller(settings: GatewaySettings, registry: CollectorRegistry) -> I
         RegistrySource(registry),
         ledger_parity(settings),
         RolloutMetrics(registry),
+        notifier=Notifier.from_setting(settings.notify_urls),
+        notify_rollbacks=not settings.gateway_notifies_rollbacks,
     )
     stop = threading.Event()
     thread = threading.Thread(

@@ -31,6 +31,13 @@ class ASGISide:
     def takes_websockets(self) -> bool:
         return True
 
+    @property
+    def in_process(self) -> bool:
+        return True
+
+    def refresh(self) -> None:
+        pass  # its routes are read from the app itself, which does not change
+
     def route_of(self, scope: Scope) -> str | None:
         route = scope.get("route")
         if route is not None:

@@ -22,6 +22,13 @@ class WSGISide:
     def takes_websockets(self) -> bool:
         return False  # WSGI has no WebSockets
 
+    @property
+    def in_process(self) -> bool:
+        return True
+
+    def refresh(self) -> None:
+        pass  # its routes are read from the app itself, which does not change
+
     def route_of(self, scope: Scope) -> str | None:
         return self._namer(scope["path"][len(scope.get("root_path", "")) :], scope["method"])
 

@@ -18,7 +18,11 @@
 #      CMD serves (GATEWAY_WORKERS=1, then 2): /metrics (the gateway), /health (the legacy app),
 #      a GET endpoint the route table sends to the new app, and the image's HEALTHCHECK command
 #      succeeds. The server runs in a private network namespace, so port 8000 on the host is
-#      neither needed nor exposed.
+#      neither needed nor exposed;
+#   6. your own apps in an image, both ways of deploy/own-image: FROM the image just built
+#      (Dockerfile), and the gateway installed in an image of your own from a wheel built here
+#      (Dockerfile.installed); each serves its Flask app and FastAPI rewrite, with a dependency
+#      of their own, as a non-root user.
 #
 # Exits non-zero on the first failure. Settings (environment):
 #   IMAGE=localhost/gateway:test   tag to build
@@ -292,3 +296,79 @@ done
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 log "OK: $IMAGE built in ${build_seconds}s, $((size / 1000000)) MB"
 podman images "$IMAGE"
+
+# ---------------------------------------------------------------------------------------------
+# Your own apps in an image (deploy/own-image): FROM the image just built, and the gateway
+# installed in an image of your own from a wheel built here. Each serves the example there, a
+# Flask app and its FastAPI rewrite with a dependency of their own: /hello from the new app,
+# /health from the legacy one.
+cat >"$WORKDIR_TMP/own_probe.py" <<'EOF'
+import os, sys, time, urllib.request
+
+BASE = "http://127.0.0.1:8000"
+deadline = time.monotonic() + float(os.environ["SERVER_WAIT_SECONDS"])
+while True:
+    try:
+        urllib.request.urlopen(BASE + "/health", timeout=5).read()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("the server did not answer on port 8000")
+        time.sleep(0.5)
+for path, side, text in [("/hello", "new", "from FastAPI"), ("/health", "legacy", "ok")]:
+    with urllib.request.urlopen(BASE + path, timeout=5) as response:
+        body = response.read().decode()
+        served_by = response.headers.get("X-Gateway-Side")
+    print(f"{path}: {response.status} X-Gateway-Side={served_by} {body}")
+    assert served_by == side and text in body, (path, served_by, body)
+EOF
+
+own_image_smoke() {
+    local image=$1 command container
+    command=$(buildah inspect --type image "$image" | python3 -c '
+import json, shlex, sys
+config = json.load(sys.stdin)["Docker"]["config"]
+print(shlex.join((config.get("Entrypoint") or []) + config["Cmd"]))')
+    {
+        echo 'set -u'
+        echo "$command &"
+        echo 'server=$!'
+        echo "SERVER_WAIT_SECONDS=$SERVER_WAIT_SECONDS python3 /tmp/smoke/own_probe.py || { kill \"\$server\"; exit 1; }"
+        echo 'kill -TERM "$server"; wait "$server"; code=$?'
+        echo 'echo "server exited with $code after SIGTERM"; [ "$code" -eq 0 ] || [ "$code" -eq 143 ]'
+    } >"$WORKDIR_TMP/own_serve.sh"
+    container=$(buildah from "$image")
+    CONTAINER="$container"  # removed on exit if a step fails
+    buildah copy --chown 0:0 "$container" "$WORKDIR_TMP/own_serve.sh" /tmp/smoke/own_serve.sh >/dev/null
+    buildah copy --chown 0:0 "$container" "$WORKDIR_TMP/own_probe.py" /tmp/smoke/own_probe.py >/dev/null
+    [[ $(run "$container" -- id -u) != 0 ]] || fail "$image runs as root"
+    unshare --net -- sh -c '
+        ip link set lo up &&
+        exec buildah run --isolation chroot --network host "$1" -- sh /tmp/smoke/own_serve.sh
+    ' sh "$container"
+    buildah rm "$container" >/dev/null
+    CONTAINER=""
+}
+
+buildah rm "$CONTAINER" >/dev/null
+CONTAINER=""
+OWN_CONTEXT="$WORKDIR_TMP/own-image"
+cp -r "$REPO_ROOT/deploy/own-image" "$OWN_CONTEXT"
+
+log "your apps FROM $IMAGE (deploy/own-image/Dockerfile)"
+started=$(date +%s)
+buildah bud --isolation chroot --format docker --layers \
+    --build-arg "GATEWAY_IMAGE=$IMAGE" -t "$IMAGE-own-apps" "$OWN_CONTEXT"
+log "built in $(($(date +%s) - started))s; serving"
+own_image_smoke "$IMAGE-own-apps"
+
+log "the gateway installed in your image (deploy/own-image/Dockerfile.installed), from a wheel"
+"${PYTHON:-python3}" -m pip wheel --quiet --no-deps -w "$OWN_CONTEXT/wheels" "$REPO_ROOT"
+wheel=$(basename "$(ls "$OWN_CONTEXT"/wheels/*.whl)")
+started=$(date +%s)
+buildah bud --isolation chroot --format docker --layers -f "$OWN_CONTEXT/Dockerfile.installed" \
+    --build-arg "BASE_IMAGE=$PYTHON_IMAGE" --build-arg "GATEWAY_REQUIREMENT=/tmp/wheels/$wheel" \
+    -t "$IMAGE-installed" "$OWN_CONTEXT"
+log "built in $(($(date +%s) - started))s; serving"
+own_image_smoke "$IMAGE-installed"
+log "OK: $IMAGE-own-apps and $IMAGE-installed serve your apps"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -61,7 +62,9 @@ def test_alert_is_complete(rule: dict[str, Any]) -> None:
     annotations = rule["annotations"]
     assert annotations["summary"] and annotations["description"]
     # Each alert names what it is about: a route, or one gateway instance.
-    subject = "{{ $labels.route }}" if "route" in rule["expr"] else "{{ $labels.instance }}"
+    # (`route` the label, as in `by (route)`, not a metric named gateway_route_...)
+    by_route = re.search(r"\broute\b", rule["expr"])
+    subject = "{{ $labels.route }}" if by_route else "{{ $labels.instance }}"
     assert subject in annotations["summary"] and subject in annotations["description"]
 
 

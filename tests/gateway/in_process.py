@@ -39,10 +39,11 @@ def settings(tmp_path: Path, routes: str, **values: Any) -> GatewaySettings:
 
 @asynccontextmanager
 async def serving(
-    settings: GatewaySettings, registry: CollectorRegistry
+    settings: GatewaySettings, registry: CollectorRegistry, **options: Any
 ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
-    """The gateway with its lifespan started (and stopped after), and a client for it."""
-    app = create_app(settings, registry=registry)
+    """The gateway with its lifespan started (and stopped after), and a client for it;
+    `options` go to create_app (a tracer_provider, say)."""
+    app = create_app(settings, registry=registry, **options)
     to_app: asyncio.Queue[Message] = asyncio.Queue()
     from_app: asyncio.Queue[Message] = asyncio.Queue()
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}

@@ -270,7 +270,9 @@ routes:
   - path: /compare/{case}
     target: canary
     weight: 50
-    guard: {window: 30, min_requests: 20, max_error_ratio: 0.5, max_latency_ratio: 3}
+    # 80 requests, about 40 a side: latency judged from 20 answers a side (on their p50 to p75).
+    guard: {window: 30, min_requests: 20, max_error_ratio: 0.5, max_latency_ratio: 3,
+            min_latency_samples: 20}
 """
 
 

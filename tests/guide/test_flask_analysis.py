@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 import textwrap
@@ -10,8 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
+from prometheus_client import CollectorRegistry
 
+from gateway.config.routes_file import parse_routes
+from gateway.control.reloading import LiveRouteTable
 from gateway.guide.inventory import Catalogue, records
+from gateway.guide.openapi import merged
+from gateway.guide.service import Guide
+from gateway.observe.metrics import GatewayMetrics
 from gateway.routing.table import RouteTable
 
 PACKAGE = {
@@ -170,3 +178,69 @@ def test_methods_constants_and_the_order(shop: dict[str, dict[str, Any]]) -> Non
     assert discount["aborts"] == [403]  # abort(FORBIDDEN)
     orders = sorted(row["order"] for row in shop.values() if row["order"] is not None)
     assert orders == list(range(1, len(shop) + 1))
+
+
+DEEP = {
+    "__init__.py": """
+        from flask import Flask, g
+
+        from deepapp import sums
+
+        app = Flask(__name__)
+
+        @app.get("/total")
+        def total():
+            g.seen = True
+            return {"total": sums.total(1)}
+    """,
+    # Python imports this; `ast`'s recursive visitor cannot walk the expression.
+    "sums.py": "def total(a):\n    return " + " + ".join(["a"] * 500) + "\n",
+}
+
+
+@pytest.fixture
+def deep_app(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+    package = tmp_path / "deepapp"
+    package.mkdir()
+    for name, source in DEEP.items():
+        (package / name).write_text(textwrap.dedent(source), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(tmp_path))
+        try:
+            yield importlib.import_module("deepapp").app, package
+        finally:
+            for name in [name for name in sys.modules if name.partition(".")[0] == "deepapp"]:
+                del sys.modules[name]
+
+
+def test_a_module_too_deep_to_walk_is_skipped_with_one_warning(
+    deep_app: tuple[Any, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, package = deep_app
+    with caplog.at_level("WARNING", logger="gateway"):
+        catalogue = Catalogue.build(app, None)
+    table = RouteTable([], default="legacy")
+    total = {row["path"]: row for row in records(catalogue, table, None)["endpoints"]}["/total"]
+    assert total["g_writes"] == ["seen"]  # the view itself is still read
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"the guide does not follow {package / 'sums.py'} (RecursionError)"]
+    validate(merged(catalogue, table, None, None))
+
+
+def test_the_admin_guide_answers_for_a_module_too_deep_to_walk(
+    deep_app: tuple[Any, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("default: legacy\nroutes: []\n", encoding="utf-8")
+    registry = CollectorRegistry()
+    live = LiveRouteTable(routes, parse_routes, GatewayMetrics(registry))
+    guide = Guide(legacy_app=deep_app[0], new_app=None, live=live, registry=registry)
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        return await guide.inventory(), await guide.openapi()
+
+    with caplog.at_level("WARNING", logger="gateway"):
+        inventory, document = asyncio.run(both())  # GuideUnavailable (a 503) before
+    assert [row["path"] for row in inventory["endpoints"]] == ["/static/{filename:path}", "/total"]
+    validate(document)
+    assert len([r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]) == 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.gateway.parity.ledgers import seen, sqlite_url, write
 from tests.servers import REPO_ROOT, bin_path, run_gateway
 
 EXAMPLE_ROUTES = REPO_ROOT / "config" / "routes.yaml"
@@ -82,7 +84,8 @@ def test_health_reads_no_g_attribute_and_runs_no_auth_hook(example: dict[str, An
 
 def test_every_record_has_the_documented_fields(example: dict[str, Any]) -> None:
     fields = {"method", "path", "view", "hooks", "g_reads", "g_writes", "request", "session"}
-    fields |= {"aborts", "target", "parity", "traffic", "order", "reason"}
+    fields |= {"aborts", "target", "parity", "traffic", "order", "reason", "extensions"}
+    fields |= {"templates"}
     for record in example["endpoints"]:
         assert fields <= set(record), record["path"]
     login = endpoint(example, "POST", "/login")
@@ -133,12 +136,15 @@ def test_order_puts_busy_loosely_coupled_endpoints_first(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("output", ["table", "markdown"])
 def test_text_formats_show_the_order_and_the_summary(output: str, tmp_path: Path) -> None:
-    env = {"HELPDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'helpdesk.db'}"}
+    env = {
+        "HELPDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+    }
     done = gateway("inventory", "--format", output, env=env)
     assert done.returncode == 0, done.stderr
     assert "2 of 19 legacy endpoints are served by the new side (11%)." in done.stdout
     assert "/api/tickets/{ticket_id:int}" in done.stdout
-    assert "parity: none yet" in done.stdout
+    assert f"parity: no shadow ledger yet at sqlite:///{tmp_path / 'data'}" in done.stdout
 
 
 def test_an_unreachable_metrics_url_is_a_clear_error(tmp_path: Path) -> None:
@@ -158,3 +164,26 @@ def test_the_quick_start_shows_what_the_command_prints(tmp_path: Path) -> None:
     printed = done.stdout.splitlines()
     for line in shown:
         assert line in printed, line
+
+
+def test_parity_comes_from_the_ledger_per_table_entry(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    now = time.time()
+    outcomes = ["match", "match", "match", "mismatch"]
+    write(sqlite_url(data), [seen(now, o, route="/api/tickets") for o in outcomes])
+    env = {
+        "HELPDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        "GATEWAY_DATA_DIR": str(data),
+    }
+    done = gateway("inventory", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    inventory = json.loads(done.stdout)
+    assert inventory["parity_source"] == sqlite_url(data)
+    listing = endpoint(inventory, "GET", "/api/tickets")
+    assert listing["parity"]["compared"] == 4
+    assert listing["parity"]["match_ratio"] == pytest.approx(0.75)
+    assert listing["parity"]["route"] == "/api/tickets"
+    assert endpoint(inventory, "GET", "/health")["parity"] is None  # no comparisons there
+    table = gateway("inventory", env=env)
+    assert f"parity: from the ledger at {sqlite_url(data)}" in table.stdout

@@ -72,6 +72,7 @@ def test_each_operation_is_described_by_the_side_that_answers_it(document: dict[
         }
     ]
     assert {"403", "404", "409", "422"} <= set(patch["responses"])  # reachable aborts
+    assert "401" in patch["responses"]  # the `api` blueprint's authenticate hook
     canary = operation(document, "get", "/api/tickets")
     assert canary["x-gateway-side"] == "new" and canary["x-gateway-target"] == "canary 25%"
     shadowed = operation(document, "get", "/api/tickets/{ticket_id}/comments")

@@ -39,6 +39,36 @@
     return gate + ": " + status.reason;
   }
 
+  // What the last decision was judged on, in a line: enough to see why it aborted.
+  function figuresText(figures) {
+    if (!figures) return "";
+    const parts = [];
+    const ms = (v) => (v * 1000).toFixed(1) + " ms";
+    if (figures.new_requests !== undefined) {
+      parts.push(`new ${figures.new_requests} answers, ${figures.new_errors ?? 0} 5xx`);
+    }
+    if (figures.legacy_requests !== undefined) parts.push(`legacy ${figures.legacy_requests}`);
+    if (figures.new_p99 !== undefined && figures.legacy_p99 !== undefined) {
+      const q = figures.latency_quantile ? "p" + +(figures.latency_quantile * 100).toPrecision(3) : "p99";
+      parts.push(`${q} ${ms(figures.new_p99)} new vs ${ms(figures.legacy_p99)} legacy`);
+    }
+    if (figures.match_ratio !== undefined) parts.push(`match ${(figures.match_ratio * 100).toFixed(1)}% of ${figures.compared}`);
+    if (figures.guard_trips) parts.push(`guard trips ${figures.guard_trips}`);
+    return parts.join(" · ");
+  }
+
+  // The buttons that fit where the rollout stands.
+  function actionsFor(rollout) {
+    const status = rollout.status;
+    if (!status) return [];
+    if (status.state === "done") return [];
+    if (status.state === "aborted") return ["resume"];
+    const shown = [];
+    if (status.state === "awaiting_approval" || rollout.next_needs_approval) shown.push("approve");
+    shown.push(status.paused ? "resume" : "pause", "abort");
+    return shown;
+  }
+
   function render(routes) {
     const rows = routes.filter((entry) => entry.rollout);
     panel.hidden = rows.length === 0;
@@ -46,7 +76,7 @@
     const table = document.createElement("table");
     table.id = "rollout-table";
     const head = table.createTHead().insertRow();
-    for (const title of ["route", "target", "state", "step", "next", "holds it / last decision", "since"]) {
+    for (const title of ["route", "target", "state", "step", "next", "holds it / last decision", "since", "act"]) {
       const th = document.createElement("th");
       th.textContent = title;
       head.appendChild(th);
@@ -65,26 +95,50 @@
         cell(stepText(rollout, entry)),
         cell(nextText(rollout)),
         cell(holdText(status), "rollout-reason"),
-        cell(status ? status.since : ""),
+        cell(status ? since(status.since) : ""),
       );
+      const figures = figuresText(status && status.figures);
+      if (figures) {
+        const line = document.createElement("div");
+        line.className = "figures";
+        line.textContent = figures;
+        tr.cells[5].appendChild(line);
+      }
+      const act = document.createElement("td");
+      act.className = "actions";
+      for (const action of actionsFor(rollout)) {
+        act.appendChild(window.GatewayActions.button(action, entry.path, entry.methods, refresh));
+      }
+      tr.appendChild(act);
     }
     body.className = "";
     body.replaceChildren(table);
   }
 
-  async function poll() {
+  function since(iso) {
+    const when = new Date(iso);
+    if (isNaN(when)) return iso;
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}`;
+  }
+
+  async function load() {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    if (token) {
-      try {
-        const response = await fetch("/_gateway/api/routes", {
-          headers: { Authorization: "Bearer " + token },
-          cache: "no-store",
-        });
-        if (response.ok) render((await response.json()).routes || []);
-      } catch (error) {
-        // The main view reports connection problems; this one keeps its last picture.
-      }
+    if (!token) return;
+    try {
+      const response = await fetch("/_gateway/api/routes", {
+        headers: { Authorization: "Bearer " + token },
+        cache: "no-store",
+      });
+      if (response.ok) render((await response.json()).routes || []);
+    } catch (error) {
+      // The main view reports connection problems; this one keeps its last picture.
     }
+  }
+  const refresh = () => { load(); };
+
+  async function poll() {
+    await load();
     setTimeout(poll, POLL_MS);
   }
   poll();

@@ -201,6 +201,73 @@ def test_undoing_a_broken_edit_is_reported_as_a_success(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_a_broken_file_is_reported_once_per_edit_and_its_recovery_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES_A, encoding="utf-8")
+
+    async def scenario() -> None:
+        live, registry = live_table(path)
+        with caplog.at_level(logging.INFO, logger="gateway.reload"):
+            for edit in ("routes: [\n", "routes: [\n# again\n"):
+                path.write_text(edit, encoding="utf-8")
+                refused = await live.reload("watch", only_if_changed=True)
+                # The watcher checks every ~2 s while the file stays as it is: no new report.
+                for _ in range(3):
+                    assert await live.reload("watch", only_if_changed=True) is refused
+            path.unlink()
+            missing = await live.reload("watch", only_if_changed=True)
+            assert await live.reload("watch", only_if_changed=True) is missing
+            # Asked for by a person (SIGHUP, the admin API): tried and reported again.
+            assert not (await live.reload("signal")).ok
+            path.write_text(ROUTES_B, encoding="utf-8")
+            assert (await live.reload("watch", only_if_changed=True)).ok
+        assert reloads(registry, "failure") == 4  # two edits, the removal, the SIGHUP
+        messages = [record.getMessage() for record in caplog.records]
+        assert sum("rejected" in message for message in messages) == 4, messages
+        (recovered,) = [m for m in messages if "valid again" in m]
+        assert str(path) in recovered
+        assert paths(live) == ["/b"]
+
+    run(scenario)
+
+
+def test_a_reload_says_what_changed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        "routes:\n"
+        "  - {path: /a, target: new}\n"
+        "  - {path: /b, methods: [GET], target: canary, weight: 10}\n"
+        "  - {path: /c, target: new}\n",
+        encoding="utf-8",
+    )
+
+    async def scenario() -> None:
+        live, _ = live_table(path)
+        path.write_text(
+            "default: legacy\nroutes:\n"
+            "  - {path: /a, target: new}\n"
+            "  - {path: /b, methods: [GET], target: canary, weight: 50}\n"
+            "  - {path: /d, methods: [POST], target: new, timeout: 5}\n",
+            encoding="utf-8",
+        )
+        with caplog.at_level(logging.INFO, logger="gateway.reload"):
+            assert (await live.reload("watch", only_if_changed=True)).ok
+            path.write_text(path.read_text() + "# a comment\n", encoding="utf-8")
+            assert (await live.reload("watch", only_if_changed=True)).ok
+        first, second = [r for r in caplog.records if "reloaded" in r.getMessage()]
+        assert first.changes == [  # type: ignore[attr-defined]
+            "changed GET /b: weight 10.0 -> 50.0",
+            'added POST /d -> new {"timeout": 5.0}',
+            "removed * /c",
+        ]
+        assert "3 entries, default legacy; changes:\n  changed GET /b" in first.getMessage()
+        assert second.getMessage().endswith("no entry changed")
+
+    run(scenario)
+
+
 def test_a_broken_file_still_stops_the_start(tmp_path: Path) -> None:
     path = tmp_path / "routes.yaml"
     path.write_bytes(b"default: legacy\x07\n")

@@ -43,7 +43,7 @@ def test_the_table_shows_each_route_and_its_grouped_differences(ledger: str) -> 
 
 
 def test_the_json_report(ledger: str) -> None:
-    code, out, _ = parity("--ledger", ledger, "--format", "json", "--route", "/bad")
+    code, out, _ = parity("report", "/bad", "--ledger", ledger, "--format", "json")
     assert code == 0
     (route,) = json.loads(out)["routes"]
     assert (route["route"], route["compared"], route["matched"]) == ("/bad", 10, 6)
@@ -102,10 +102,10 @@ def test_the_ledger_defaults_to_the_settings(
     ledger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GATEWAY_LEDGER_URL", ledger)
-    assert parity("--route", "/good", "--require", "1")[0] == 0
+    assert parity("report", "/good", "--require", "1")[0] == 0
     monkeypatch.delenv("GATEWAY_LEDGER_URL")
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))  # its parity.db is the default
-    assert parity("--route", "/good", "--require", "1")[0] == 0
+    assert parity("report", "/good", "--require", "1")[0] == 0
     monkeypatch.setenv("GATEWAY_LEDGER_URL", "mysql://x/y")
     code, _, err = parity()
     assert code == 2 and "invalid settings" in err

@@ -42,7 +42,7 @@ def ledger(tmp_path: Path) -> str:
 
 
 def export(ledger: str, route: str, output: Path) -> None:
-    args = ["parity", "export", "--ledger", ledger, "--route", route, "--output", str(output)]
+    args = ["parity", "export", route, "--ledger", ledger, "--output", str(output)]
     result = CliRunner().invoke(cli, [*args, "--legacy-app", LEGACY, "--new-app", NEW])
     assert result.exit_code == 0, result.output
 

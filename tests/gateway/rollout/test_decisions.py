@@ -162,8 +162,8 @@ def test_figures_count_from_the_start_of_the_step(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("new_errors", "legacy_errors", "seconds", "gate"),
     [
-        pytest.param(3, 0, 0.01, "error_ratio", id="absolute-error-ratio"),
-        pytest.param(3, 0, 0.01, "error_ratio_vs_legacy", id="relative-to-legacy"),
+        pytest.param(5, 0, 0.01, "error_ratio", id="absolute-error-ratio"),
+        pytest.param(5, 0, 0.01, "error_ratio_vs_legacy", id="relative-to-legacy"),
         pytest.param(0, 0, 0.4, "latency_ratio", id="latency-ratio"),
     ],
 )
@@ -188,6 +188,31 @@ def test_a_failing_gate_aborts_to_legacy_with_the_reason(
     # Never restarted by the controller.
     r.clock.advance(3600)
     assert r.run().result == "unchanged"
+
+
+@pytest.mark.parametrize(
+    ("new_errors", "seconds", "why"),
+    [
+        # 3 of 200 is 1.5%, over the 1% allowed, but 3 errors are not evidence (min_errors 5).
+        pytest.param(3, 0.01, "3 errors", id="too-few-errors"),
+        # 25 ms against 10 ms is 2.5x, over the 1.5x allowed, but 15 ms: under the 20 ms floor.
+        pytest.param(0, 0.025, "15 ms", id="under-the-latency-floor"),
+    ],
+)
+def test_noise_under_the_gates_minimums_does_not_abort(
+    tmp_path: Path, new_errors: int, seconds: float, why: str
+) -> None:
+    r = Rig(tmp_path, CANARY.format(extra=""))
+    r.run()
+    r.source.serve(ROUTE, "new", 200, errors=new_errors, seconds=seconds)
+    r.source.serve(ROUTE, "legacy", 200, seconds=0.01)
+    r.run()
+    entry = r.entry()
+    assert entry["target"] == "canary", why
+    status = entry["status"]
+    assert status["decision"] == "hold" and status["gate"] == "interval", why
+    figures = status["figures"]
+    assert figures["latency_quantile"] == pytest.approx(0.95)  # 10 answers above it in 200
 
 
 def test_a_guard_trip_anywhere_aborts(tmp_path: Path) -> None:
