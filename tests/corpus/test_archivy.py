@@ -440,33 +440,9 @@ EXPECTATIONS = [
 ]
 
 # Expectations today's inventory misses (it does not see extensions yet: issue 17).
-EXTENSIONS = "no `extensions` in the JSON yet (issue 17)"
-LOGIN = "Flask-Login's session keys are not seen (issue 17)"
-FLASH = "flash()'s _flashes are not seen (issue 17)"
-CSRF = "Flask-WTF's csrf_token in the session is not seen (issue 17)"
-CSRF400 = "CSRFProtect's 400 is not in aborts (issue 17)"
-FACTORY = "classmethod factories are reported unresolved (issue 17)"
-TEMPLATES = "what templates read is not seen (issue 17)"
-MISSES = {
-    "GET /: flask_login.current_user": EXTENSIONS,
-    "GET /: session reads _user_id": LOGIN,
-    "GET /: session writes _flashes": FLASH,
-    "GET /index: flask_login.current_user": EXTENSIONS,
-    "GET /: flask_login remember cookie": EXTENSIONS,
-    "POST /login: flask_login.login_user": EXTENSIONS,
-    "POST /login: session writes _user_id": LOGIN,
-    "POST /login: session reads csrf_token": CSRF,
-    "GET /logout: flask_login.logout_user": EXTENSIONS,
-    "GET /user/edit: flask_login.current_user in the view": EXTENSIONS,
-    "GET /dataobj/{dataobj_id:int}: session writes _flashes": FLASH,
-    "GET /dataobj/{dataobj_id:int}: flask_login.current_user": EXTENSIONS,
-    "POST /dataobj/delete/{dataobj_id:int}: aborts 400 (CSRF)": CSRF400,
-    "POST /api/login: flask_login.login_user": EXTENSIONS,
-    "GET /api/dataobjs/{dataobj_id:int}: flask_login.current_user": EXTENSIONS,
-    "POST /bookmarks/new: session writes _flashes": FLASH,
-    "POST /login: nothing unresolved (a classmethod factory)": FACTORY,
-    "GET /bookmarklet: session reads _flashes in its template": TEMPLATES,
-}
+# Expectations today's inventory misses (none since it reads Flask's extensions: issue 17);
+# a new miss goes here, with its reason, as a strict xfail.
+MISSES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -487,10 +463,6 @@ def test_the_inventory_sees_what_archivys_source_does(
     expectation.check(archivy_inventory)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="archivy.routes:index has two rules (/ and /index): duplicate operationIds (issue 17)",
-)
 def test_gateway_openapi_is_a_valid_document(archivy_env: AppEnv, data_dir: Path) -> None:
     document = serving.openapi(
         archivy_env,

@@ -273,8 +273,6 @@ MISSES = {
     "factory are not followed (issue 17)",
     "GET /brotli: nothing unresolved through @filters.brotli": "views wrapped by a decorator "
     "factory are not followed (issue 17)",
-    "GET /spec.json: flasgger named": "no `extensions` in the JSON yet (issue 17)",
-    "GET /get: flasgger's after_request hook named": "no `extensions` in the JSON yet (issue 17)",
 }
 
 
@@ -293,10 +291,6 @@ def test_the_inventory_sees_what_httpbins_source_does(
     expectation.check(httpbin_inventory)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="view_anything has two rules: duplicate operationIds (issue 17)",
-)
 def test_gateway_openapi_is_a_valid_document(httpbin_env: AppEnv, workdir: Path) -> None:
     document = serving.openapi(httpbin_env, WSGI, workdir / "routes.yaml", cwd=workdir, extra={})
     validate(document)  # raises, saying what is wrong
