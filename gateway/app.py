@@ -278,7 +278,9 @@ def create_app(
         raise GatewayConfigError("GATEWAY_METRICS_AUTH needs GATEWAY_ADMIN_TOKEN to be set")
     # One redactor for everything that shows a comparison: the ledger, the mismatch log and the
     # admin API hide the same values.
-    redactor = Redactor(settings.ledger_redact_headers.split(","))
+    redactor = Redactor(
+        settings.ledger_redact_headers.split(","), settings.ledger_safe_headers.split(",")
+    )
     ledger = parity_ledger(settings, registry, redactor)
     on_swap = _on_swap(states, ledger, docs_routing_note(new_app))
     live = LiveRouteTable(settings.routes_file, build, metrics, on_swap=on_swap)

@@ -58,6 +58,8 @@ from gateway.routing.endpoints import (
     starlette_routes,
 )
 from gateway.routing.table import RouteTable
+from gateway.server.head import HeadLimits
+from gateway.server.protocols import http_protocol
 from gateway.settings import GatewaySettings, LogLevel, setting_help
 from gateway.sides import LEGACY, NEW, is_side
 from gateway.supervisor import run_workers
@@ -408,7 +410,10 @@ def serve(
         "log_level": level,
         "access_log": False,  # the gateway writes its own access log (GATEWAY_ACCESS_LOG)
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, bounded: the request head's size and time (gateway.server)
+        "http": http_protocol(
+            "httptools", HeadLimits(settings.max_header_bytes, settings.header_timeout)
+        ),
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
         "root_path": root_path,
@@ -454,6 +459,7 @@ def serve(
                 log_level=level,
                 timeout=settings.worker_timeout,
                 max_requests=settings.max_requests,
+                http_protocol=options["http"],
                 drain_seconds=settings.drain_seconds,
             )
 

@@ -138,6 +138,21 @@ class GatewaySettings(BaseSettings):
         ge=0,
         description="largest request body accepted, in bytes (default: no limit); beyond it 413",
     )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest request head (request line and headers), in bytes; beyond it the "
+        "server answers 431 and closes the connection (gateway serve)",
+    )
+    header_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=3600,
+        description="seconds a connection may take to send a complete request head, from when "
+        "it opens or the previous answer ends; then it is closed, with 408 if part of a head "
+        "came (gateway serve)",
+    )
     worker_timeout: int = Field(
         30,
         ge=1,
@@ -259,6 +274,18 @@ class GatewaySettings(BaseSettings):
         ge=1,
         description="comparisons waiting to be written, at most; more are dropped and counted",
     )
+    ledger_queue_bytes: int = Field(
+        16 << 20,
+        ge=1 << 16,
+        description="bytes of comparisons waiting to be written, at most; more are dropped and "
+        "counted (a slow database must not let large requests fill the memory)",
+    )
+    ledger_signatures_per_route: int = Field(
+        100,
+        ge=1,
+        description="difference signatures kept per route and method; later new ones are "
+        'counted together as "other"',
+    )
     ledger_samples: int = Field(
         5, ge=1, le=1000, description="sample exchanges kept per route and difference signature"
     )
@@ -268,8 +295,13 @@ class GatewaySettings(BaseSettings):
     ledger_redact_headers: str = Field(
         "",
         description="comma-separated header names whose values the ledger, the mismatch log and "
-        "the admin API never show, besides "
-        "Authorization, Cookie, Set-Cookie and names that look secret",
+        "the admin API never show, even if listed as safe",
+    )
+    ledger_safe_headers: str = Field(
+        "",
+        description="comma-separated header names whose values the ledger, the mismatch log and "
+        "the admin API may show, besides the built-in safe list (Content-Type, Accept, "
+        "User-Agent, ...; see docs/parity-ledger.md); every other header's value is redacted",
     )
 
     @property

@@ -91,7 +91,7 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
 
     CONFIG_KWARGS: dict[str, Any] = {
         "loop": "uvloop",
-        "http": "httptools",
+        "http": "httptools",  # with the head's limits: see __init__
         "lifespan": "on",
         "access_log": False,  # the gateway writes its own access log (GATEWAY_ACCESS_LOG)
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
@@ -102,6 +102,7 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         supervisor: Supervisor = self.app
         self.config.root_path = supervisor.root_path  # uvicorn's --root-path
+        self.config.http = supervisor.http_protocol  # the request head's limits (gateway.server)
 
     async def _serve(self) -> None:
         # uvicorn-worker's own (0.4), with the server that drains on SIGTERM instead of
@@ -184,10 +185,18 @@ class GatewayArbiter(Arbiter):  # type: ignore[misc]
 
 
 class Supervisor(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any], *, root_path: str, drain_seconds: float) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        *,
+        root_path: str,
+        drain_seconds: float,
+        http_protocol: type[asyncio.Protocol],
+    ) -> None:
         self.options = options
         self.root_path = root_path
         self.drain_seconds = drain_seconds  # how long each worker drains on SIGTERM
+        self.http_protocol = http_protocol
         super().__init__()
 
     def run(self) -> None:
@@ -242,6 +251,7 @@ def run_workers(
     log_level: str,
     timeout: int,
     max_requests: int,
+    http_protocol: type[asyncio.Protocol],
     drain_seconds: float = 0.0,
     uds: str | None = None,
     ssl_certfile: str | None = None,
@@ -272,4 +282,5 @@ def run_workers(
         },
         root_path=root_path,
         drain_seconds=drain_seconds,
+        http_protocol=http_protocol,
     ).run()

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +34,11 @@ _PAIR = re.compile(
     r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,"\s]*)\s*([;,]|$)"""
 )
 _UNESCAPE = re.compile(r"\\(.)")
+# The walk from the right looks at this many hops at most: a chain of proxies is a few long,
+# and a header of thousands of hops is a client's, left of the first hop that is not trusted.
+MAX_HOPS = 16
+# Pieces between commas looked at per hop: a quoted comma splits an element in two.
+_PIECES_PER_HOP = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +103,8 @@ def parse_address(text: str) -> tuple[IPAddress, int] | None:
     # it is dropped, as is a port no TCP connection has, and an IPv4 address spelled as IPv6
     # (how a dual-stack socket sees an IPv4 peer) is written as IPv4: one spelling per client
     # in REMOTE_ADDR and the log, and one match against the trusted networks.
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
+    address = _ip_address(host.partition("%")[0])
+    if address is None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
@@ -107,49 +112,114 @@ def parse_address(text: str) -> tuple[IPAddress, int] | None:
     return address, number if number <= 65535 else 0
 
 
-def forwarded_hops(values: Sequence[bytes]) -> list[Hop]:
-    """The hops of RFC 7239 `Forwarded` headers, left to right.
+def _ip_address(text: str) -> IPAddress | None:
+    """`ipaddress.ip_address`, four times faster: the C parser of the socket module reads the
+    text (the walk may parse MAX_HOPS addresses per request)."""
+    try:
+        if ":" in text:
+            return ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, text))
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, UnicodeEncodeError, ValueError):  # not an address; not ASCII; a NUL
+        return None
 
-    A malformed element is a hop that names no client, and parsing goes on after the next
-    comma: the client writes the left of the header and a proxy appends its element to it, so
-    a client that spoils its part must not spoil the proxy's (the client would then pass for
-    the proxy, an address apps may trust)."""
-    hops: list[Hop] = []
-    text = ",".join(value.decode("latin-1") for value in values)
-    position = 0
+
+def _elements_from_the_right(values: Sequence[bytes], budget: int) -> Iterator[bytes]:
+    """The comma-separated elements of a list header, right-most first, across its lines.
+
+    A comma inside a quoted string (RFC 7239 allows one in a parameter's value) does not end
+    an element: a piece with an odd number of quotes is joined to the one on its left. The
+    search stops after `budget` pieces, so a header of a million commas or quotes costs as
+    much as a short one; what is left of it is not looked at."""
+    for value in reversed(values):
+        element_end = end = len(value)
+        quotes = 0
+        while end >= 0:
+            if budget == 0:
+                return
+            budget -= 1
+            comma = value.rfind(b",", 0, end)
+            quotes += _quotes(value[comma + 1 : end])
+            end = comma
+            if quotes % 2 == 0 or comma < 0:
+                yield value[comma + 1 : element_end]
+                element_end = comma
+                quotes = 0
+
+
+def _items_from_the_right(values: Sequence[bytes], limit: int) -> list[str]:
+    """The first `limit` items of a plain comma-separated list header, right-most first."""
+    items: list[str] = []
+    for value in reversed(values):
+        for item in reversed(value.rsplit(b",", limit - len(items))[-(limit - len(items)) :]):
+            if item.strip():  # an empty list element, which RFC 9110 says to ignore
+                items.append(item.strip().decode("latin-1"))
+        if len(items) >= limit:
+            break
+    return items
+
+
+def _quotes(text: bytes) -> int:
+    return text.count(b'"') - text.count(b'\\"')
+
+
+def _forwarded_element(text: str) -> Hop:
+    """One element of `Forwarded` (`for=...;proto=...`); a malformed one names no client."""
     pairs: dict[str, str] = {}
+    position = 0
+    separator = ""
     while position < len(text):
         match = _PAIR.match(text, position)
         if match is None or match.end() == position:
-            hops.append(Hop(""))
-            pairs = {}
-            comma = text.find(",", position)
-            if comma < 0:
-                break
-            position = comma + 1
-            continue
+            return Hop("")
         name, raw, separator = match.groups()
-        value = _UNESCAPE.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
-        pairs[name.lower()] = value
+        pairs[name.lower()] = _UNESCAPE.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
         position = match.end()
-        if separator != ";":
-            hops.append(Hop(pairs.get("for", ""), 0, pairs.get("proto")))
-            pairs = {}
+    if separator:  # `;` (or a quoted comma's `,`) with no pair after it
+        return Hop("")
+    return Hop(pairs.get("for", ""), 0, pairs.get("proto"))
+
+
+def forwarded_hops(values: Sequence[bytes], limit: int = MAX_HOPS) -> list[Hop]:
+    """The hops of RFC 7239 `Forwarded` headers, nearest first, at most `limit`.
+
+    Read from the right, only as far as the walk may go: each element is parsed on its own,
+    so a malformed element is a hop that names no client and spoils no other (the client
+    writes the left of the header and a proxy appends its element to it: a client that spoils
+    its part must not spoil the proxy's, or the client would pass for the proxy, an address
+    apps may trust)."""
+    hops: list[Hop] = []
+    for element in _elements_from_the_right(values, limit * _PIECES_PER_HOP):
+        if not element.strip():
+            continue  # an empty list element, which RFC 9110 says to ignore
+        hops.append(_forwarded_element(element.decode("latin-1")))
+        if len(hops) == limit:
+            break
     return hops
 
 
-def x_forwarded_hops(addresses: Sequence[bytes], protos: Sequence[bytes]) -> list[Hop]:
-    """The hops of `X-Forwarded-For`, with `X-Forwarded-Proto` beside them.
+def x_forwarded_hops(
+    addresses: Sequence[bytes], protos: Sequence[bytes], limit: int = MAX_HOPS
+) -> list[Hop]:
+    """The hops of `X-Forwarded-For`, with `X-Forwarded-Proto` beside them, nearest first, at
+    most `limit`.
 
     Proxies that append to X-Forwarded-Proto give one scheme per hop; most set it once, for
     the connection they received, so a single value applies to whichever hop is the client.
     A scheme with no address (X-Forwarded-Proto alone) is one hop that names no client."""
-    split = [item.strip() for value in addresses for item in value.decode("latin-1").split(",")]
-    schemes = [item.strip() for value in protos for item in value.decode("latin-1").split(",")]
-    if len(schemes) == len(split):
-        return [Hop(address, 0, proto) for address, proto in zip(split, schemes, strict=True)]
-    last = schemes[-1] if schemes else None
-    return [Hop(address, 0, last) for address in split] or [Hop("", 0, last)]
+    schemes = _items_from_the_right(protos, limit)
+    # Counting commas is a C loop over the bytes (nothing else looks past the limit), needed
+    # only when there are schemes to pair: one scheme applies to every hop either way.
+    aligned = len(schemes) > 1 and _count_items(addresses) == _count_items(protos)
+    last = schemes[0] if schemes else None
+    hops = [
+        Hop(address, 0, schemes[index] if aligned else last)
+        for index, address in enumerate(_items_from_the_right(addresses, limit))
+    ]
+    return hops or [Hop("", 0, last)]
+
+
+def _count_items(values: Sequence[bytes]) -> int:
+    return sum(value.count(b",") + 1 for value in values)
 
 
 class ForwardedClient:
@@ -177,21 +247,24 @@ class ForwardedClient:
     def client(self, hops: Sequence[Hop]) -> tuple[tuple[str, int] | None, str | None]:
         """The client's address and port (None: the peer's stand), and the scheme it used.
 
-        The walk goes from the right, over trusted proxies, and stops at the first hop that is
-        not one: that hop is the client (the left-most, if all are trusted). A hop that is not
-        an address (`unknown`, an obfuscated name, none at all) also stops it; the client is
-        then the nearest trusted hop (or the peer), so REMOTE_ADDR is always an address. The
-        scheme is the one reported with the hop where the walk stopped."""
-        nearest: tuple[str, int] | None = None
-        for hop in reversed(hops):
+        `hops` are nearest first. The walk goes over trusted proxies and stops at the first hop
+        that is not one: that hop is the client (the last one given, if all are trusted: the
+        left-most, or the MAX_HOPS-th from the right). A hop that is not an address
+        (`unknown`, an obfuscated name, none at all) also stops it; the client is then the
+        nearest trusted hop (or the peer), so REMOTE_ADDR is always an address. The scheme is
+        the one reported with the hop where the walk stopped."""
+        nearest: tuple[IPAddress, int] | None = None
+        proto = hops[-1].proto if hops else None
+        for hop in hops:
             parsed = parse_address(hop.address)
             if parsed is None:
-                return nearest, hop.proto
-            address, port = parsed
-            nearest = (str(address), port)
-            if not self.proxies.trusts(address):
-                return nearest, hop.proto
-        return nearest, hops[0].proto
+                proto = hop.proto
+                break
+            nearest = parsed
+            if not self.proxies.trusts(parsed[0]):
+                proto = hop.proto
+                break
+        return (str(nearest[0]), nearest[1]) if nearest else None, proto
 
     def _hops(self, headers: Sequence[tuple[bytes, bytes]]) -> list[Hop]:
         if self.header == "forwarded":

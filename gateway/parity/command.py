@@ -229,9 +229,26 @@ def export_tests(
         ),
     ] = None,
     ledger: LedgerOption = None,
+    include_writes: Annotated[
+        bool,
+        typer.Option(
+            "--include-writes",
+            help="Replay recorded POST, PUT, PATCH and DELETE exchanges too (needs "
+            "--database-variable); by default only GET, HEAD and OPTIONS are.",
+        ),
+    ] = False,
+    database_variable: Annotated[
+        str | None,
+        typer.Option(
+            help="The environment variable naming the apps' database: the module replays "
+            "writes only while it is set (to a database for tests).",
+        ),
+    ] = None,
 ) -> None:
     """Write one test per sampled exchange of ROUTE: each sends the recorded request to both
     apps in-process and asserts their answers are equal under the route's rules."""
+    if include_writes and not database_variable:
+        _fail("--include-writes needs --database-variable: writes go to that database only", 2)
     routes = _routes([route] if route else None, [route_option] if route_option else None)
     if len(routes) != 1:
         raise typer.BadParameter("give one route: gateway parity export ROUTE --output FILE")
@@ -251,6 +268,7 @@ def export_tests(
         new_app=new,
         ledger=shown(ledger_url(url)),
         filename=output.name,
+        database_variable=database_variable if include_writes else None,
     )
     try:
         output.parent.mkdir(parents=True, exist_ok=True)  # tests/parity/ on a first export

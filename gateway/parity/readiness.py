@@ -52,6 +52,7 @@ class RouteParity:
     entry_hash: str | None = None
     differences: list[SignatureCount] = field(default_factory=list)
     match_samples: list[dict[str, Any]] = field(default_factory=list)
+    more_signatures: int = 0  # left out of `differences` by a limit (the least frequent)
 
     @property
     def match_ratio(self) -> float | None:
@@ -74,15 +75,17 @@ def read(
     methods: Collection[str] | None = None,
     since: float | None = None,
     samples: bool = True,
+    signatures: int | None = None,
 ) -> list[RouteParity]:
-    """Every route in the ledger (or one), figures limited to comparisons after `since`.
+    """Every route in the ledger (or one), figures limited to comparisons after `since`;
+    with `signatures`, only that many of each route's (the most frequent), with their samples.
 
     Raises LedgerError when the ledger cannot be opened or read.
     """
     parsed = ledger_url(url)
     engine = open_engine(parsed, create=False)
     try:
-        return _Reader(engine, route, methods, since).routes(samples)
+        return _Reader(engine, route, methods, since).routes(samples, signatures)
     except DBAPIError as exc:
         raise LedgerError(f"cannot read the ledger at {shown(parsed)}: {exc.orig}") from exc
     finally:
@@ -110,7 +113,7 @@ class _Reader:
             conditions.append(table.c.method.in_(sorted(self.methods)))
         return conditions
 
-    def routes(self, with_samples: bool) -> list[RouteParity]:
+    def routes(self, with_samples: bool, limit: int | None = None) -> list[RouteParity]:
         with self.engine.connect() as connection:
             # A worker's first batch makes the tables one by one: until all are there, the
             # ledger is empty (not broken) to a reader that looks in between.
@@ -129,11 +132,15 @@ class _Reader:
                     signatures[(route, method, outcome, signature)] = int(count)
             self._add_signatures(connection, found, signatures)
             self._add_entries(connection, found)
+            for parity in found.values():
+                parity.differences.sort(key=lambda s: (-s.count, s.fields))
+                if limit is not None and len(parity.differences) > limit:
+                    parity.more_signatures = len(parity.differences) - limit
+                    del parity.differences[limit:]
             if with_samples:
-                self._add_samples(connection, found)
+                self._add_samples(connection, found, limited=limit is not None)
         for parity in found.values():
             parity.methods.sort()
-            parity.differences.sort(key=lambda s: (-s.count, s.fields))
         return [found[route] for route in sorted(found)]
 
     def _counts_query(self) -> Any:
@@ -191,11 +198,16 @@ class _Reader:
                 parity.entry_changed_at = row.changed_at
                 parity.entry_hash = row.options_hash
 
-    def _add_samples(self, connection: Any, found: dict[str, RouteParity]) -> None:
+    def _add_samples(
+        self, connection: Any, found: dict[str, RouteParity], *, limited: bool = False
+    ) -> None:
         table = schema.samples
         conditions = self._where(table)
         if self.since is not None:
             conditions.append(table.c.at >= self.since)
+        if limited:  # only the samples of the signatures shown (and of matches)
+            shown = {s.signature for parity in found.values() for s in parity.differences}
+            conditions.append(table.c.signature.in_(sorted(shown | {""})))
         rows = connection.execute(
             select(table).where(and_(True, *conditions)).order_by(table.c.id)
         ).all()

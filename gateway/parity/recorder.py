@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import URL
@@ -43,8 +43,10 @@ from gateway.parity.store import (
     Observation,
     Sample,
     ensure_schema,
+    file_identity,
     ledger_url,
     open_engine,
+    remove_orphans,
     shown,
 )
 
@@ -58,6 +60,13 @@ logger = logging.getLogger("gateway.parity")
 
 PRUNE_EVERY_SECONDS = 60.0
 FAILURE_LOG_EVERY_SECONDS = 60.0
+# A sample's request headers: each value cut to HEADER_VALUE_LIMIT characters, and no more
+# header values kept once HEADERS_LIMIT characters are (a 200 KB header must not be stored
+# whole with every sample). What was cut is marked, and the sample says it was truncated.
+HEADER_VALUE_LIMIT = 1024
+HEADERS_LIMIT = 8192
+TRUNCATED = "...[truncated]"
+RECORD_OVERHEAD = 512  # bytes a queued record costs beyond the data it holds, roughly
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,8 @@ class Ledger:
         queue_size: int,
         samples_per_signature: int,
         retention_seconds: float,
+        queue_bytes: int = 16 << 20,
+        signatures_per_route: int = 100,
         interval: float = 0.5,
         shutdown_seconds: float = 5.0,
     ) -> None:
@@ -110,6 +121,10 @@ class Ledger:
         self.interval = interval
         self.shutdown_seconds = shutdown_seconds
         self._queue: queue.Queue[Record] = queue.Queue(maxsize=queue_size)
+        self.queue_bytes = queue_bytes
+        self.signatures_per_route = signatures_per_route
+        self._queued_bytes = 0  # of the records queued, as _size counts them
+        self._bytes_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._writer: LedgerWriter | None = None
@@ -136,7 +151,10 @@ class Ledger:
                 differences=differences[:MAX_DIFFERENCES_KEPT],
                 path=scope["path"],
                 query=scope.get("query_string", b""),
-                headers=scope["headers"],
+                # Cut now, not in the writer: the queue must not keep a 200 KB header alive.
+                headers=[
+                    (name, value[: HEADER_VALUE_LIMIT + 1]) for name, value in scope["headers"]
+                ],
                 body=copy.body[: redaction.BODY_LIMIT + 1],  # longer ones are not kept
                 primary=copy.primary_side,
                 options=route.options,
@@ -154,8 +172,13 @@ class Ledger:
             self._put(EntryLoaded(entry.path, methods, options_hash(entry), now))
 
     def _put(self, record: Record) -> None:
+        size = _size(record)
         try:
-            self._queue.put_nowait(record)
+            with self._bytes_lock:
+                if self._queued_bytes + size > self.queue_bytes:
+                    raise queue.Full
+                self._queue.put_nowait(record)
+                self._queued_bytes += size
         except queue.Full:
             self.metrics.records.labels("dropped").inc()
             if not self._dropping:
@@ -224,7 +247,11 @@ class Ledger:
             try:
                 records.append(self._queue.get_nowait())
             except queue.Empty:
-                return records
+                break
+        taken = sum(_size(record) for record in records)
+        with self._bytes_lock:
+            self._queued_bytes -= taken
+        return records
 
     def _write(self, records: list[Record]) -> None:
         def write(writer: LedgerWriter) -> None:
@@ -241,7 +268,7 @@ class Ledger:
         """Run `work(writer)`; a failure of any kind is counted by the caller and logged (once
         a minute at most), never raised: the writer thread outlives what one batch runs into."""
         try:
-            writer = self._writer or self._open()
+            writer = self._writer_for_now()
             work(writer)
         except Exception as exc:
             self._failed(exc)
@@ -251,6 +278,19 @@ class Ledger:
             self._failing_since = None
         return True
 
+    def _writer_for_now(self) -> LedgerWriter:
+        writer = self._writer
+        if writer is not None and writer.identity != file_identity(writer.engine):
+            # Deleted or replaced while open: writing on would go to a file nobody can read.
+            logger.warning(
+                "parity ledger %s: the file was deleted or replaced; writing to a new one",
+                shown(self.url),
+            )
+            writer.engine.dispose()
+            self._writer = writer = None
+            remove_orphans(self.url)
+        return writer or self._open()
+
     def _open(self) -> LedgerWriter:
         engine = open_engine(self.url, create=True)
         try:
@@ -258,7 +298,7 @@ class Ledger:
         except Exception:
             engine.dispose()
             raise
-        self._writer = LedgerWriter(engine, self.samples_per_signature)
+        self._writer = LedgerWriter(engine, self.samples_per_signature, self.signatures_per_route)
         return self._writer
 
     def _failed(self, exc: Exception) -> None:
@@ -305,13 +345,16 @@ class Ledger:
     def _sample(self, item: Compared) -> Sample:
         content_type = header_lookup.get(item.headers, b"content-type") or b""
         body = redaction.body(item.body, content_type.decode("latin-1"))
-        request = {
+        headers, truncated = _bounded(self.redactor.request_headers(item.headers))
+        request: dict[str, Any] = {
             "method": item.method,
             "path": item.path,
             "query": redaction.query(item.query.decode("latin-1")),
-            "headers": self.redactor.request_headers(item.headers),
+            "headers": headers,
             "body": body,
         }
+        if truncated:
+            request["truncated"] = True
         options = item.options
         rules = {
             "headers": list(options.headers) if options.headers is not None else None,
@@ -330,6 +373,32 @@ class Ledger:
         return Sample(self._pid, item.primary, request, differences, rules)
 
 
+def _bounded(headers: list[list[str]]) -> tuple[list[list[str]], bool]:
+    """Headers as stored: long values cut, and none past HEADERS_LIMIT; whether any was."""
+    kept: list[list[str]] = []
+    total = 0
+    truncated = False
+    for name, value in headers:
+        if len(value) > HEADER_VALUE_LIMIT:
+            value, truncated = value[:HEADER_VALUE_LIMIT] + TRUNCATED, True
+        total += len(name) + len(value)
+        if total > HEADERS_LIMIT:
+            return kept, True
+        kept.append([name, value])
+    return kept, truncated
+
+
+def _size(record: Record) -> int:
+    """About how many bytes a queued record keeps alive."""
+    if isinstance(record, EntryLoaded):
+        return RECORD_OVERHEAD
+    held = len(record.path) + len(record.query) + len(record.body)
+    held += sum(len(name) + len(value) for name, value in record.headers)
+    held += sum(len(name) + len(kind) for name, kind in record.fields)
+    held += sum(len(d.field) + len(d.primary) + len(d.shadow) for d in record.differences)
+    return RECORD_OVERHEAD + held
+
+
 def parity_ledger(
     settings: GatewaySettings, registry: CollectorRegistry, redactor: Redactor
 ) -> Ledger | None:
@@ -341,6 +410,8 @@ def parity_ledger(
         LedgerMetrics(registry),
         redactor=redactor,
         queue_size=settings.ledger_queue,
+        queue_bytes=settings.ledger_queue_bytes,
+        signatures_per_route=settings.ledger_signatures_per_route,
         samples_per_signature=settings.ledger_samples,
         retention_seconds=settings.ledger_retention_days * 86400,
     )

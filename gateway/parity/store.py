@@ -9,15 +9,19 @@ the same counts without reading them first.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import time
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import and_, case, create_engine, delete, event, select
+from sqlalchemy import and_, case, create_engine, delete, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -26,7 +30,14 @@ from gateway.http.urls import masked
 from gateway.parity import schema
 
 SQLITE_BUSY_SECONDS = 10.0
+SCHEMA_ATTEMPTS = 8  # about 6 s of backoff in all
+SCHEMA_FIRST_WAIT_SECONDS = 0.05
+SCHEMA_LOCK_KEY = 0x7061726974790001  # pg_advisory_xact_lock's key for the ledger's tables
 POSTGRES_CONNECT_SECONDS = 5
+# Past a route's cap, new signatures are counted under this one (a client sending a new JSON
+# key with every request must not grow the ledger by a signature and its samples each time).
+OTHER_SIGNATURE = "other"
+OTHER_FIELDS = [("(other signatures, past the cap)", "capped")]
 # The drivers a plain postgresql:// URL may use, in this order: psycopg 3 (the `postgres`
 # extra), which SQLAlchemy speaks from 2.0 on, then psycopg2, SQLAlchemy 1.4's only choice and
 # the driver an app on SQLAlchemy 1.4 and PostgreSQL brings. SQLAlchemy's own default for
@@ -170,11 +181,71 @@ def _sqlite_reader(connection: Any, _record: Any) -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
+    """Create the tables that are missing, once however many workers and replicas start at once.
+
+    Each creator holds a lock while it checks and creates (a lock file beside a SQLite ledger,
+    a transaction-scoped advisory lock on PostgreSQL), so no two race between the check and the
+    CREATE. A database that refuses for a moment (busy, starting) is tried again with backoff.
+    """
+    wait = SCHEMA_FIRST_WAIT_SECONDS
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            _create_schema(engine)
+        except (DBAPIError, OSError):
+            if attempt == SCHEMA_ATTEMPTS:
+                raise
+            time.sleep(wait)
+            wait = min(wait * 2, 2.0)
+        else:
+            return
+
+
+def _create_schema(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            # Held to the end of this transaction: the other replicas wait, then find the tables.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            schema.metadata.create_all(connection)
+        return
+    with _host_lock(Path(str(engine.url.database))):
+        # The first connection also sets WAL mode, which needs the file to itself: under the
+        # lock, no other worker is setting it at the same moment.
+        schema.metadata.create_all(engine)
+
+
+@contextmanager
+def _host_lock(database: Path) -> Iterator[None]:
+    """An exclusive `flock` on a file beside the database, for the workers of one host.
+
+    Not the database file itself: closing any descriptor of a file drops the POSIX locks that
+    SQLite holds on it in this process.
+    """
+    lock = database.with_name(f".{database.name}.lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def file_identity(engine: Engine) -> tuple[int, int] | None:
+    """The SQLite file's device and inode (None on PostgreSQL, or when there is no file)."""
+    if engine.dialect.name != "sqlite":
+        return None
     try:
-        schema.metadata.create_all(engine)
-    except DBAPIError:
-        # Another worker created the tables between our check and our CREATE: check again.
-        schema.metadata.create_all(engine)
+        found = os.stat(str(engine.url.database))
+    except FileNotFoundError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
+def remove_orphans(url: URL) -> None:
+    """A SQLite ledger file deleted while open leaves its `-wal` and `-shm` files behind; a new
+    file of the same name would read them as its own. Remove them, if the file is gone."""
+    database = Path(str(url.database))
+    with _host_lock(database):
+        if database.exists():
+            return  # another worker made the new file already; these are its own
+        for suffix in ("-wal", "-shm", "-journal"):
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
 
 
 @dataclass(slots=True)
@@ -187,15 +258,22 @@ class _Batch:
 
 
 class LedgerWriter:
-    def __init__(self, engine: Engine, samples_per_signature: int) -> None:
+    def __init__(
+        self, engine: Engine, samples_per_signature: int, signatures_per_route: int = 100
+    ) -> None:
         self.engine = engine
         self.samples_per_signature = samples_per_signature
+        self.signatures_per_route = signatures_per_route
+        self.identity = file_identity(engine)  # the file written to (SQLite), to see it replaced
+        # (outcome, signature) of each route and method, as last read or written here; read
+        # again when the cap seems reached, as other workers add to the same ledger.
+        self._known: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     def write(self, observations: Iterable[Observation], entries: Iterable[EntryLoaded]) -> None:
         """Add one batch in one transaction."""
-        batch = self._aggregate(observations)
         entries = list(entries)
         with self.engine.begin() as connection:
+            batch = self._aggregate(self._capped(connection, observations))
             if entries:
                 self._write_entries(connection, entries)
             if batch.counts:
@@ -203,6 +281,39 @@ class LedgerWriter:
                 self._write_signatures(connection, batch)
             if batch.samples:
                 self._write_samples(connection, batch)
+
+    def _capped(
+        self, connection: Connection, observations: Iterable[Observation]
+    ) -> list[Observation]:
+        """The observations, those past their route's signature cap counted as OTHER."""
+        kept: list[Observation] = []
+        read_again: set[tuple[str, str]] = set()
+        for seen in observations:
+            if seen.outcome == "match":
+                kept.append(seen)
+                continue
+            route = (seen.route, seen.method)
+            signature = (seen.outcome, seen.signature)
+            known = self._known.get(route)
+            full = known is not None and len(known) >= self.signatures_per_route
+            if known is None or (full and signature not in known and route not in read_again):
+                known = self._known[route] = self._signatures(connection, route)
+                read_again.add(route)
+            if signature in known or len(known) < self.signatures_per_route:
+                known.add(signature)
+                kept.append(seen)
+            else:
+                kept.append(replace(seen, signature=OTHER_SIGNATURE, fields=OTHER_FIELDS))
+        return kept
+
+    def _signatures(self, connection: Connection, route: tuple[str, str]) -> set[tuple[str, str]]:
+        table = schema.signatures
+        rows = connection.execute(
+            select(table.c.outcome, table.c.signature).where(
+                table.c.route == route[0], table.c.method == route[1]
+            )
+        )
+        return {(outcome, signature) for outcome, signature in rows}
 
     def prune(self, cutoff: float) -> None:
         """Forget what was last seen before `cutoff` (Unix time)."""

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from starlette.types import Scope
 
+from gateway.http import proxies
 from gateway.http.proxies import (
+    MAX_HOPS,
     ForwardedClient,
     ForwardedHeader,
+    Hop,
     TrustedProxies,
     forwarded_hops,
     parse_address,
+    x_forwarded_hops,
 )
 from gateway.settings import GatewaySettings
 
@@ -212,3 +218,133 @@ def test_the_allow_list_is_validated_with_the_bad_item_named() -> None:
         GatewaySettings(forwarded_allow_ips="127.0.0.1, 10.0.0.0/33")
     assert not TrustedProxies.parse(" , ")
     assert TrustedProxies.parse("10.0.0.0/8, ::1").trusts(parse_address("::1")[0])  # type: ignore[index]
+
+
+def test_a_quoted_comma_in_the_proxys_element_is_read_from_the_right() -> None:
+    value = 'for=6.6.6.6;x="a, b", for="203.0.113.9";proto=https;ext="p,q"'
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got == (("203.0.113.9", 0), "https")
+
+
+def test_the_walk_stops_after_max_hops_trusted_proxies() -> None:
+    chain = ", ".join(f"10.0.0.{hop}" for hop in range(1, 41))  # 40 trusted, right-most .40
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("X-Forwarded-For", f"1.2.3.4, {chain}"))
+    assert got[0] == (f"10.0.0.{41 - MAX_HOPS}", 0)
+    forwarded = ", ".join(f"for=10.0.0.{hop}" for hop in range(1, 41))
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", forwarded), header="forwarded")
+    assert got[0] == (f"10.0.0.{41 - MAX_HOPS}", 0)
+
+
+class Counting:
+    """Wraps a function of the proxies module: how often it ran, and on how many characters."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        self.function = getattr(proxies, name)
+        self.calls = 0
+        self.characters = 0
+        monkeypatch.setattr(proxies, name, self)
+
+    def __call__(self, text: str) -> object:
+        self.calls += 1
+        self.characters += len(text)
+        return self.function(text)
+
+
+MEGABYTE = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("header", "name", "value"),
+    [
+        pytest.param(
+            "x-forwarded-for",
+            "X-Forwarded-For",
+            "10.1.1.1, " * (MEGABYTE // 10) + "10.2.2.2",
+            id="xff",
+        ),
+        pytest.param(
+            "forwarded",
+            "Forwarded",
+            "for=10.1.1.1;proto=https, " * (MEGABYTE // 26) + "for=10.2.2.2",
+            id="fwd",
+        ),
+    ],
+)
+def test_a_megabyte_of_trusted_hops_is_read_only_as_far_as_the_hop_limit(
+    monkeypatch: pytest.MonkeyPatch, header: ForwardedHeader, name: str, value: str
+) -> None:
+    addresses = Counting(monkeypatch, "parse_address")
+    elements = Counting(monkeypatch, "_forwarded_element")
+    got = resolved("10.0.0.0/8", "10.0.0.1", (name, value), header=header)
+    assert got[0] == ("10.1.1.1", 0)
+    assert addresses.calls <= MAX_HOPS + 1  # the peer, and the hops the walk went over
+    assert elements.calls <= MAX_HOPS and elements.characters < 1000
+
+
+def test_a_megabyte_of_quotes_and_commas_costs_a_few_pieces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No element ever closes its quotes: the search gives up after a few pieces per hop.
+    elements = Counting(monkeypatch, "_forwarded_element")
+    value = '","' * (MEGABYTE // 3)
+    got = resolved("10.0.0.0/8", "10.0.0.1", ("Forwarded", value), header="forwarded")
+    assert got == (("10.0.0.1", 5000), "http")
+    assert elements.calls == 0
+
+
+def test_a_megabyte_of_x_forwarded_proto_is_read_from_the_right() -> None:
+    protos = [b"gopher, " * (MEGABYTE // 8) + b"https"]
+    hops = x_forwarded_hops([b"1.2.3.4"], protos)
+    assert hops == [Hop("1.2.3.4", 0, "https")]
+    assert len(x_forwarded_hops([b"10.0.0.1, " * 1000 + b"1.2.3.4"], protos)) == MAX_HOPS
+
+
+def reference_forwarded_hops(values: list[bytes]) -> list[Hop]:
+    """The left-to-right parse of every element this module did before it read from the
+    right: a model for headers within the hop limit."""
+    hops: list[Hop] = []
+    text = ",".join(value.decode("latin-1") for value in values)
+    position = 0
+    pairs: dict[str, str] = {}
+    while position < len(text):
+        match = proxies._PAIR.match(text, position)
+        if not pairs and not text[position:].partition(",")[0].strip():
+            position = text.find(",", position) + 1 or len(text)  # an empty element: ignored
+            continue
+        if match is None or match.end() == position:
+            hops.append(Hop(""))
+            pairs = {}
+            comma = text.find(",", position)
+            if comma < 0:
+                break
+            position = comma + 1
+            continue
+        name, raw, separator = match.groups()
+        value = proxies._UNESCAPE.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
+        pairs[name.lower()] = value
+        position = match.end()
+        if separator != ";":
+            hops.append(Hop(pairs.get("for", ""), 0, pairs.get("proto")))
+            pairs = {}
+    if pairs:
+        hops.append(Hop(""))  # a last element ending in `;`: malformed, as it is mid-header
+    return hops
+
+
+FRAGMENTS = ["for=", "proto=https", "1.2.3.4", "10.1.1.1", "10.2.2.2:80", '"[::1]"', "unknown"]
+FRAGMENTS += ['"', ",", ", ", ";", " ", "x=", "\\", "_hidden"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join), max_size=3))
+def test_reading_from_the_right_finds_the_client_the_full_parse_finds(lines: list[str]) -> None:
+    values = [line.encode("latin-1") for line in lines]
+    assume(sum(line.count(",") + 1 for line in lines) <= MAX_HOPS)
+    walk = ForwardedClient(TrustedProxies.parse("10.0.0.0/8"), "forwarded")
+    expected = reference_forwarded_hops(values)
+    got = forwarded_hops(values)
+
+    def outcome(hops: list[Hop]) -> object:  # what ForwardedClient.apply makes of them
+        return walk.client(hops) if hops else (None, None)
+
+    assert outcome(got) == outcome(expected[::-1])

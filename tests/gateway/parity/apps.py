@@ -152,3 +152,38 @@ async def new_tokened(
     if x_token != NEW_SIDE_TOKEN or authorization is not None:
         return JSONResponse({"error": "unauthorized"}, status_code=401)
     return JSONResponse({"count": 3})
+
+
+# --- Every secret shape a client may send: legacy echoes the request (body and key headers),
+# new does not, so each shape is in a differing value as well as in the stored request. --------
+
+SECRET_HEADERS = ("Ocp-Apim-Subscription-Key", "X-Functions-Key", "X-Access-Key", "DPoP")
+
+
+@flask_app.post("/signup")
+def legacy_signup() -> ResponseReturnValue:
+    from flask import request
+
+    received = request.get_json() if request.is_json else request.form.to_dict()
+    echoed = {name: request.headers.get(name, "") for name in SECRET_HEADERS}
+    return jsonify(received=received), 200, echoed
+
+
+@fastapi_app.post("/signup")
+async def new_signup() -> dict[str, object]:
+    return {"received": None}
+
+
+# --- A route whose answers differ in every key the client sends: a new key, a new signature --
+
+
+@flask_app.post("/keys")
+def legacy_keys() -> ResponseReturnValue:
+    from flask import request
+
+    return jsonify(request.get_json(silent=True) or {})
+
+
+@fastapi_app.post("/keys")
+async def new_keys() -> dict[str, object]:
+    return {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from gateway.parity import redaction, replay
 from gateway.parity.redaction import REDACTED
 from tests.gateway.parity import apps
 from tests.gateway.parity.ledgers import make_copy, make_ledger, sqlite_url
+from tests.helpdesk import app_env, seed_database
 from tests.servers import REPO_ROOT
 
 LEGACY = "tests.gateway.parity.apps:flask_app"
@@ -41,9 +44,16 @@ def ledger(tmp_path: Path) -> str:
     return url
 
 
-def export(ledger: str, route: str, output: Path) -> None:
+def export(
+    ledger: str,
+    route: str,
+    output: Path,
+    *extra: str,
+    legacy: str = LEGACY,
+    new: str = NEW,
+) -> None:
     args = ["parity", "export", route, "--ledger", ledger, "--output", str(output)]
-    result = CliRunner().invoke(cli, [*args, "--legacy-app", LEGACY, "--new-app", NEW])
+    result = CliRunner().invoke(cli, [*args, "--legacy-app", legacy, "--new-app", new, *extra])
     assert result.exit_code == 0, result.output
 
 
@@ -115,8 +125,9 @@ def test_exported_tests_send_odd_requests_as_recorded(tmp_path: Path) -> None:
     recorder.record(posted, "mismatch", [SIZE])
     assert recorder.close(10)
     module = tmp_path / "test_echo.py"
-    export(url, ECHO, module)
-    result = run_pytest(module, env={"PYTHONWARNINGS": "error"}, extra=("-rs",))
+    export(url, ECHO, module, "--include-writes", "--database-variable", "ECHO_DB")
+    env = {"PYTHONWARNINGS": "error", "ECHO_DB": "unused"}
+    result = run_pytest(module, env=env, extra=("-rs",))
     # The header is sent as it came; the path's `?` reaches the apps, which still differ on it;
     # the binary body was not kept, so that exchange cannot be replayed and says so.
     assert "1 failed, 1 passed, 1 skipped" in result.stdout, result.stdout
@@ -165,6 +176,11 @@ def test_exported_tests_apply_the_copy_s_header_rules_to_the_other_side(
     assert "PARITY_NEW_TOKEN is not set" in unset.stdout, unset.stdout
 
 
+def test_credentials_fill_in_only_headers_the_recorded_request_had() -> None:
+    exchange = {"request": {"method": "GET", "path": "/", "query": "", "headers": [], "body": ""}}
+    assert replay.request_of(exchange, {"Authorization": "Bearer x"})["headers"] == []
+
+
 def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials() -> None:
     exchange = {
         "request": {
@@ -185,7 +201,7 @@ def test_a_replayed_request_drops_what_the_client_sets_and_fills_in_credentials(
     assert request == {
         "method": "POST",
         "url": "/p?a=1",
-        "headers": [(b"accept", b"*/*"), (b"cookie", b"s=1")],
+        "headers": [(b"cookie", b"s=1"), (b"accept", b"*/*")],  # in the recorded order
         "content": b"{}",
     }
 
@@ -219,3 +235,54 @@ def test_a_header_the_copy_sets_literally_cannot_be_replayed() -> None:
     with pytest.raises(replay.NotReplayable, match="x-token on the copy as a literal value"):
         replay.copied(request, rules)
     assert replay.copied(request, {"drop": ["authorization"]})["headers"] == []
+
+
+def count_rows(database: Path) -> dict[str, int]:
+    with closing(sqlite3.connect(database)) as connection:
+        tables = ("tickets", "comments", "users", "attachments")
+        return {t: connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def test_the_example_s_exported_tests_pass_and_write_nothing(tmp_path: Path) -> None:
+    """The help-desk apps: the new one opens its database in its lifespan; a recorded POST is
+    not replayed, so the database is as it was, and the GET passes."""
+    url = sqlite_url(tmp_path)
+    recorder = make_ledger(url)
+    recorder.start()
+    token = [(b"x-token", b"admin-token"), (b"accept", b"application/json")]
+    recorder.record(make_copy("/api/tickets", "/api/tickets", headers=token), "match", [])
+    posted = make_copy(
+        "/api/tickets",
+        "/api/tickets",
+        method="POST",
+        headers=[*token, (b"content-type", b"application/json")],
+        body=b'{"title": "Printer on fire", "description": "again"}',
+    )
+    recorder.record(posted, "match", [])
+    assert recorder.close(10)
+    module = tmp_path / "test_tickets.py"
+    export(url, "/api/tickets", module, legacy="legacy_app.wsgi:app", new="new_app.main:app")
+    assert "admin-token" not in module.read_text(encoding="utf-8")  # redacted: not a safe header
+    database = seed_database(tmp_path / "helpdesk.db")
+    before = count_rows(database)
+    env = {**app_env(database), "PARITY_TEST_HEADERS": json.dumps({"X-Token": "admin-token"})}
+    result = run_pytest(module, env=env, extra=("-rs",))
+    assert "1 passed, 1 skipped" in result.stdout, result.stdout
+    assert "replays safe methods only" in result.stdout
+    assert count_rows(database) == before
+
+    # With writes included, they wait for the variable naming a database for them.
+    writes = tmp_path / "test_tickets_writes.py"
+    export(
+        url,
+        "/api/tickets",
+        writes,
+        "--include-writes",
+        "--database-variable",
+        "HELPDESK_DATABASE_URL",
+        legacy="legacy_app.wsgi:app",
+        new="new_app.main:app",
+    )
+    unset = {k: v for k, v in env.items() if k != "HELPDESK_DATABASE_URL"}
+    waiting = run_pytest(writes, env=unset, extra=("-rs",))
+    assert "set HELPDESK_DATABASE_URL to a database" in waiting.stdout, waiting.stdout

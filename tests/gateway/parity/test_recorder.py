@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -16,7 +17,10 @@ from gateway.behaviours.shadow import MAX_DIFFERENCES_KEPT, ShadowOptions
 from gateway.compare import Difference
 from gateway.config.routes_file import parse_routes
 from gateway.parity import readiness
-from gateway.parity.redaction import REDACTED
+from gateway.parity.metrics import LedgerMetrics
+from gateway.parity.recorder import HEADER_VALUE_LIMIT, Ledger
+from gateway.parity.redaction import REDACTED, Redactor
+from gateway.parity.store import OTHER_SIGNATURE, ledger_url
 from tests.gateway.parity.ledgers import make_copy, make_ledger, seen, sqlite_url, write, written
 
 BIO = Difference("body:$.author.bio", "null", '""', ("author", "bio"), "type_changed")
@@ -279,3 +283,50 @@ def test_a_comparison_with_many_differences_keeps_a_few_and_its_whole_signature(
     assert signature.fields == ["body:$.author.bio", "body:$.items[*].at"]
     (sample,) = signature.samples
     assert len(sample["differences"]) == MAX_DIFFERENCES_KEPT
+
+
+def test_a_route_keeps_a_bounded_number_of_signatures_and_samples(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    recorder = Ledger(
+        ledger_url(url),
+        LedgerMetrics(CollectorRegistry()),
+        redactor=Redactor(safe_headers=["x-filler"]),
+        queue_size=1000,
+        samples_per_signature=2,
+        retention_seconds=86400,
+        interval=0.02,
+        signatures_per_route=5,
+    )
+    recorder.start()
+    filler = [(b"x-filler", b"f" * 30_000), (b"accept", b"application/json")]
+    for n in range(12):
+        key = Difference(f"body:$.k{n}", "1", "(absent)", (f"k{n}",), "missing")
+        recorder.record(make_copy(headers=filler), "mismatch", [key])
+    assert recorder.close(10)
+    (parity,) = readiness.read(url)
+    assert parity.compared == 12
+    signatures = {s.signature: s for s in parity.differences}
+    assert len(signatures) == 6  # five, and the rest counted together
+    assert signatures[OTHER_SIGNATURE].count == 7
+    sample = signatures[OTHER_SIGNATURE].samples[-1]["request"]
+    assert sample["truncated"] is True
+    assert len(json.dumps(sample["headers"])) < 2 * HEADER_VALUE_LIMIT
+
+
+def test_the_queue_is_bounded_in_bytes() -> None:
+    registry = CollectorRegistry()
+    recorder = Ledger(
+        ledger_url("sqlite:////nonexistent/parity.db"),
+        LedgerMetrics(registry),
+        redactor=Redactor(),
+        queue_size=1000,
+        samples_per_signature=2,
+        retention_seconds=86400,
+        queue_bytes=1 << 16,
+    )  # not started: nothing drains the queue
+    filler = [(b"x-filler", b"f" * 30_000)]
+    for _ in range(100):
+        recorder.record(make_copy(headers=filler), "match", [])
+    dropped = registry.get_sample_value("gateway_ledger_records_total", {"result": "dropped"})
+    # Room for 1,000 by count; by bytes (about 1.5 KB each, the header cut), for about 40.
+    assert dropped is not None and 50 <= dropped < 100

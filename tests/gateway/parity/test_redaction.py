@@ -10,14 +10,19 @@ from gateway.parity import redaction
 from gateway.parity.redaction import REDACTED, Redactor
 
 
-def test_credential_headers_and_secret_looking_ones_are_redacted() -> None:
-    redactor = Redactor(["X-Tenant-Key ", "x-internal"])
+def test_only_safe_headers_keep_their_values() -> None:
+    redactor = Redactor(["X-Request-Id "], safe_headers=["x-tenant", ""])
     kept = redactor.request_headers(
         [
             (b"Authorization", b"Bearer s3cret"),
             (b"cookie", b"session=abc"),
-            (b"x-internal", b"hidden"),
-            (b"x-session-id", b"abc"),
+            (b"Ocp-Apim-Subscription-Key", b"k1"),
+            (b"X-Functions-Key", b"k2"),
+            (b"X-Access-Key", b"k3"),
+            (b"DPoP", b"eyJ.proof"),
+            (b"x-anything-new", b"v"),
+            (b"x-request-id", b"r1"),
+            (b"x-tenant", b"acme"),
             (b"accept", b"application/json"),
             (b"content-length", b"0"),
             (b"x-gateway-shadow", b"1"),
@@ -26,11 +31,17 @@ def test_credential_headers_and_secret_looking_ones_are_redacted() -> None:
     assert kept == [
         ["authorization", REDACTED],
         ["cookie", REDACTED],
-        ["x-internal", REDACTED],
-        ["x-session-id", REDACTED],
+        ["ocp-apim-subscription-key", REDACTED],
+        ["x-functions-key", REDACTED],
+        ["x-access-key", REDACTED],
+        ["dpop", REDACTED],
+        ["x-anything-new", REDACTED],
+        ["x-request-id", REDACTED],  # named to hide: hidden although safe by default
+        ["x-tenant", "acme"],  # added to the safe ones
         ["accept", "application/json"],
     ]
-    assert redactor.secret_header("x-tenant-key")
+    assert redactor.secret_header("X-Functions-Key")
+    assert not redactor.secret_header("Content-Type")
 
 
 @pytest.mark.parametrize(
@@ -86,8 +97,8 @@ def test_other_bodies_are_not_kept(raw: bytes, content_type: str) -> None:
     assert redaction.body(raw, content_type) is None
 
 
-def test_secrets_in_other_request_headers_values_are_redacted() -> None:
-    kept = Redactor().request_headers(
+def test_secrets_in_safe_headers_values_are_redacted() -> None:
+    kept = Redactor(safe_headers=["x-upstream"]).request_headers(
         [
             (b"Referer", b"https://a.example/cb?code=c0de&state=1"),
             (b"X-Upstream", b"https://svc:pa55@b.example/"),
@@ -102,7 +113,9 @@ def test_secrets_in_other_request_headers_values_are_redacted() -> None:
 def test_a_long_header_value_is_read_in_linear_time() -> None:
     # The writer thread shares the GIL with the event loop: redacting must stay cheap.
     started = time.perf_counter()
-    kept = Redactor().request_headers([(b"x-blob", b"a" * 65536 + b"&token=t0k")])
+    kept = Redactor(safe_headers=["x-blob"]).request_headers(
+        [(b"x-blob", b"a" * 65536 + b"&token=t0k")]
+    )
     assert kept == [["x-blob", "a" * 65536 + "&token=[redacted]"]]
     assert time.perf_counter() - started < 5  # 15 s and more when it was quadratic
 
@@ -220,6 +233,15 @@ def test_secrets_inside_differing_values_are_redacted(
         "x-goog-iap-jwt-assertion",
         "x-shopify-hmac-sha256",
         "user_otp",
+        "newPass",
+        "basicAuth",
+        "otpCode",
+        "accessKey",
+        "ocp-apim-subscription-key",
+        "X-Functions-Key",
+        "DPoP",
+        "clientSecret",
+        "refreshToken",
     ],
 )
 def test_secret_names(name: str) -> None:
@@ -227,7 +249,83 @@ def test_secret_names(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["author", "authors", "passenger", "bio", "zip_code", "keyboard", "title", "page"]
+    "name",
+    [
+        "author",
+        "authors",
+        "passenger",
+        "bio",
+        "zip_code",
+        "zipCode",
+        "keyboard",
+        "title",
+        "page",
+        "passengerName",
+        "authorId",
+    ],
 )
 def test_ordinary_names(name: str) -> None:
     assert not redaction.secret_name(name)
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "secret"),
+    [
+        pytest.param(
+            b"%7B%22password%22%3A%22hunter2%22%7D=",
+            "application/x-www-form-urlencoded",
+            "hunter2",
+            id="json-as-a-form-body",
+        ),
+        pytest.param(
+            b'{"password":"hunter2"}=', "application/x-www-form-urlencoded", "hunter2", id="raw"
+        ),
+        pytest.param(
+            json.dumps(
+                {"newPass": "p1", "basicAuth": "p2", "otpCode": "p3", "accessKey": "p4"}
+            ).encode(),
+            "application/json",
+            "p1 p2 p3 p4",
+            id="camel-case-names",
+        ),
+        pytest.param(
+            json.dumps({"fields": [{"name": "password", "value": "hunter2"}]}).encode(),
+            "application/json",
+            "hunter2",
+            id="name-value-list",
+        ),
+        pytest.param(
+            json.dumps({"config": 'url=x secret="hunter2" other=1'}).encode(),
+            "application/json",
+            "hunter2",
+            id="quoted-value",
+        ),
+    ],
+)
+def test_secret_shapes_in_bodies_are_redacted(raw: bytes, content_type: str, secret: str) -> None:
+    kept = redaction.body(raw, content_type)
+    assert kept is not None and REDACTED in kept
+    for word in secret.split():
+        assert word not in kept, kept
+
+
+def test_a_name_value_pair_keeps_its_name_and_other_pairs() -> None:
+    raw = json.dumps([{"name": "password", "value": "x1"}, {"name": "city", "value": "Oslo"}])
+    assert json.loads(redaction.body(raw.encode(), "application/json") or "") == [
+        {"name": "password", "value": REDACTED},
+        {"name": "city", "value": "Oslo"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        pytest.param('[{"name": "password", "value": "x1"}, {"na', "x1", '"password"', id="list"),
+        pytest.param('Digest realm="r", secret="x1", qop="auth"', "x1", 'realm="r"', id="quoted"),
+        pytest.param("cfg: accessKey='x1' region=eu", "x1", "region=eu", id="single-quoted"),
+    ],
+)
+def test_secret_shapes_in_shown_values_are_redacted(text: str, secret: str, kept: str) -> None:
+    shown = redaction.value(text)
+    assert secret not in shown
+    assert kept in shown

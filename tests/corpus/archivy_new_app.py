@@ -1,7 +1,7 @@
 """A FastAPI app beside archivy (a real Flask-Login app from PyPI), sharing its login.
 
-Only importable where archivy is installed (its own virtualenv): `archivy_flow.py` serves it
-with archivy's own app through `gateway serve`.
+Only importable where archivy is installed (its own virtualenv): test_archivy.py serves it with
+archivy's own app through `gateway serve`.
 """
 
 from typing import Annotated, Any
