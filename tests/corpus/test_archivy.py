@@ -439,7 +439,6 @@ EXPECTATIONS = [
     ),
 ]
 
-# Expectations today's inventory misses (it does not see extensions yet: issue 17).
 # Expectations today's inventory misses (none since it reads Flask's extensions: issue 17);
 # a new miss goes here, with its reason, as a strict xfail.
 MISSES: dict[str, str] = {}
