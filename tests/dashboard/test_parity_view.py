@@ -36,7 +36,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         with server.client() as client:
             for n in range(3):
                 assert client.get(f"/books/{n}").status_code == 200
-                assert client.get(f"/authors/{n}", headers={"x-evil": EVIL}).status_code == 200
+                # User-Agent: a header whose value the ledger keeps (its allow-list)
+                evil = {"user-agent": EVIL}
+                assert client.get(f"/authors/{n}", headers=evil).status_code == 200
         wait_for(lambda: metric(server, "gateway_ledger_records_total", result="written") >= 6, 30)
         yield server
 
