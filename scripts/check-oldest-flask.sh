@@ -13,7 +13,8 @@ VENV=${OLDEST_FLASK_VENV:-.venv-oldest-flask}
 "$VENV/bin/pip" install --quiet --upgrade pip
 "$VENV/bin/pip" install --quiet -e . "Flask==2.0.3" "Werkzeug==2.0.3" \
   "fastapi>=0.115" "Django>=4.2" "bottle>=0.12" \
-  "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" "httpx>=0.27"
+  "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" "httpx>=0.27" \
+  "openapi-spec-validator>=0.7"  # the analysis tests validate the merged OpenAPI document
 "$VENV/bin/python" -c 'import flask, werkzeug; print("Flask", flask.__version__, "Werkzeug", werkzeug.__version__)'
 "$VENV/bin/pytest" -q -p no:cacheprovider \
   tests/frameworks \

@@ -20,7 +20,6 @@ from gateway.parity import redaction, replay
 from gateway.parity.redaction import REDACTED
 from tests.gateway.parity import apps
 from tests.gateway.parity.ledgers import make_copy, make_ledger, sqlite_url
-from tests.helpdesk import app_env, seed_database
 from tests.servers import REPO_ROOT
 
 LEGACY = "tests.gateway.parity.apps:flask_app"
@@ -263,6 +262,10 @@ def test_the_example_s_exported_tests_pass_and_write_nothing(tmp_path: Path) -> 
     module = tmp_path / "test_tickets.py"
     export(url, "/api/tickets", module, legacy="legacy_app.wsgi:app", new="new_app.main:app")
     assert "admin-token" not in module.read_text(encoding="utf-8")  # redacted: not a safe header
+    # Imported here: the example's apps need SQLAlchemy 2, and scripts/check-oldest-supported.sh
+    # imports this module (through test_server) beside SQLAlchemy 1.4.
+    from tests.helpdesk import app_env, seed_database
+
     database = seed_database(tmp_path / "helpdesk.db")
     before = count_rows(database)
     env = {**app_env(database), "PARITY_TEST_HEADERS": json.dumps({"X-Token": "admin-token"})}
