@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -164,12 +165,21 @@ class Controller:
         self._said = said
         return result
 
-    def run(self, stop: threading.Event, every: float) -> None:
-        """Pass after pass until `stop` is set; a failing pass is logged, never fatal."""
+    def run(
+        self,
+        stop: threading.Event,
+        every: float,
+        gate: AbstractContextManager[None] | None = None,
+    ) -> None:
+        """Pass after pass until `stop` is set; a failing pass is logged, never fatal.
+
+        Each pass runs inside `gate` (gateway.rollout.fork_gate, in a process that forks)."""
+        gate = gate or nullcontext()
         try:
             while not stop.is_set():
                 try:
-                    self.run_once()
+                    with gate:
+                        self.run_once()
                 except Exception:  # a controller that dies stops every rollout: log, go on
                     logger.exception("rollout pass failed")
                 stop.wait(every)

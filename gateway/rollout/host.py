@@ -7,7 +7,8 @@ metrics, read in-process (the workers' multiprocess files, summed); its lock kee
 
 With several workers the controller is a thread of gunicorn's arbiter, which forks workers: the
 thread is not copied into them, and its own metrics stay in the arbiter's memory (served on
-GATEWAY_METRICS_PORT), so no lock it may hold at a fork is one a worker ever takes.
+GATEWAY_METRICS_PORT). The libraries it runs are, with whatever locks they held at the fork:
+forks wait for its pass to end (gateway.rollout.fork_gate).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.rollout.controller import Controller, RolloutMetrics
 from gateway.rollout.figures import RegistrySource
 from gateway.rollout.file_lock import FileLock, lock_path
 from gateway.rollout.file_store import FileStore
+from gateway.rollout.fork_gate import ForkGate
 from gateway.rollout.parity_wiring import ledger_parity
 from gateway.settings import GatewaySettings
 
@@ -62,7 +64,7 @@ def host_controller(settings: GatewaySettings, registry: CollectorRegistry) -> I
     stop = threading.Event()
     thread = threading.Thread(
         target=controller.run,
-        args=(stop, settings.rollout_every),
+        args=(stop, settings.rollout_every, ForkGate()),
         name="rollout-controller",
         daemon=True,  # never keeps a stopping server alive; the stop below ends it first
     )
