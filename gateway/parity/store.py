@@ -11,7 +11,8 @@ new one: each worker notices it by inode before its next batch and closes its co
 the old file, which SQLite then neither checkpoints nor removes a `-wal` or `-shm` for (it
 would be by name, the new file's); the first to write makes the new file, under the host
 lock, after removing the old file's `-wal` and `-shm` (SQLite would take them as the new
-file's). WAL mode stays: a rollback journal would cost a third of the writers' throughput.
+file's). WAL mode stays: a rollback journal cost a third or more of the writers' throughput
+and half again on a reader's time (docs/parity-ledger.md).
 """
 
 from __future__ import annotations
