@@ -292,10 +292,15 @@ def _multiprocess_metrics(workers: int) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    owner = os.getpid()
     try:
         yield str(folder)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        # A worker leaves through here too: forked inside this block, it ends by SystemExit
+        # (recycled, replaced, stopped). Only the arbiter's exit may empty the folder; a
+        # worker's removed every worker's files, and its replacement could not start.
+        if os.getpid() == owner:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # Each command's `short_help` is its line in `gateway --help`, where Click cuts longer text.

@@ -46,7 +46,6 @@ from gateway.parity.store import (
     file_identity,
     ledger_url,
     open_engine,
-    remove_orphans,
     shown,
 )
 
@@ -286,9 +285,11 @@ class Ledger:
                 "parity ledger %s: the file was deleted or replaced; writing to a new one",
                 shown(self.url),
             )
+            # Safe however late this worker notices: SQLite neither checkpoints nor removes a
+            # `-wal` or `-shm` (by name, which may be the new file's by now) when it closes a
+            # connection to a file that is no longer at its path.
             writer.engine.dispose()
             self._writer = writer = None
-            remove_orphans(self.url)
         return writer or self._open()
 
     def _open(self) -> LedgerWriter:

@@ -5,6 +5,14 @@ readers (`gateway parity`, the admin API) share one file; a writer waits for ano
 transaction (busy timeout) instead of failing. Upserts are the dialect's own
 `INSERT ... ON CONFLICT`, so the workers of one host, or every replica on PostgreSQL, add to
 the same counts without reading them first.
+
+A SQLite file deleted while serving (alone, or with its `-wal` and `-shm`) is replaced by a
+new one: each worker notices it by inode before its next batch and closes its connection to
+the old file, which SQLite then neither checkpoints nor removes a `-wal` or `-shm` for (it
+would be by name, the new file's); the first to write makes the new file, under the host
+lock, after removing the old file's `-wal` and `-shm` (SQLite would take them as the new
+file's). WAL mode stays: a rollback journal cost a third or more of the writers' throughput
+and half again on a reader's time (docs/parity-ledger.md).
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -153,7 +162,10 @@ def open_engine(url: URL, *, create: bool) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
             raise LedgerMissing(f"no ledger at {path} (nothing recorded yet, or another URL)")
-        engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        if create:
+            engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        else:
+            engine = create_engine(url, future=True, creator=_existing_file(path))
         # Only writers set the journal mode: changing it needs the file to itself, and SQLite
         # refuses at once (no busy wait) while a worker writes, which failed readers.
         event.listen(engine, "connect", _sqlite_pragmas if create else _sqlite_reader)
@@ -164,6 +176,17 @@ def open_engine(url: URL, *, create: bool) -> Engine:
         pool_pre_ping=True,
         connect_args={"connect_timeout": POSTGRES_CONNECT_SECONDS},
     )
+
+
+def _existing_file(path: Path) -> Callable[[], sqlite3.Connection]:
+    """Connections to the file at `path` that never create it: a reader racing a deletion
+    must not make an empty file outside the host lock, beside the old `-shm`."""
+    uri = f"{path.absolute().as_uri()}?mode=rw"  # read-write (a reader's close may checkpoint)
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)
+
+    return connect
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -207,10 +230,34 @@ def _create_schema(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             schema.metadata.create_all(connection)
         return
-    with _host_lock(Path(str(engine.url.database))):
+    database = Path(str(engine.url.database))
+    with _host_lock(database):
+        if _is_new(database):
+            _remove_leftovers(database)
         # The first connection also sets WAL mode, which needs the file to itself: under the
         # lock, no other worker is setting it at the same moment.
         schema.metadata.create_all(engine)
+
+
+def _is_new(database: Path) -> bool:
+    """Whether the file is still to be made (missing, or empty as `connect` leaves it)."""
+    try:
+        return database.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _remove_leftovers(database: Path) -> None:
+    """Remove the `-wal`, `-shm` and `-journal` of a deleted ledger file, before a new file of
+    that name is made (under the host lock, which every creator holds).
+
+    SQLite finds them by name and cannot tell they belong to another file: the new file would
+    take the old `-shm` as its own, the index of a `-wal` that workers which have not noticed
+    the deletion yet still hold open. They keep their descriptors: removing the names takes
+    nothing from them.
+    """
+    for suffix in ("-wal", "-shm", "-journal"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -235,17 +282,6 @@ def file_identity(engine: Engine) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return (found.st_dev, found.st_ino)
-
-
-def remove_orphans(url: URL) -> None:
-    """A SQLite ledger file deleted while open leaves its `-wal` and `-shm` files behind; a new
-    file of the same name would read them as its own. Remove them, if the file is gone."""
-    database = Path(str(url.database))
-    with _host_lock(database):
-        if database.exists():
-            return  # another worker made the new file already; these are its own
-        for suffix in ("-wal", "-shm", "-journal"):
-            database.with_name(database.name + suffix).unlink(missing_ok=True)
 
 
 @dataclass(slots=True)

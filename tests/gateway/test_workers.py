@@ -155,3 +155,24 @@ def test_the_workers_serve_under_the_root_path(tmp_path: Path) -> None:
             answer = httpx.get(server.base_url + "/api/items/3", timeout=10).json()
             assert answer["path"] == "/prefix/api/items/3", answer
             assert answer["pid"] in _workers(server)
+
+
+def test_workers_recycled_after_max_requests_are_replaced_and_serve_on(tmp_path: Path) -> None:
+    """A worker ends by SystemExit inside the arbiter's own blocks (it was forked there): its
+    exit must leave the metrics folder every worker writes to, or no replacement can start."""
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text(ROUTES, encoding="utf-8")
+    with run_gateway(routes_file, workers=2, env={"GATEWAY_MAX_REQUESTS": "10"}) as server:
+        wait_for(lambda: _has_workers(server, 2), timeout=30)
+        first = _workers(server)
+        served = 0
+        while _workers(server) & first:  # recycled after about 10 requests each
+            with server.client() as client:
+                assert client.get("/hold?seconds=0").status_code == 200
+            served += 1
+            assert served < 500, "no worker was recycled"
+        wait_for(lambda: _has_workers(server, 2), timeout=30)
+        with server.client() as client:
+            assert client.get("/hold?seconds=0").status_code == 200
+            assert client.get("/metrics").status_code == 200
+    assert "Worker failed to boot" not in server.log()
