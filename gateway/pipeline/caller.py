@@ -25,7 +25,7 @@ from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.responses import Refused, send_json
 from gateway.observe.metrics import GatewayMetrics
-from gateway.pipeline.deadline import Deadline
+from gateway.pipeline.deadline import Deadline, DeadlineClock
 from gateway.pipeline.exchange import Exchange, Failed, Outcome
 from gateway.sides import Side, is_new
 
@@ -54,6 +54,7 @@ class SideCaller:
         self.error_shape = error_shape or ErrorShape()
         self.new_timeout = new_timeout
         self.side_header = side_header
+        self._clock = DeadlineClock()  # the new side's deadlines
         # The names of the headers the gateway adds to every answer, for `plain`.
         self._added = frozenset(
             (headers.REQUEST_ID, headers.SIDE) if side_header else (headers.REQUEST_ID,)
@@ -114,7 +115,7 @@ class SideCaller:
         try:
             if new:
                 receive = self._limited(exchange, receive, body_refusal)
-                deadline = Deadline(self.timeout(exchange))
+                deadline = Deadline(self.timeout(exchange), self._clock)
             try:
                 await side.app(exchange.child_scope, receive, send_with_headers)
             except asyncio.CancelledError:
@@ -170,7 +171,7 @@ class SideCaller:
         in_progress.inc()
         try:
             if is_new(side.name):
-                deadline = Deadline(self.timeout(exchange))
+                deadline = Deadline(self.timeout(exchange), self._clock)
             try:
                 await side.app(exchange.child_scope, receive, send_with_headers)
             except asyncio.CancelledError:
