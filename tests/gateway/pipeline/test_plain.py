@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,14 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.dispatcher import Gateway
+from gateway.observe.metrics import GatewayMetrics
+from gateway.pipeline.caller import SideCaller
+from gateway.pipeline.exchange import Exchange, Outcome
+from gateway.side_names import LEGACY, NEW, SideName
+from gateway.sides.asgi import ASGISide
 from tests.gateway.in_process import serving, settings
 
 ROUTES = """\
@@ -150,3 +157,56 @@ def test_the_plain_way_answers_counts_and_logs_as_the_general_way(tmp_path: Path
     assert samples[("gateway_responses_failed_total", cut)] == 1
     assert all(value == 0 for (name, _), value in samples.items() if "in_progress" in name)
     assert [line["request_id"] for line in log] == [f"req-{n}" for n in range(len(PLAIN) + 1)]
+
+
+def _plain_call(app: Any, side: SideName, timeout: float = 30.0) -> Any:
+    """`SideCaller.plain` on `app`, as a task; what it sent and what it published."""
+    sent: list[Message] = []
+    published: list[Outcome] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    metrics = GatewayMetrics(CollectorRegistry())
+    caller = SideCaller(metrics, new_timeout=timeout)
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    exchange = Exchange(scope, scope, "GET", "/", b"req-1", time.perf_counter())
+
+    def account(exchange: Exchange, side: Any, outcome: Outcome, started: float) -> None:
+        published.append(outcome)
+
+    call = caller.plain(exchange, ASGISide(side, app), receive, send, account)
+    return asyncio.ensure_future(call), sent, published, metrics
+
+
+async def _hang(scope: Scope, receive: Receive, send: Send) -> None:
+    await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("side", [LEGACY, NEW])
+def test_a_plain_call_cancelled_by_its_client_stays_cancelled(side: SideName) -> None:
+    async def run() -> tuple[Any, ...]:
+        task, sent, published, metrics = _plain_call(_hang, side)
+        await asyncio.sleep(0)  # the side is waiting
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return sent, published, metrics
+
+    sent, published, metrics = asyncio.run(run())
+    assert sent == [] and [outcome.status for outcome in published] == [0]
+    assert metrics.running(side).value == 0
+
+
+def test_a_plain_call_past_the_new_sides_timeout_is_answered_504() -> None:
+    async def run() -> tuple[Any, ...]:
+        task, sent, published, metrics = _plain_call(_hang, NEW, timeout=0.05)
+        await asyncio.wait_for(task, 30)
+        return sent, published
+
+    sent, published = asyncio.run(run())
+    assert sent[0]["status"] == 504 and (b"x-gateway-side", b"gateway") in sent[0]["headers"]
+    assert published[0].own and published[0].status == 504
