@@ -27,13 +27,15 @@ from gateway.pipeline.caller import GATEWAY_SIDE
 from gateway.pipeline.exchange import Exchange
 from gateway.pipeline.outcomes import OutcomeBus
 from gateway.pipeline.serving import Serving
-from gateway.routing.paths import PathRejected, canonicalize
+from gateway.routing.paths import PathRejected, canonicalize, is_canonical
 from gateway.sides import Side, SideName, is_side
 
 # Only the gateway marks a shadow copy: the mark a client sends is dropped before either side
 # sees the request, so an app that trusts it (to skip a copy's side effects, say) cannot be
 # made to skip a real request's.
 GATEWAY_ONLY_HEADERS = (SHADOW_HEADER,)
+# What the sides get of the client's headers leaves these out (the gateway sets its request id).
+_REPLACED = frozenset((headers.REQUEST_ID, *GATEWAY_ONLY_HEADERS))
 
 HTTPHandler = Callable[[Scope, Receive, Send], Awaitable[object]]
 # Serves an HTTP request around the dispatcher's own handling (tracing's SERVER span).
@@ -97,13 +99,13 @@ class Gateway:
         if self.own.owns(path):
             exchange.child_scope = scope
             return self.own(exchange, receive, send)
-        child_scope["headers"] = headers.with_headers(
-            scope["headers"], [(headers.REQUEST_ID, request_id)], drop=GATEWAY_ONLY_HEADERS
+        child_scope["headers"] = headers.replaced(
+            scope["headers"], [(headers.REQUEST_ID, request_id)], _REPLACED
         )
         table = self.live.table  # read once: this request keeps this table to its end
         entry = table.match(path, method)
         if entry is None:
-            return self.serving.serve(exchange, table.default, receive, send)
+            return self.serving.plain(exchange, table.default, receive, send)
         exchange.entry = entry
         exchange.state = state = self.states.get(entry)
         behaviour = self.behaviours[state.target() if state is not None else entry.target]
@@ -153,12 +155,17 @@ def _canonical_scope(scope: Scope) -> tuple[str, Scope]:
     Raises PathRejected for a path the gateway does not route (see gateway.routing.paths).
     """
     root_path: str = scope.get("root_path", "")
-    raw_root = root_path.encode("utf-8")
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    child_scope = dict(scope)
+    if not root_path and is_canonical(raw_path):  # most requests: nothing to change
+        path = raw_path.decode("ascii")
+        child_scope["path"] = path
+        child_scope["raw_path"] = raw_path
+        return path, child_scope
+    raw_root = root_path.encode("utf-8")
     if raw_root and raw_path.startswith(raw_root):
         raw_path = raw_path[len(raw_root) :]
     canonical = canonicalize(raw_path)
-    child_scope = dict(scope)
     child_scope["path"] = root_path + canonical.path
     child_scope["raw_path"] = raw_root + canonical.raw
     return canonical.path, child_scope

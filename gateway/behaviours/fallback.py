@@ -37,15 +37,20 @@ def serve(
     Hands back the coroutine that serves rather than awaiting it: one frame fewer on the path
     every resumption of the side's app goes through.
     """
-    entry = exchange.entry
-    if (
-        is_new(side)
-        and entry is not None
-        and entry.options.fallback
-        and exchange.method in IDEMPOTENT_METHODS
-    ):
+    if applies(exchange, side):
         return _with_fallback(context, exchange, receive, send, capture)
     return context.serving.serve(exchange, side, receive, send, capture)
+
+
+def applies(exchange: Exchange, side: SideName) -> bool:
+    """Whether legacy may answer for `side` on this request."""
+    entry = exchange.entry
+    return (
+        is_new(side)
+        and entry is not None
+        and entry.options.fallback is not None
+        and exchange.method in IDEMPOTENT_METHODS
+    )
 
 
 async def _with_fallback(

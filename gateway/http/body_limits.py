@@ -61,6 +61,11 @@ class BodyLimits:
         return Refused(408, "body_timeout", detail, headers=[CLOSE])
 
 
+def has_body(scope: Scope) -> bool:
+    """Whether the request comes with a body, which `BodyLimits.guard` would guard."""
+    return _framing(scope["headers"])[0]
+
+
 class _GuardedReceive:
     def __init__(self, receive: Receive, limits: BodyLimits) -> None:
         self._receive = receive

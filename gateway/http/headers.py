@@ -6,6 +6,7 @@ import os
 import random
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 REQUEST_ID = b"x-request-id"
 SIDE = b"x-gateway-side"
@@ -48,6 +49,14 @@ def with_headers(
     those named in `drop` (lowercase) left out."""
     names = {name for name, _ in replacements}
     names.update(drop)
+    return replaced(headers, replacements, names)
+
+
+def replaced(
+    headers: Iterable[tuple[bytes, bytes]], replacements: Headers, names: AbstractSet[bytes]
+) -> Headers:
+    """`with_headers` with the names to leave out given (lowercase), built once by a caller
+    that adds the same headers to every request or answer."""
     # The kept pairs themselves, not copies: this runs twice on every request.
     kept = [header for header in headers if header[0].lower() not in names]
     kept += replacements

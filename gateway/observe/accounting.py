@@ -13,7 +13,9 @@ from gateway.observe.access_log import AccessLog, request_line
 from gateway.observe.metrics import GatewayMetrics, method_label
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 12 fields through object.__setattr__, which
+# more than doubled the cost of the one built for every request. Nothing changes it.
+@dataclass(slots=True)
 class Answered:
     """One answer the client got, as the metrics and the access log count it."""
 

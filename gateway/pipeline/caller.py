@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
+from functools import cache
 
 from starlette.types import Message, Receive, Send
 
@@ -22,13 +25,17 @@ from gateway.http.body_limits import BodyLimits
 from gateway.http.error_shape import ErrorShape
 from gateway.http.responses import Refused, send_json
 from gateway.observe.metrics import GatewayMetrics
-from gateway.pipeline.deadline import Deadline
+from gateway.pipeline.deadline import Deadline, DeadlineClock
 from gateway.pipeline.exchange import Exchange, Failed, Outcome
 from gateway.sides import Side, is_new
 
 logger = logging.getLogger("gateway")
 
 GATEWAY_SIDE = "gateway"  # the X-Gateway-Side of answers the gateway gives itself
+
+# Publishes one side's answer once its call is over (OutcomeBus.account): the exchange, the
+# side, what it sent and when it was called.
+Account = Callable[[Exchange, Side, Outcome, float], None]
 
 
 class SideCaller:
@@ -47,6 +54,11 @@ class SideCaller:
         self.error_shape = error_shape or ErrorShape()
         self.new_timeout = new_timeout
         self.side_header = side_header
+        self._clock = DeadlineClock()  # the new side's deadlines
+        # The names of the headers the gateway adds to every answer, for `plain`.
+        self._added = frozenset(
+            (headers.REQUEST_ID, headers.SIDE) if side_header else (headers.REQUEST_ID,)
+        )
 
     async def call(
         self,
@@ -103,7 +115,7 @@ class SideCaller:
         try:
             if new:
                 receive = self._limited(exchange, receive, body_refusal)
-                deadline = Deadline(self.timeout(exchange))
+                deadline = Deadline(self.timeout(exchange), self._clock)
             try:
                 await side.app(exchange.child_scope, receive, send_with_headers)
             except asyncio.CancelledError:
@@ -113,7 +125,84 @@ class SideCaller:
             finally:
                 if deadline is not None:
                     deadline.settle()
-        except TimeoutError as exc:
+        except Exception as exc:
+            refusal = body_refusal[0] if body_refusal else None
+            await self._raised(
+                exc, exchange, side, send, outcome, deadline, refusal, capture, refuse_5xx
+            )
+        finally:
+            in_progress.dec()
+        if body_refusal and not outcome.status:  # the app caught it and answered: still refused
+            await self._refused(exchange, send, outcome, body_refusal[0], capture)
+        if refused:
+            raise Failed("status", refused)
+
+    async def plain(
+        self, exchange: Exchange, side: Side, receive: Receive, send: Send, account: Account
+    ) -> Outcome:
+        """`call` for a call nothing acts around, published by `account` as it ends.
+
+        The way of requests no policy acts on (no shadow copy, no fallback, no guard: see
+        gateway.behaviours.chain) and with no body for the caller to guard: one coroutine from
+        the gateway's front to the side, with none of `call`'s provisions for a capture, a
+        refused 5xx or a body refusal. What the side raises is answered by `call`'s own code
+        (`_raised`), so refusals, timeouts and the error shape are the same either way.
+        """
+        started = time.perf_counter()
+        outcome = Outcome()
+        extra: headers.Headers = [(headers.REQUEST_ID, exchange.request_id)]
+        if self.side_header:
+            extra.append(_side_header(side.name))
+        added = self._added
+        deadline: Deadline | None = None
+
+        async def send_with_headers(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                if deadline is not None:
+                    deadline.disarm()
+                outcome.status = message["status"]
+                message["headers"] = headers.replaced(message.get("headers", ()), extra, added)
+            elif kind == "http.response.body":
+                outcome.complete = not message.get("more_body", False)
+            await send(message)
+
+        in_progress = self.metrics.running(side.name)
+        in_progress.inc()
+        try:
+            if is_new(side.name):
+                deadline = Deadline(self.timeout(exchange), self._clock)
+            try:
+                await side.app(exchange.child_scope, receive, send_with_headers)
+            except asyncio.CancelledError:
+                if deadline is not None and deadline.settle():
+                    raise TimeoutError from None  # the deadline's own cancellation
+                raise  # the client left, the server stops: cancelled it stays
+            finally:
+                if deadline is not None:
+                    deadline.settle()
+        except Exception as exc:
+            await self._raised(exc, exchange, side, send, outcome, deadline)
+        finally:
+            in_progress.dec()
+            account(exchange, side, outcome, started)
+        return outcome
+
+    async def _raised(
+        self,
+        exc: Exception,
+        exchange: Exchange,
+        side: Side,
+        send: Send,
+        outcome: Outcome,
+        deadline: Deadline | None,
+        body_refusal: Refused | None = None,
+        capture: Answer | None = None,
+        refuse_5xx: bool = False,
+    ) -> None:
+        """What a call that raised `exc` answers: the one place both ways of calling turn a
+        side's failure into the gateway's answer (or raise it on, once the answer started)."""
+        if isinstance(exc, TimeoutError):
             if deadline is None or not deadline.expired or outcome.status:
                 await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
                 return
@@ -122,24 +211,17 @@ class SideCaller:
             detail = f"the {side.name} side did not start its answer within {deadline.delay:g} s"
             refusal = Refused(504, "timeout", detail, side=side.name)
             await self._refused(exchange, send, outcome, refusal, capture)
-        except Refused as refusal:
+        elif isinstance(exc, Refused):
             if outcome.status:
                 outcome.failed = True
-                raise
-            if refuse_5xx and refusal.status >= 500:  # a side over HTTP unreachable, say
-                raise Failed(refusal.error, refusal.status) from None
-            await self._refused(exchange, send, outcome, refusal, capture)
-        except Exception as exc:
-            if body_refusal and not outcome.status:
-                await self._refused(exchange, send, outcome, body_refusal[0], capture)
-            else:
-                await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
-        finally:
-            in_progress.dec()
-        if body_refusal and not outcome.status:  # the app caught it and answered: still refused
-            await self._refused(exchange, send, outcome, body_refusal[0], capture)
-        if refused:
-            raise Failed("status", refused)
+                raise exc
+            if refuse_5xx and exc.status >= 500:  # a side over HTTP unreachable, say
+                raise Failed(exc.error, exc.status) from None
+            await self._refused(exchange, send, outcome, exc, capture)
+        elif body_refusal is not None and not outcome.status:
+            await self._refused(exchange, send, outcome, body_refusal, capture)
+        else:
+            await self._failed(exchange, side, send, outcome, capture, refuse_5xx, exc)
 
     async def capture(self, exchange: Exchange, side: Side, body: bytes, answer: Answer) -> None:
         """Call a side with a copy of a request for its answer alone, kept in `answer`.
@@ -233,6 +315,11 @@ class SideCaller:
         outcome.status = await self.refuse(send, refusal, exchange.request_id)
         if capture is not None:  # the side never answered: what is compared is the refusal
             capture.status, capture.exception = outcome.status, refusal
+
+
+@cache
+def _side_header(name: str) -> tuple[bytes, bytes]:
+    return (headers.SIDE, name.encode("ascii"))
 
 
 async def _nowhere(message: Message) -> None:

@@ -37,13 +37,14 @@ class OutcomeBus:
         metrics and the log measure from the request's start, except after a fallback, where
         legacy's latency is its own and not the failed attempt's too.
         """
-        if self.subscribers:
-            duration = time.perf_counter() - started
-            for subscriber in self.subscribers:
-                subscriber(exchange, side.name, outcome.guard_status, duration)
-        since = started if exchange.fallback_from is not None else None
-        route = self.route(exchange, side)
-        self.record(exchange, route, side.name, outcome.status, since, outcome.failed)
+        now = time.perf_counter()
+        for subscriber in self.subscribers:
+            subscriber(exchange, side.name, outcome.guard_status, now - started)
+        since = started if exchange.fallback_from is not None else exchange.started
+        entry = exchange.entry
+        route = entry.path if entry is not None else self.route(exchange, side)
+        answer = answered(exchange, route, side.name, outcome.status, now - since, outcome.failed)
+        self.accounting.record(answer)
 
     def route(self, exchange: Exchange, side: Side) -> str:
         """The route label: the entry's template, else the answering side's own route."""

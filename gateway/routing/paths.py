@@ -51,6 +51,11 @@ class CanonicalPath:
     raw: bytes  # still percent-encoded, what `scope["raw_path"]` becomes
 
 
+def is_canonical(raw_path: bytes) -> bool:
+    """Whether a raw path is its own canonical form (then it is ASCII): most paths are."""
+    return raw_path.startswith(b"/") and _NEEDS_WORK.search(raw_path) is None
+
+
 def canonicalize(raw_path: bytes) -> CanonicalPath:
     """The canonical form of a raw request path (no query string), or PathRejected."""
     if not raw_path.startswith(b"/"):
