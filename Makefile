@@ -10,6 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
+TEST_WORKERS ?= 3
 
 .PHONY: install system-deps run test lint typecheck docs docs-screenshot unit bench lock
 
@@ -69,9 +70,13 @@ docs-screenshot: $(DEV_STAMP) system-deps
 
 # pytest under coverage; then the data of every process is combined and gateway/ must be
 # covered at the floor set in pyproject.toml ([tool.coverage.report] fail_under).
+# The tests run in TEST_WORKERS processes (pytest-xdist), which coverage follows like any other
+# subprocess. Most of a test's time is spent waiting on the servers it starts, so two cores
+# keep more than two workers busy. A test file stays whole on one worker (--dist loadfile): the
+# servers a module shares start once.
 unit: $(DEV_STAMP)
 	rm -f .coverage .coverage.*
-	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage run -m pytest -n $(TEST_WORKERS) --dist loadfile
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
