@@ -24,7 +24,7 @@ def gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         cwd=REPO_ROOT,
     )
 

@@ -82,7 +82,7 @@ routes:
 
 # The end of the table.
 """
-FLEET_WAIT = 45.0  # seconds: a controller pass, a reload and a scrape, on a loaded machine
+FLEET_WAIT = 90.0  # seconds: a controller pass, a reload and a scrape, on a loaded machine
 COMMENTS = [line[line.index("#") + 1 :].strip() for line in ROUTES.splitlines() if "#" in line]
 
 
@@ -258,7 +258,7 @@ def test_a_healthy_route_steps_through_every_weight_to_new(fleet: Fleet) -> None
     second = subprocess.run(
         [*fleet.command("run", "--once"), "--prometheus", fleet.prometheus_url],
         capture_output=True,
-        timeout=30,
+        timeout=90,
     )
     assert second.returncode == 1 and b"not_leader" in second.stdout
     wait_for(lambda: fleet.entry("healthy")["target"] == "new", FLEET_WAIT, "healthy moved to new")
@@ -295,7 +295,7 @@ def test_an_approval_step_waits_until_approved(fleet: Fleet) -> None:
     approved = subprocess.run(
         [*fleet.command("approve", "/r/approval"), "--method", "GET", "--reason", "checked"],
         capture_output=True,
-        timeout=30,
+        timeout=90,
     )
     assert approved.returncode == 0, approved.stderr
     wait_for(

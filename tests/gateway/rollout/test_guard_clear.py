@@ -108,7 +108,7 @@ def test_a_running_gateway_s_rollback_is_shown_then_cleared_from_the_command_lin
         common = ["--routes-file", str(routes)]
         apps = ["--legacy-app", SAMPLE_LEGACY, "--new-app", SAMPLE_NEW]
         live = [bin_path("gateway"), "routes", *common, *apps, "--live", gateway.base_url]
-        shown = subprocess.run(live, capture_output=True, text=True, timeout=60, env=command_env)
+        shown = subprocess.run(live, capture_output=True, text=True, timeout=120, env=command_env)
         assert shown.returncode == 0, shown.stderr
         assert "GET /flaky: rolled back to legacy at" in shown.stdout
         assert "new side: 5 5xx in 5 answers" in shown.stdout
@@ -116,7 +116,7 @@ def test_a_running_gateway_s_rollback_is_shown_then_cleared_from_the_command_lin
         assert "gateway rollout clear /flaky --method GET" in shown.stdout
 
         argv = [bin_path("gateway"), "rollout", "clear", "/flaky", *common]
-        cleared = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        cleared = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         assert cleared.returncode == 0, cleared.stderr
         assert "/flaky: guard cleared at" in cleared.stdout
 
