@@ -58,11 +58,12 @@ def init_db(url: str) -> Engine:
     with Session(engine) as session:
         if session.scalar(select(User.id).limit(1)) is not None:
             return engine
-        seed_demo_data(session)
         try:
+            seed_demo_data(session)  # flushes: a row another process wrote raises here too
             session.commit()
         except IntegrityError:
-            # Another process (the other app, a second worker) seeded the same file first.
+            # Another process (the other app, a second worker, a parallel test process that
+            # imports the app) seeded the same file first.
             session.rollback()
             logger.info("demo data already present in %s", _display(url))
     return engine
