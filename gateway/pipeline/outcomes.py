@@ -41,8 +41,7 @@ class OutcomeBus:
         for subscriber in self.subscribers:
             subscriber(exchange, side.name, outcome.guard_status, now - started)
         since = started if exchange.fallback_from is not None else exchange.started
-        entry = exchange.entry
-        route = entry.path if entry is not None else self.route(exchange, side)
+        route = self.route(exchange, side)
         answer = answered(exchange, route, side.name, outcome.status, now - since, outcome.failed)
         self.accounting.record(answer)
 
